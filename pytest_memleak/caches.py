@@ -1,0 +1,82 @@
+"""Clear the standard library's caches between iterations, as CPython's regrtest does.
+
+A cache that fills while a test runs (``re``'s compiled patterns, ``typing``'s generic aliases,
+ABC subclass caches, ``linecache``) would otherwise look like growth. Only modules that are
+already imported are touched; nothing is imported here.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+_ABC_MODULES = ("collections.abc", "numbers", "io", "os", "typing")
+
+
+def _abcs() -> list[Any]:
+    abc = sys.modules.get("abc")
+    if abc is None:
+        return []
+    found: list[Any] = []
+    for name in _ABC_MODULES:
+        mod = sys.modules.get(name)
+        if mod is None:
+            continue
+        for obj in vars(mod).values():
+            if isinstance(obj, abc.ABCMeta):
+                found.append(obj)
+    return found
+
+
+#: (module, attribute path) of cache-clearing callables, as in regrtest's ``clear_caches``.
+_CLEARERS = (
+    ("re", "purge"),
+    ("struct", "_clearcache"),
+    ("urllib.parse", "clear_cache"),
+    ("fnmatch", "_compile", "cache_clear"),
+    ("fnmatch", "_compile_pattern", "cache_clear"),
+    ("linecache", "clearcache"),
+    ("filecmp", "_cache", "clear"),
+)
+
+
+def _lookup(path: tuple[str, ...]) -> Any:
+    obj: Any = sys.modules.get(path[0])
+    for name in path[1:]:
+        if obj is None:
+            return None
+        obj = getattr(obj, name, None)
+    return obj
+
+
+class CacheClearer:
+    """Callable that clears the known caches; built once per test (the ABC list is cached)."""
+
+    def __init__(self) -> None:
+        self._abcs = _abcs()
+        self._steps: list[Callable[[], object]] = []
+        for path in _CLEARERS:
+            fn = _lookup(path)
+            if callable(fn):
+                self._steps.append(fn)
+        typing = sys.modules.get("typing")
+        self._steps.extend(getattr(typing, "_cleanups", []) if typing is not None else [])
+        clear_type_cache = getattr(sys, "_clear_type_cache", None)
+        if clear_type_cache is not None:
+            self._steps.append(clear_type_cache)
+
+    def __call__(self) -> None:
+        for step in self._steps:
+            try:
+                step()
+            except Exception:  # a third-party monkeypatch must not break the loop
+                pass
+        for abc_class in self._abcs:
+            try:
+                for sub in abc_class.__subclasses__():
+                    clear = getattr(sub, "_abc_caches_clear", None)
+                    if clear is not None:
+                        clear()
+                abc_class._abc_caches_clear()
+            except Exception:
+                pass

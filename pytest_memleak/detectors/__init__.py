@@ -1,0 +1,1 @@
+"""Growth detectors: pure functions over sampled metric series."""

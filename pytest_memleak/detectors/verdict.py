@@ -1,0 +1,171 @@
+"""The verdict: which confirmed growth breaks which threshold, and the health status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runner import COUNT_METRICS, FLOORS, Measurement
+from ..settings import SEVERITY_ORDER
+from ..units import format_size
+from .trend import severity_for
+
+HEALTH_CUTS = ((2.5, "critical"), (1.5, "warning"))
+#: Resource leaks (fds, threads, children) hit hard OS limits: they rank high whatever their size.
+COUNT_SEVERITY = "high"
+
+
+def health_for(ratio: float | None) -> str:
+    if ratio is None:
+        return "unknown"
+    for cut, name in HEALTH_CUTS:
+        if ratio > cut:
+            return name
+    return "healthy"
+
+
+@dataclass
+class MetricFinding:
+    metric: str
+    rate_per_iter: float  # unit per iteration (bytes or count)
+    bytes_per_iter: float | None  # bytes per iteration, estimated for py_blocks
+    rate_per_s: float
+    total: float
+    pattern: str
+    confidence: float
+    severity: str
+    failing: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Verdict:
+    verdict: str  # ok | leak | error | skipped
+    severity: str  # none | low | medium | high | critical
+    findings: list[MetricFinding] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # failing threshold lines
+    health: str = "unknown"
+    trend: dict[str, Any] = field(default_factory=dict)
+    noise: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _rank(sev: str) -> int:
+    return SEVERITY_ORDER.index(sev) if sev in SEVERITY_ORDER else -1
+
+
+def _describe(metric: str, value: float) -> str:
+    if metric in COUNT_METRICS or metric == "py_blocks":
+        unit = "blocks" if metric == "py_blocks" else metric
+        return f"{value:+.2f} {unit}"
+    return ("+" if value >= 0 else "") + format_size(value)
+
+
+def judge(m: Measurement) -> Verdict:
+    s = m.settings
+    series = m.series
+    v = Verdict(verdict="ok", severity="none")
+    _trend(m, v)
+    if m.outcome in ("error", "skipped"):
+        v.verdict = m.outcome
+        return v
+    worst = "none"
+    for metric in m.confirmed:
+        g = m.growth.get(metric)
+        if g is None:
+            continue
+        is_count = metric in COUNT_METRICS
+        if metric == "py_blocks":
+            bpi: float | None = g.slope_per_iter * (m.block_size or 64.0)
+            total_b: float | None = g.total_growth * (m.block_size or 64.0)
+            bps = g.slope_per_s * (m.block_size or 64.0)
+        elif is_count:
+            bpi = total_b = None
+            bps = 0.0
+        else:
+            bpi, total_b, bps = g.slope_per_iter, g.total_growth, g.slope_per_s
+        severity = COUNT_SEVERITY if is_count else severity_for(total_b or 0.0, max(bps, 0.0))
+        checks: list[str] = []
+        failing = _rank(severity) >= _rank(s.fail_on)
+        if not failing:
+            checks.append(f"severity {severity} is below fail_on={s.fail_on}")
+        if not is_count and s.max_rate is not None:
+            rate = bpi if s.max_rate.per == "iter" else bps
+            if rate is not None and rate <= s.max_rate.bytes:
+                failing = False
+                checks.append(f"rate within max_rate={s.max_rate}")
+        if not is_count and s.max_growth is not None and (total_b or 0.0) <= s.max_growth:
+            failing = False
+            checks.append(f"total within max_growth={format_size(s.max_growth)}")
+        rate_text = _describe(metric, g.slope_per_iter) + "/iter"
+        if bpi is not None and metric == "py_blocks":
+            rate_text += f" (~{format_size(bpi)}/iter)"
+        broke = (
+            f"max_rate={s.max_rate}" if s.max_rate is not None else "any confirmed growth"
+        )
+        reason = (
+            f"{metric} grew {rate_text}, {_describe(metric, g.total_growth)} over "
+            f"{m.iterations} iterations; pattern {g.pattern}, confidence {g.confidence:.2f}, "
+            f"severity {severity}"
+        )
+        if failing:
+            reason += f"; breaks {broke} (fail_on={s.fail_on})"
+            v.reasons.append(reason)
+            if _rank(severity) > _rank(worst):
+                worst = severity
+        else:
+            reason += "; tolerated: " + ", ".join(checks)
+        v.findings.append(
+            MetricFinding(metric, g.slope_per_iter, bpi, g.slope_per_s, g.total_growth,
+                          g.pattern, g.confidence, severity, failing, reason)
+        )
+    rss = series.get("rss") or []
+    if s.max_rss is not None and rss and rss[-1] is not None and rss[-1] > s.max_rss:
+        v.reasons.append(f"rss ended at {format_size(rss[-1])}, above max_rss="
+                         f"{format_size(s.max_rss)}")
+        worst = max(worst, "medium", key=lambda x: _rank(x))
+    ext = series.get("external") or []
+    if (s.max_external is not None and len(ext) > 1 and ext[0] is not None
+            and ext[-1] is not None and ext[-1] - ext[0] > s.max_external):
+        v.reasons.append(f"external memory grew {format_size(ext[-1] - ext[0])}, above "
+                         f"max_external={format_size(s.max_external)}")
+        worst = max(worst, "medium", key=lambda x: _rank(x))
+    ratio = v.trend.get("external_ratio")
+    if s.max_external_ratio is not None and ratio is not None and ratio > s.max_external_ratio:
+        v.reasons.append(f"external ratio {ratio:.2f} is above max_external_ratio="
+                         f"{s.max_external_ratio}")
+        worst = max(worst, "medium", key=lambda x: _rank(x))
+    if v.reasons:
+        v.verdict = "leak"
+        v.severity = worst if worst != "none" else "low"
+    return v
+
+
+def _slope(m: Measurement, metric: str) -> float | None:
+    g = m.growth.get(metric)
+    return None if g is None else g.slope_per_iter
+
+
+def _trend(m: Measurement, v: Verdict) -> None:
+    ext = m.series.get("external") or []
+    ratios = m.series.get("external_ratio") or []
+    ratio = ratios[-1] if ratios else None
+    v.health = health_for(ratio)
+    v.trend = {
+        "rss_slope_per_iter": _slope(m, "rss"),
+        "heap_slope_per_iter": _slope(m, "heap"),
+        "divergence_start": ext[0] if ext else None,
+        "divergence_end": ext[-1] if ext else None,
+        "divergence_slope_per_iter": _slope(m, "external"),
+        "external_ratio": ratio,
+        "health": v.health,
+    }
+    n = max(1, m.iterations)
+    for metric, g in m.growth.items():
+        floor = FLOORS.get(metric, FLOORS["malloc"])
+        v.noise[metric] = {
+            "noise": g.noise,
+            "min_detectable_per_iter": max(floor, 3.0 * g.noise / n),
+        }

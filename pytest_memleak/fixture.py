@@ -1,0 +1,58 @@
+"""The ``memcheck`` fixture: measure callables inside a test."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import analysis
+from .runner import drive, shared_probes
+from .settings import Settings, marker_layer, resolve
+
+
+class LeakError(AssertionError):
+    """Raised by :meth:`MemcheckFixture.assert_no_leak` with the full failure message."""
+
+
+class MemcheckFixture:
+    def __init__(self, nodeid: str, base: Settings, marker_kwargs: dict[str, Any],
+                 sink: list[dict[str, Any]]) -> None:
+        self._nodeid = nodeid
+        self._base = base
+        self._marker = marker_kwargs
+        self._sink = sink
+        self._count = 0
+
+    def snapshot(self) -> dict[str, float | None]:
+        """One snapshot of every cheap probe (rss, py_blocks, malloc, heap, external, fds, ...)."""
+        return shared_probes().snapshot()
+
+    def measure(self, fn: Callable[[], Any], *, label: str | None = None,
+                setup: Callable[[], Any] | None = None, **overrides: Any) -> analysis.TestResult:
+        """Call ``fn`` repeatedly (warm-up, measured rounds) and judge its growth.
+
+        ``setup``, when given, runs before every call and its return value is passed to ``fn``.
+        Keyword ``overrides`` take the marker's settings (iterations, max_rate, ...).
+        """
+        self._count += 1
+        name = label or getattr(fn, "__name__", None) or f"measure{self._count}"
+        layer = dict(self._marker)
+        layer.update(marker_layer((), overrides, f"{self._nodeid}: memcheck.measure"))
+        base = self._base.to_dict()
+        base_layer = {k: v for k, v in base.items() if k not in ("sources", "all", "disable")
+                      and v is not None}
+        settings = resolve([("marker", layer), ("cli", base_layer)])
+        loop = analysis.make_loop(settings)
+        call = (lambda: fn(setup())) if setup is not None else fn
+        try:
+            drive(loop, call)
+        finally:
+            result = analysis.finish(loop, self._nodeid, label=name, origin="fixture")
+            self._sink.append(result.to_dict())
+        return result
+
+    def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> analysis.TestResult:
+        """Measure ``fn`` and raise :class:`LeakError` (an AssertionError) when it leaks."""
+        result = self.measure(fn, **kwargs)
+        if result.verdict == "leak":
+            raise LeakError(result.message)
+        return result

@@ -1,0 +1,75 @@
+"""Keep pytest's own per-item bookkeeping from growing across iterations.
+
+Inside one test item, pytest records every warning and every log record. Repeating a body that
+logs or warns would make those lists grow and look like a leak in the test. While the loop runs:
+
+* warnings are recorded by us and de-duplicated (one entry per message, category and line), then
+  re-emitted once into pytest's recorder when the loop ends, so ``-W error`` and the warnings
+  summary behave as for a single call;
+* pytest's log-capture handlers (the report sections and ``caplog``) are rewound before every
+  iteration, so they hold the records of the last iteration only.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+
+class Hygiene:
+    def __init__(self) -> None:
+        self._catcher: Any = None
+        self._log: list[warnings.WarningMessage] = []
+        self._seen: set[tuple[str, type, str, int]] = set()
+        self._handlers: list[tuple[Any, int, int]] = []
+
+    def __enter__(self) -> Hygiene:
+        self._catcher = warnings.catch_warnings(record=True)
+        self._log = self._catcher.__enter__()
+        for handler in logging.getLogger().handlers:
+            records = getattr(handler, "records", None)
+            stream = getattr(handler, "stream", None)
+            if type(handler).__name__ == "LogCaptureHandler" and isinstance(records, list):
+                pos = stream.tell() if stream is not None and hasattr(stream, "tell") else -1
+                self._handlers.append((handler, len(records), pos))
+        return self
+
+    def before_iteration(self) -> None:
+        for handler, count, pos in self._handlers:
+            del handler.records[count:]
+            stream = handler.stream
+            if pos >= 0:
+                try:
+                    stream.seek(pos)
+                    stream.truncate(pos)
+                except (OSError, ValueError):
+                    pass
+
+    def after_iteration(self) -> None:
+        log = self._log
+        if not log:
+            return
+        kept = []
+        for msg in log:
+            key = (str(msg.message), msg.category, msg.filename, msg.lineno)
+            if key not in self._seen:
+                self._seen.add(key)
+                kept.append(msg)
+        log[:] = []
+        self._kept = getattr(self, "_kept", [])
+        self._kept.extend(kept)
+
+    def __exit__(self, *exc: object) -> None:
+        self.after_iteration()
+        catcher, self._catcher = self._catcher, None
+        if catcher is not None:
+            catcher.__exit__(None, None, None)
+        for msg in getattr(self, "_kept", []):
+            try:
+                warnings.warn_explicit(
+                    msg.message, msg.category, msg.filename, msg.lineno, source=msg.source
+                )
+            except Warning:
+                if exc[0] is None:  # -W error: raise as a single call would have
+                    raise

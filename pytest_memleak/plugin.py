@@ -1,0 +1,233 @@
+"""pytest hooks: options, the marker, the repeat wrapper, verdicts on reports, the summary.
+
+Thin by design: settings come from :mod:`.settings`, the loop from :mod:`.runner`, verdicts from
+:mod:`.detectors`, output from :mod:`.render`. All state lives on one :class:`MemleakPlugin`
+registered per session; per-test data travels on the call report as ``report.memleak`` (plain
+builtins), which pytest-xdist carries from workers to the controller.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from . import analysis
+from .errors import ConfigError, ReportError
+from .fixture import MemcheckFixture
+from .render import json_report, terminal
+from .report import build
+from .runner import drive, drive_async
+from .settings import OPTIONS, Settings, marker_layer, resolve
+
+MARKER = "memcheck"
+settings_key = pytest.StashKey[Settings]()
+results_key = pytest.StashKey[list]()
+plugin_key = pytest.StashKey["MemleakPlugin"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("memleak", "memory-leak checks (pytest-memleak)")
+    for option in OPTIONS:
+        if option.flag:
+            group.addoption(option.cli_flag, action="store_const", const="true", default=None,
+                            dest=option.dest, help=option.help)
+        else:
+            group.addoption(option.cli_flag, action="store", default=None, dest=option.dest,
+                            metavar=option.metavar, help=option.help)
+        parser.addini(option.ini_key, option.help,
+                      type="linelist" if option.ini_type == "linelist" else "string", default=None)
+
+
+def _ini_layer(config: pytest.Config) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = config.getini(option.ini_key)
+        if raw in (None, "", []):
+            continue
+        layer[option.name] = raw
+    return layer
+
+
+def _cli_layer(config: pytest.Config) -> dict[str, Any]:
+    return {o.name: getattr(config.option, o.dest, None) for o in OPTIONS
+            if getattr(config.option, o.dest, None) is not None}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**settings): run this test repeatedly and fail it when memory or resources "
+        "grow (settings: iterations, warmup, max_rate, max_growth, max_rss, max_external, "
+        "max_external_ratio, fail_on, profile, diagnose, trace_frames, timeout, suppress)",
+    )
+    try:
+        settings = resolve([("cli", _cli_layer(config)), ("ini", _ini_layer(config))])
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    is_worker = hasattr(config, "workerinput")
+    if settings.report and not is_worker:
+        try:
+            json_report.check_writable(settings.report)
+        except ReportError as exc:
+            raise pytest.UsageError(f"{exc} (--memleak-report / memleak_report)") from None
+    plugin = MemleakPlugin(config, settings, is_worker)
+    config.stash[plugin_key] = plugin
+    config.pluginmanager.register(plugin, "memleak-manager")
+
+
+class MemleakPlugin:
+    def __init__(self, config: pytest.Config, settings: Settings, is_worker: bool) -> None:
+        self.config = config
+        self.settings = settings
+        self.is_worker = is_worker
+        self.results: list[dict[str, Any]] = []
+        self.report_path: str | None = None
+        self.report_error: str | None = None
+        self.interrupted = False
+
+    # -- collection: decide and validate per test ------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        if self.settings.disable:
+            return
+        cli = _cli_layer(self.config)
+        ini = _ini_layer(self.config)
+        for item in items:
+            marks = list(item.iter_markers(MARKER))
+            if not marks and not self.settings.all:
+                continue
+            if not isinstance(item, pytest.Function):
+                continue
+            kwargs: dict[str, Any] = {}
+            try:
+                for mark in reversed(marks):  # the closest marker wins
+                    kwargs.update(marker_layer(mark.args, mark.kwargs, item.nodeid))
+                settings = resolve([("marker", kwargs), ("cli", cli), ("ini", ini)])
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            item.stash[settings_key] = settings
+            item.stash[results_key] = []
+
+    # -- running: loop inside the call --------------------------------------------------------
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
+        settings = pyfuncitem.stash.get(settings_key, None)
+        if settings is None:
+            return (yield)
+        original = pyfuncitem.obj
+        origin = "marker" if pyfuncitem.get_closest_marker(MARKER) else "all"
+        loop = analysis.make_loop(settings)
+        nodeid = pyfuncitem.nodeid
+
+        def record() -> None:
+            result = analysis.finish(loop, nodeid, origin=origin)
+            pyfuncitem.stash[results_key].insert(0, result.to_dict())
+
+        if inspect.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def repeat_async(**kwargs: Any) -> Any:
+                try:
+                    return await drive_async(loop, lambda: original(**kwargs))
+                finally:
+                    record()
+
+            pyfuncitem.obj = repeat_async
+        else:
+
+            @functools.wraps(original)
+            def repeat(**kwargs: Any) -> Any:
+                try:
+                    return drive(loop, lambda: original(**kwargs))
+                finally:
+                    record()
+
+            pyfuncitem.obj = repeat
+        try:
+            return (yield)
+        finally:
+            pyfuncitem.obj = original
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when != "call":
+            return report
+        results = item.stash.get(results_key, None)
+        if not results:
+            return report
+        payload = [r for r in results if _json_safe(r)]
+        report.memleak = payload  # type: ignore[attr-defined]
+        leaking = [r for r in payload if r["verdict"] == "leak"]
+        if leaking and report.passed:
+            report.outcome = "failed"
+            report.longrepr = "\n\n".join(r["message"] for r in leaking)
+        for r in leaking:
+            report.sections.append(("memleak", r["message"]))
+        props = getattr(report, "user_properties", None)
+        if props is not None:
+            for r in payload:
+                suffix = f"[{r['label']}]" if r.get("label") else ""
+                props.append((f"memleak{suffix}.verdict", r["verdict"]))
+                props.append((f"memleak{suffix}.iterations", r["iterations"]))
+                props.append((f"memleak{suffix}.leaks", len(r["leaks"])))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        data = getattr(report, "memleak", None)
+        if isinstance(data, list):
+            self.results.extend(d for d in data if isinstance(d, dict))
+
+    # -- session end: JSON on the controller, then the terminal summary ----------------------
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or not self.results or not self.settings.report:
+            return
+        partial = self.interrupted or exitstatus in (2, 3)
+        doc = build(self.results, self.settings.to_dict(), partial=partial)
+        try:
+            json_report.write_atomic(self.settings.report, doc)
+            self.report_path = self.settings.report
+        except OSError as exc:
+            self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not self.results:
+            return
+        terminal.summary(terminalreporter, self.results, self.report_path, self.report_error)
+
+
+def _json_safe(data: dict[str, Any]) -> bool:
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.fixture
+def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
+    """Measure callables for leaks inside a test: ``memcheck.measure(fn)``,
+    ``memcheck.assert_no_leak(fn)``, ``memcheck.snapshot()``."""
+    plugin = request.config.stash.get(plugin_key, None)
+    base = plugin.settings if plugin is not None else resolve([])
+    item = request.node
+    marks = list(item.iter_markers(MARKER))
+    kwargs: dict[str, Any] = {}
+    for mark in reversed(marks):
+        kwargs.update(mark.kwargs)
+    if results_key not in item.stash:
+        item.stash[results_key] = []
+    return MemcheckFixture(item.nodeid, base, kwargs, item.stash[results_key])

@@ -1,0 +1,244 @@
+"""Cheap probes: one snapshot of the process's memory and resources.
+
+Every probe reads a kernel or allocator counter in microseconds; none traces. A probe the
+platform lacks is marked unavailable once (with a note) and reads as NaN, so a snapshot never
+raises. Values are written into a preallocated ``array('d')`` so that measuring allocates no
+Python object that survives an iteration (our own bookkeeping must not look like a leak).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from array import array
+from dataclasses import dataclass
+from typing import Callable
+
+NAN = float("nan")
+
+#: Fields of a snapshot, in storage order. ``heap`` and ``external`` are derived (see ``derive``).
+FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
+INDEX = {name: i for i, name in enumerate(FIELDS)}
+WIDTH = len(FIELDS)
+
+#: What each metric means; the same text is in docs/measurement.md.
+DESCRIPTIONS = {
+    "t": "seconds since the first snapshot of the test (time.perf_counter)",
+    "rss": "resident set size in bytes (/proc/self/statm, psutil elsewhere)",
+    "py_blocks": "memory blocks allocated by Python's object allocator (sys.getallocatedblocks)",
+    "malloc": "bytes in use in the C heap (glibc mallinfo2: uordblks + hblkhd)",
+    "heap": "Python heap estimate: malloc + py_blocks x mean pymalloc block size",
+    "external": "rss - heap: memory outside the heap (pymalloc arenas' slack, mmaps, stacks, code)",
+    "fds": "open file descriptors (/proc/self/fd)",
+    "threads": "live Python threads (threading.active_count)",
+    "children": "child processes, zombies included (/proc/self/task/*/children, psutil elsewhere)",
+}
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012 - ctypes needs a class attribute
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class ProbeStatus:
+    name: str
+    available: bool
+    note: str
+
+
+def _load_mallinfo2() -> Callable[[], _Mallinfo2] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _Mallinfo2
+    fn.argtypes = []
+    return fn  # type: ignore[no-any-return]
+
+
+def mean_block_size() -> float:
+    """Mean size of an allocated pymalloc block, read once from ``sys._debugmallocstats``.
+
+    Costs a few milliseconds, so it runs once per process; 64 bytes when it cannot be read.
+    """
+    fallback = 64.0
+    debug = getattr(sys, "_debugmallocstats", None)
+    if debug is None:
+        return fallback
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return fallback
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            sys.stderr.flush()
+            os.dup2(tmp.fileno(), 2)
+            try:
+                debug()
+            finally:
+                os.dup2(saved, 2)
+            tmp.seek(0)
+            text = tmp.read().decode("ascii", "replace")
+    except OSError:
+        return fallback
+    finally:
+        os.close(saved)
+    match = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    blocks = sys.getallocatedblocks()
+    if not match or blocks <= 0:
+        return fallback
+    used = int(match.group(1).replace(",", ""))
+    return max(16.0, used / blocks)
+
+
+class Probes:
+    """The default probe set. ``read(buf, offset)`` writes one snapshot into ``buf``."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, ProbeStatus] = {}
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._statm = os.path.exists("/proc/self/statm")
+        self._proc_fd = os.path.isdir("/proc/self/fd")
+        self._children_files = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+        self._mallinfo = _load_mallinfo2()
+        self._psutil_proc: object | None = None
+        self._t0 = time.perf_counter()
+        self._blocks_ok = sys.getallocatedblocks() > 0
+        self.block_size = mean_block_size() if self._blocks_ok else 0.0
+        self._note("t", True, "")
+        self._note("rss", True, "" if self._statm else "via psutil")
+        self._note(
+            "py_blocks",
+            self._blocks_ok,
+            "" if self._blocks_ok else "sys.getallocatedblocks() reads 0 (PYTHONMALLOC=malloc?)",
+        )
+        self._note(
+            "malloc",
+            self._mallinfo is not None,
+            "" if self._mallinfo else "glibc mallinfo2() not available on this platform",
+        )
+        self._note("fds", True, "" if self._proc_fd else "via psutil")
+        self._note("threads", True, "")
+        self._note("children", True, "" if self._children_files else "via psutil")
+
+    def _note(self, name: str, available: bool, note: str) -> None:
+        self.status[name] = ProbeStatus(name, available, note)
+
+    def disable(self, name: str, note: str) -> None:
+        """Switch a probe off for the rest of the process after it failed at run time."""
+        self._note(name, False, note)
+        if name == "malloc":
+            self._mallinfo = None
+        elif name == "py_blocks":
+            self._blocks_ok = False
+
+    def reset_clock(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def _process(self):  # type: ignore[no-untyped-def]
+        if self._psutil_proc is None:
+            import psutil
+
+            self._psutil_proc = psutil.Process()
+        return self._psutil_proc
+
+    def rss(self) -> float:
+        if self._statm:
+            try:
+                with open("/proc/self/statm", "rb") as f:
+                    return float(int(f.read().split()[1]) * self._page)
+            except (OSError, ValueError, IndexError):
+                self._statm = False
+        try:
+            return float(self._process().memory_info().rss)
+        except Exception as exc:  # psutil.Error, access denied, ...
+            self.disable("rss", f"rss probe failed: {exc!r}")
+            return NAN
+
+    def malloc(self) -> float:
+        fn = self._mallinfo
+        if fn is None:
+            return NAN
+        info = fn()
+        return float(info.uordblks + info.hblkhd)
+
+    def fds(self) -> float:
+        if self._proc_fd:
+            try:
+                return float(len(os.listdir("/proc/self/fd")) - 1)  # minus listdir's own fd
+            except OSError:
+                self._proc_fd = False
+        try:
+            return float(self._process().num_fds())
+        except Exception as exc:
+            self.disable("fds", f"fd probe failed: {exc!r}")
+            return NAN
+
+    def children(self) -> float:
+        if self._children_files:
+            try:
+                count = 0
+                for tid in os.listdir("/proc/self/task"):
+                    with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                        count += len(f.read().split())
+                return float(count)
+            except OSError:
+                self._children_files = False
+        try:
+            return float(len(self._process().children()))
+        except Exception as exc:
+            self.disable("children", f"children probe failed: {exc!r}")
+            return NAN
+
+    def read(self, buf: array, offset: int) -> None:
+        """Write one snapshot (FIELDS order) into ``buf[offset:offset + WIDTH]``."""
+        buf[offset] = time.perf_counter() - self._t0
+        buf[offset + 1] = self.rss()
+        buf[offset + 2] = float(sys.getallocatedblocks()) if self._blocks_ok else NAN
+        buf[offset + 3] = self.malloc()
+        buf[offset + 4] = self.fds()
+        buf[offset + 5] = float(threading.active_count())
+        buf[offset + 6] = self.children()
+
+    def snapshot(self) -> dict[str, float | None]:
+        """One snapshot as a dict (for the fixture's ``snapshot()``), derived fields included."""
+        buf = array("d", [0.0] * WIDTH)
+        self.read(buf, 0)
+        row = {name: buf[i] for i, name in enumerate(FIELDS)}
+        row.update(derive(row, self.block_size))
+        return {k: (None if math.isnan(v) else v) for k, v in row.items()}
+
+
+def derive(row: dict[str, float], block_size: float) -> dict[str, float]:
+    """Heap, external memory and external ratio from one snapshot's raw fields."""
+    malloc = row["malloc"]
+    blocks = row["py_blocks"]
+    parts = [v for v in (malloc, blocks * block_size if not math.isnan(blocks) else NAN)]
+    heap = NAN if all(math.isnan(p) for p in parts) else sum(p for p in parts if not math.isnan(p))
+    external = row["rss"] - heap if not math.isnan(heap) else NAN
+    ratio = external / heap if heap and not math.isnan(heap) and heap > 0 else NAN
+    return {"heap": heap, "external": external, "external_ratio": ratio}

@@ -1,0 +1,1 @@
+"""Renderers: turn report dictionaries into terminal text, JSON files and HTML."""

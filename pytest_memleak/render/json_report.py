@@ -1,0 +1,91 @@
+"""Write and read the JSON report: atomically, validated, with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReportError
+from ..report import SCHEMA
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
+
+
+def check_writable(path: str) -> None:
+    """Fail early, naming the path, when the report could not be written later."""
+    target = Path(path)
+    if target.is_dir():
+        raise ReportError(path, "is a directory; give a file path such as report.json")
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(path, f"cannot create its directory: {exc.strerror or exc}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ReportError(path, f"directory {parent} is not writable")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ReportError(path, "exists and is not writable")
+
+
+def write_atomic(path: str, doc: dict[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+def read_report(path: str) -> dict[str, Any]:
+    """Load a report written by pytest-memleak; ReportError names the file and the problem."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ReportError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(path, f"cannot be read: {exc}") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ReportError(path, f"is not valid JSON (truncated or corrupt?): {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str):
+        raise ReportError(path, "is not a pytest-memleak report (no \"schema\" key)")
+    schema = doc["schema"]
+    if not schema.startswith("pytest-memleak/"):
+        raise ReportError(path, f"is a report of another tool (schema {schema!r})")
+    if schema != SCHEMA:
+        raise ReportError(path, f"has schema {schema!r}; this version reads {SCHEMA!r}")
+    if not isinstance(doc.get("tests"), list):
+        raise ReportError(path, "has no \"tests\" list")
+    return doc
+
+
+def validate(doc: dict[str, Any]) -> list[str]:
+    """Errors against the shipped JSON Schema (empty when valid). Needs ``jsonschema``."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    return [
+        f"{'/'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
+        for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    ]

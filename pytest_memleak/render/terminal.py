@@ -1,0 +1,108 @@
+"""Terminal summary: one table row per checked test, then a detail block per leak."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+from ..units import format_size
+
+HEADERS = ["test", "iter", "RSS Δ", "heap Δ", "external Δ", "rate", "pattern", "severity",
+           "health", "verdict"]
+
+
+def _delta(series: list[Any] | None) -> str:
+    if not series or series[0] is None or series[-1] is None:
+        return "n/a"
+    d = series[-1] - series[0]
+    return ("+" if d >= 0 else "") + format_size(d)
+
+
+def safe(text: str, limit: int = 200) -> str:
+    """Printable, one-line, bounded: test ids may hold newlines, escapes or huge parameters."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def _main_finding(r: dict[str, Any]) -> dict[str, Any] | None:
+    failing = [f for f in r.get("findings", []) if f.get("failing")]
+    pool = failing or r.get("findings", [])
+    if not pool:
+        return None
+    return max(pool, key=lambda f: abs(f.get("bytes_per_iter") or 0.0) or f.get("total", 0.0))
+
+
+def row(r: dict[str, Any]) -> list[str]:
+    snaps = r.get("snapshots", {})
+    f = _main_finding(r)
+    if f is None:
+        rate, pattern = "-", "stable"
+    elif f.get("bytes_per_iter") is not None:
+        rate, pattern = f"{format_size(f['bytes_per_iter'])}/iter", f["pattern"]
+    else:
+        rate, pattern = f"{f['rate_per_iter']:+.2f} {f['metric']}/iter", f["pattern"]
+    name = r["nodeid"] + (f" [{r['label']}]" if r.get("label") else "")
+    verdict = r["verdict"].upper() if r["verdict"] == "leak" else r["verdict"]
+    if r.get("partial") and r["verdict"] not in ("error", "skipped"):
+        verdict += " (partial)"
+    return [safe(name, 70), str(r.get("iterations", 0)), _delta(snaps.get("rss")),
+            _delta(snaps.get("heap")), _delta(snaps.get("external")), rate, pattern,
+            r.get("severity", "none"), r.get("trend", {}).get("health", "unknown"), verdict]
+
+
+def detail(r: dict[str, Any]) -> list[str]:
+    lines = []
+    for lk in r.get("leaks", []):
+        tag = " (suppressed: " + str(lk.get("suppressed_by")) + ")" if lk.get("suppressed") else ""
+        rate = lk.get("growth_rate")
+        unit = lk.get("unit", "bytes")
+        rate_text = "?" if rate is None else (
+            f"{format_size(rate)}/iter" if unit == "bytes" else f"{rate:+.2f} {unit}/iter")
+        lines.append(f"  {lk['id']} {lk['type']} at {safe(lk['source'])}: {rate_text}, "
+                     f"{lk.get('details', {}).get('pattern', '')} severity {lk['severity']}"
+                     f"{tag}")
+        if lk.get("module"):
+            lines.append(f"      module: {safe(lk['module'])}")
+        for ev in lk.get("evidence", [])[:4]:
+            lines.append(f"      evidence: {safe(ev)}")
+        stack = lk.get("stack_trace") or []
+        if stack:
+            lines.append(f"      stack: {safe(stack[0])}")
+            for frame in stack[1:3]:
+                lines.append(f"             {safe(frame)}")
+        if lk.get("retainer_path"):
+            lines.append(f"      held by: {safe(lk['retainer_path'], 300)}")
+        if lk.get("recommendation"):
+            lines.append(f"      fix: {safe(lk['recommendation'], 300)}")
+    return lines
+
+
+def summary(tr: Any, results: list[dict[str, Any]], report_path: str | None,
+            report_error: str | None) -> None:
+    tr.write_sep("=", "memleak summary")
+    rows = [row(r) for r in results]
+    for line in tabulate(rows, headers=HEADERS, tablefmt="simple").splitlines():
+        tr.write_line(line)
+    for r in results:
+        if r["verdict"] != "leak" and not r.get("leaks"):
+            continue
+        name = r["nodeid"] + (f" [{r['label']}]" if r.get("label") else "")
+        tr.write_line("")
+        tr.write_line(f"LEAK {safe(name)}: {r.get('severity')} severity" if r["verdict"] == "leak"
+                      else f"{safe(name)}: {r['verdict']}")
+        for finding in r.get("findings", []):
+            if finding.get("failing"):
+                tr.write_line(f"  - {safe(finding['reason'], 400)}")
+        for line in detail(r):
+            tr.write_line(line)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    tr.write_line("")
+    tr.write_line(f"memleak: {len(results)} checked: {total}")
+    if report_path:
+        tr.write_line(f"memleak: JSON report written to {report_path}")
+    elif report_error:
+        tr.write_line(f"memleak: JSON report NOT written: {report_error}")

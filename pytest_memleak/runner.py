@@ -1,0 +1,301 @@
+"""The repeat runner: warm up, then measure in rounds until the verdict is clear.
+
+The loop is a generator of "call the body now" steps, so one implementation serves plain and
+``async def`` bodies (see :func:`drive` and :func:`drive_async`). Between iterations it clears
+the standard library's caches, runs ``gc.collect()`` and takes a snapshot with the cheap probes.
+Objects that existed before the loop are moved out of the collector's way with ``gc.freeze()``,
+so a collection costs what the test allocates, not what the whole process holds.
+
+Screening (per round of ``iterations`` snapshots, per metric) says ``clean``, ``suspect`` or
+``ambiguous``. A metric is confirmed as growing only when it was suspect in two rounds and clean
+in none (a confirmation round, as LeakCanary does); ambiguous rounds buy another round, up to
+``max_iterations``. Confirmed growth then goes to the verdict and, when leaking (or when asked),
+to the diagnosis pass, which traces.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from array import array
+from collections.abc import Awaitable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .caches import CacheClearer
+from .detectors.trend import Growth, analyse
+from .hygiene import Hygiene
+from .probes import FIELDS, INDEX, WIDTH, Probes, derive
+from .settings import Settings
+
+#: Smallest growth per iteration that counts, per metric (below it is allocator noise: glibc's
+#: per-thread caches drift 20-80 B/call on clean code; RSS moves in pages).
+FLOORS: dict[str, float] = {
+    "py_blocks": 0.5,
+    "malloc": 160.0,
+    "rss": 16 * 1024.0,
+    "fds": 1.0,
+    "threads": 1.0,
+    "children": 1.0,
+}
+MEMORY_METRICS = ("py_blocks", "malloc", "rss")
+COUNT_METRICS = ("fds", "threads", "children")
+UNITS = {"py_blocks": "count", "malloc": "bytes", "rss": "bytes", "heap": "bytes",
+         "external": "bytes", "fds": "count", "threads": "count", "children": "count"}
+#: Mann-Kendall p value under which a round counts as growing.
+P_SUSPECT = 0.01
+P_AMBIGUOUS = 0.1
+GROWING = ("linear", "step", "exponential", "leak")
+
+_probes: Probes | None = None
+
+
+def shared_probes() -> Probes:
+    """One probe set per process (its mean block size is read once)."""
+    global _probes
+    if _probes is None:
+        _probes = Probes()
+    return _probes
+
+
+@dataclass
+class Measurement:
+    """What the loop measured for one test body."""
+
+    settings: Settings
+    warmup: int = 0
+    iterations: int = 0
+    rounds: list[int] = field(default_factory=list)  # measured iterations at each round's end
+    series: dict[str, list[float | None]] = field(default_factory=dict)
+    screens: dict[str, list[str]] = field(default_factory=dict)  # metric -> per-round screen
+    confirmed: list[str] = field(default_factory=list)
+    growth: dict[str, Growth] = field(default_factory=dict)
+    error_iteration: int | None = None
+    error: str | None = None
+    outcome: str = "ok"  # ok | error | skipped
+    stop_reason: str = "clean"
+    partial: bool = False
+    duration_s: float = 0.0
+    probe_notes: dict[str, str] = field(default_factory=dict)
+    diagnosis: Any = None  # detectors.diagnose.Diagnosis, when run
+    block_size: float = 0.0
+
+
+def screen(metric: str, values: list[float], times: list[float]) -> str:
+    """One round's verdict for one metric: clean, suspect or ambiguous."""
+    if any(math.isnan(v) for v in values) or len(values) < 3:
+        return "clean"
+    floor = FLOORS[metric]
+    if metric in COUNT_METRICS:
+        rise = values[-1] - values[0]
+        if rise <= 0:
+            return "clean"
+        return "suspect" if values[-1] >= max(values) else "ambiguous"
+    g = analyse(values, times, metric=metric, unit=UNITS[metric], min_slope=floor)
+    need = floor * (len(values) - 1) * 0.5
+    if g.pattern in GROWING and g.total_growth >= need:
+        if g.mk_p < P_SUSPECT:
+            return "suspect"
+        if g.mk_p < P_AMBIGUOUS:
+            return "ambiguous"
+    return "clean"
+
+
+class Loop:
+    """Runs one body: ``steps()`` yields once per call of the body."""
+
+    def __init__(self, settings: Settings, probes: Probes | None = None) -> None:
+        self.settings = settings
+        self.probes = probes or shared_probes()
+        self.m = Measurement(settings=settings, block_size=self.probes.block_size)
+        cap = settings.max_iterations + settings.max_iterations // max(1, settings.iterations) + 4
+        self._buf = array("d", bytes(8 * WIDTH * cap))
+        self._n = 0  # snapshots taken
+        self._rebase: list[int] = []  # snapshot indices that start a new round's baseline
+        self._clear = CacheClearer()
+        self._frozen = False
+        self._t_start = 0.0
+        self.diagnose_hook: Callable[[Loop], Generator[None, None, None]] | None = None
+
+    # -- measuring ---------------------------------------------------------------------------
+    def _settle(self) -> None:
+        self._clear()
+        gc.collect()
+
+    def _snap(self) -> None:
+        self.probes.read(self._buf, self._n * WIDTH)
+        self._n += 1
+
+    def _column(self, name: str, start: int, stop: int) -> list[float]:
+        i = INDEX[name]
+        return [self._buf[k * WIDTH + i] for k in range(start, stop)]
+
+    def _timed_out(self) -> bool:
+        limit = self.settings.timeout
+        return limit is not None and time.perf_counter() - self._t_start > limit
+
+    def steps(self) -> Generator[None, None, None]:
+        s = self.settings
+        m = self.m
+        self._t_start = time.perf_counter()
+        hygiene = Hygiene()
+        with hygiene:
+            try:
+                for _ in range(s.warmup):
+                    hygiene.before_iteration()
+                    yield
+                    hygiene.after_iteration()
+                    m.warmup += 1
+                    if self._timed_out():
+                        break
+                # Everything the measuring path keeps is made before the baseline.
+                state = {name: 0 for name in MEMORY_METRICS + COUNT_METRICS}
+                clean: set[str] = set()
+                round_start = 0
+                done = 0
+                self._settle()
+                gc.freeze()
+                self._frozen = True
+                self.probes.reset_clock()
+                # One transition iteration through the measuring path itself (its first run
+                # allocates a few objects of ours), then the baseline.
+                hygiene.before_iteration()
+                yield
+                hygiene.after_iteration()
+                m.warmup += 1
+                self._settle()
+                self._snap()
+                self._n = 0
+                self._settle()
+                self._snap()
+                while True:
+                    done = 0
+                    while done < s.iterations:
+                        done += 1
+                        hygiene.before_iteration()
+                        yield
+                        hygiene.after_iteration()
+                        m.iterations += 1
+                        self._settle()
+                        self._snap()
+                        if self._timed_out():
+                            break
+                    m.rounds.append(m.iterations)
+                    undecided = self._screen_round(round_start, state, clean)
+                    if self._timed_out():
+                        m.partial, m.stop_reason = True, "timeout"
+                        break
+                    if not undecided:
+                        break
+                    if m.iterations + s.iterations > s.max_iterations:
+                        m.stop_reason = "iteration cap"
+                        break
+                    # Screening allocated objects of ours: measure the next round from a new
+                    # baseline (the series are stitched across it).
+                    self._settle()
+                    round_start = self._n
+                    self._rebase.append(self._n)
+                    self._snap()
+                m.confirmed = [k for k, v in state.items() if v >= 2 and k not in clean]
+                if m.stop_reason == "clean" and m.confirmed:
+                    m.stop_reason = "confirmed growth"
+                self._finish_series()
+                if self.diagnose_hook is not None:
+                    yield from self.diagnose_hook(self)
+            finally:
+                if self._frozen:
+                    gc.unfreeze()
+                    self._frozen = False
+                m.duration_s = time.perf_counter() - self._t_start
+                if not m.series:
+                    self._finish_series()
+
+    def _screen_round(self, start: int, state: dict[str, int], clean: set[str]) -> bool:
+        """Screen the round that began at snapshot ``start``; True while a metric is undecided."""
+        times = self._column("t", start, self._n)
+        undecided = False
+        for metric in state:
+            if metric in clean:
+                continue
+            verdict = screen(metric, self._column(metric, start, self._n), times)
+            self.m.screens.setdefault(metric, []).append(verdict)
+            if verdict == "clean":
+                clean.add(metric)
+            elif verdict == "suspect":
+                state[metric] += 1
+                if state[metric] < 2:
+                    undecided = True
+            else:
+                undecided = True
+        return undecided
+
+    def _finish_series(self) -> None:
+        m = self.m
+        rows: list[dict[str, float]] = []
+        offsets = dict.fromkeys(FIELDS[1:], 0.0)
+        for k in range(self._n):
+            raw = {name: self._buf[k * WIDTH + i] for i, name in enumerate(FIELDS)}
+            if k in self._rebase and rows:
+                for name in offsets:  # stitch: the new baseline continues the last value
+                    offsets[name] += rows[-1][name] - raw[name]
+                continue
+            rows.append({name: raw[name] + offsets.get(name, 0.0) for name in FIELDS})
+        for row in rows:
+            row.update(derive(row, self.probes.block_size))
+        names = [*FIELDS, "heap", "external", "external_ratio"]
+        series: dict[str, list[float | None]] = {}
+        for name in names:
+            series[name] = [None if math.isnan(r[name]) else r[name] for r in rows]
+        m.series = series
+        m.probe_notes = {k: v.note for k, v in self.probes.status.items() if v.note}
+        times = [r["t"] for r in rows]
+        for metric in [*MEMORY_METRICS, "heap", "external", *COUNT_METRICS]:
+            values = series[metric]
+            if len(values) < 2 or any(v is None for v in values):
+                continue
+            vals = [float(v) for v in values]  # type: ignore[arg-type]
+            m.growth[metric] = analyse(vals, times, metric=metric, unit=UNITS[metric],
+                                       min_slope=FLOORS.get(metric, FLOORS["malloc"]))
+
+    def record_error(self, exc: BaseException) -> None:
+        m = self.m
+        name = type(exc).__name__
+        if name in ("Skipped", "XFailed"):
+            m.outcome = "skipped"
+        else:
+            m.outcome = "error"
+            m.error = f"{name}: {exc}"[:2000]
+        m.error_iteration = m.warmup + m.iterations + 1
+        m.partial = True
+        m.stop_reason = "skipped" if m.outcome == "skipped" else "error"
+
+
+def drive(loop: Loop, call: Callable[[], Any]) -> Any:
+    """Run the loop for a plain body; the body's exceptions propagate unchanged."""
+    steps = loop.steps()
+    result = None
+    try:
+        for _ in steps:
+            result = call()
+    except BaseException as exc:
+        loop.record_error(exc)
+        raise
+    finally:
+        steps.close()
+    return result
+
+
+async def drive_async(loop: Loop, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run the loop for an ``async def`` body, inside the test's event loop."""
+    steps = loop.steps()
+    result = None
+    try:
+        for _ in steps:
+            result = await call()
+    except BaseException as exc:
+        loop.record_error(exc)
+        raise
+    finally:
+        steps.close()
+    return result

@@ -1,0 +1,244 @@
+"""Settings: one table that makes the command-line options, the ini keys and the marker arguments.
+
+Every option is spelled three ways from one name: ``max_rate`` is ``--memleak-max-rate`` on the
+command line, ``memleak_max_rate`` in pytest.ini and ``max_rate=`` on the marker. Command-line
+options default to ``None`` ("not given") so ini values are reachable. Values are parsed once
+into a frozen :class:`Settings`; ``sources`` records where each value came from.
+
+Precedence, highest first: marker, command line, ini, the chosen profile, built-in defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from . import units
+from .errors import ConfigError
+
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+
+def _positive_int(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=1)
+
+
+def _iterations(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=3)
+
+
+def _nonneg_int(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=0)
+
+
+def _optional(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    def inner(v: Any, key: str) -> Any:
+        if v is None or (isinstance(v, str) and v.strip().lower() in ("none", "off", "")):
+            return None
+        return parse(v, key)
+
+    return inner
+
+
+def _ratio(v: Any, key: str) -> float:
+    return units.parse_float(v, key, minimum=0.0)
+
+
+def _fail_on(v: Any, key: str) -> str:
+    return units.parse_choice(v, key, SEVERITY_ORDER)
+
+
+def _profile(v: Any, key: str) -> str:
+    return units.parse_choice(v, key, tuple(PROFILES))
+
+
+def _diagnose(v: Any, key: str) -> str:
+    return units.parse_choice(v, key, ("auto", "always", "never"))
+
+
+def _path(v: Any, key: str) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise ConfigError(key, v, "a file path, or 'off' to write no report")
+    text = v.strip()
+    if text.lower() in ("off", "none", "no", "false", "0", ""):
+        return None
+    return text
+
+
+def _patterns(v: Any, key: str) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        items = [p.strip() for p in v.replace(",", "\n").splitlines()]
+    elif isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v):
+        items = [p.strip() for p in v]
+    else:
+        raise ConfigError(key, v, "a list of patterns (fnmatch), one per line or comma-separated")
+    return tuple(p for p in items if p)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    parse: Callable[[Any, str], Any]
+    default: Any
+    help: str
+    metavar: str = "VALUE"
+    flag: bool = False  # a command-line switch without a value
+    marker: bool = True  # may be given on @pytest.mark.memcheck(...)
+    ini_type: str | None = None  # "linelist" / "bool" / None (string)
+
+    @property
+    def ini_key(self) -> str:
+        return f"memleak_{self.name}"
+
+    @property
+    def cli_flag(self) -> str:
+        return "--memleak-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return f"memleak_{self.name}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("all", units.parse_bool, False, "check every test as if marked @pytest.mark.memcheck",
+           flag=True, marker=False, ini_type="bool"),
+    Option("disable", units.parse_bool, False,
+           "switch checking off: marked tests run once, as plain tests", flag=True, marker=False,
+           ini_type="bool"),
+    Option("report", _path, ".memleak/report.json",
+           "JSON report path ('off' for none); written when any test was checked",
+           metavar="PATH", marker=False),
+    Option("profile", _profile, "default", "threshold preset: strict, default or lenient",
+           metavar="NAME"),
+    Option("iterations", _iterations, 10, "measured iterations per round (>= 3)", metavar="N"),
+    Option("warmup", _nonneg_int, 5, "warm-up iterations before measuring (not judged)",
+           metavar="N"),
+    Option("max_iterations", _iterations, 30,
+           "cap on measured iterations when growth needs confirming rounds", metavar="N"),
+    Option("max_rate", _optional(units.parse_rate), None,
+           "largest sustained growth rate allowed, e.g. '4 KiB/iter' or '100 KB/s' "
+           "(default: any confirmed growth fails)", metavar="RATE"),
+    Option("max_growth", _optional(units.parse_size), None,
+           "largest total growth over the measured iterations allowed, e.g. '1 MiB'",
+           metavar="SIZE"),
+    Option("max_rss", _optional(units.parse_size), None,
+           "fail when RSS ends above this size, e.g. '2 GiB'", metavar="SIZE"),
+    Option("max_external", _optional(units.parse_size), None,
+           "largest growth of external memory (RSS - heap) allowed over the measured "
+           "iterations", metavar="SIZE"),
+    Option("max_external_ratio", _optional(_ratio), None,
+           "fail when external / heap ends above this ratio (health: < 1.5 healthy, "
+           "> 2.5 critical)", metavar="RATIO"),
+    Option("fail_on", _fail_on, "low",
+           "lowest severity that fails a test: low, medium, high or critical", metavar="SEVERITY"),
+    Option("diagnose", _diagnose, "auto",
+           "diagnosis pass with tracing: auto (leaking tests only), always or never",
+           metavar="WHEN"),
+    Option("trace_frames", _positive_int, 10, "frames per traceback in the diagnosis pass",
+           metavar="N"),
+    Option("timeout", _optional(units.parse_duration), None,
+           "time budget for one test's whole memcheck loop, e.g. '60s'; past it the loop stops "
+           "and judges what it measured", metavar="DURATION"),
+    Option("suppress", _patterns, (),
+           "suppress known growth: patterns matched against a leak's fingerprint, source, "
+           "type or module", metavar="PATTERNS", ini_type="linelist"),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+MARKER_KEYS = tuple(o.name for o in OPTIONS if o.marker)
+
+#: Presets: bundles of thresholds. An explicitly given key (marker, CLI, ini) beats the preset.
+PROFILES: dict[str, dict[str, Any]] = {
+    "strict": {"iterations": 20, "warmup": 5, "max_iterations": 60, "fail_on": "low"},
+    "default": {},
+    "lenient": {
+        "warmup": 10,
+        "max_rate": units.Rate(16 * 1024, "iter"),
+        "max_growth": 1024 * 1024,
+        "fail_on": "low",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    all: bool = False
+    disable: bool = False
+    report: str | None = ".memleak/report.json"
+    profile: str = "default"
+    iterations: int = 10
+    warmup: int = 5
+    max_iterations: int = 30
+    max_rate: units.Rate | None = None
+    max_growth: int | None = None
+    max_rss: int | None = None
+    max_external: int | None = None
+    max_external_ratio: float | None = None
+    fail_on: str = "low"
+    diagnose: str = "auto"
+    trace_frames: int = 10
+    timeout: float | None = None
+    suppress: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Effective settings as JSON-ready values, with where each came from."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, units.Rate):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        out["sources"] = dict(self.sources)
+        return out
+
+
+def resolve(layers: list[tuple[str, Mapping[str, Any]]]) -> Settings:
+    """Build Settings from raw layers, highest precedence first, e.g.
+    ``[("marker", {...}), ("cli", {...}), ("ini", {...})]``. Raises ConfigError."""
+    parsed: dict[str, tuple[Any, str]] = {}
+    for origin, raw in reversed(layers):  # lowest first, so higher layers overwrite
+        for name, value in raw.items():
+            if value is None:
+                continue
+            option = BY_NAME[name]
+            key = option.ini_key if origin == "ini" else (
+                option.cli_flag if origin == "cli" else f"memcheck({name}=...)")
+            parsed[name] = (option.parse(value, key), origin)
+    profile = parsed.get("profile", ("default", "default"))[0]
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        if option.name in parsed:
+            values[option.name], sources[option.name] = parsed[option.name]
+        elif option.name in PROFILES[profile]:
+            values[option.name] = PROFILES[profile][option.name]
+            sources[option.name] = f"profile:{profile}"
+        else:
+            values[option.name] = option.default
+            sources[option.name] = "default"
+    if values["max_iterations"] < values["iterations"]:
+        values["max_iterations"] = values["iterations"]
+    return Settings(**values, sources=sources)
+
+
+def marker_layer(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check a marker's arguments; the returned dict is a layer for :func:`resolve`."""
+    if args:
+        raise ConfigError(
+            f"{where}: @pytest.mark.memcheck", args,
+            "keyword arguments only, e.g. memcheck(iterations=20, max_rate='1 KiB/iter')")
+    unknown = sorted(set(kwargs) - set(MARKER_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: @pytest.mark.memcheck({unknown[0]}=...)", kwargs[unknown[0]],
+            "one of the keyword arguments " + ", ".join(MARKER_KEYS))
+    return dict(kwargs)
