@@ -115,13 +115,29 @@ class Loop:
         self._rebase: list[int] = []  # snapshot indices that start a new round's baseline
         self._clear = CacheClearer()
         self._frozen = False
+        self._hygiene = Hygiene()
         self._t_start = 0.0
         self.diagnose_hook: Callable[[Loop], Generator[None, None, None]] | None = None
 
     # -- measuring ---------------------------------------------------------------------------
-    def _settle(self) -> None:
+    def settle(self) -> None:
+        """Clear the known caches and collect garbage: the state a snapshot is taken in."""
         self._clear()
         gc.collect()
+
+    _settle = settle
+
+    def unfreeze(self) -> None:
+        """Give the objects frozen before the loop back to the collector (diagnosis needs them)."""
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+
+    def before_iteration(self) -> None:
+        self._hygiene.before_iteration()
+
+    def after_iteration(self) -> None:
+        self._hygiene.after_iteration()
 
     def _snap(self) -> None:
         self.probes.read(self._buf, self._n * WIDTH)
@@ -139,7 +155,7 @@ class Loop:
         s = self.settings
         m = self.m
         self._t_start = time.perf_counter()
-        hygiene = Hygiene()
+        hygiene = self._hygiene = Hygiene()
         with hygiene:
             try:
                 for _ in range(s.warmup):
@@ -204,9 +220,7 @@ class Loop:
                 if self.diagnose_hook is not None:
                     yield from self.diagnose_hook(self)
             finally:
-                if self._frozen:
-                    gc.unfreeze()
-                    self._frozen = False
+                self.unfreeze()
                 m.duration_s = time.perf_counter() - self._t_start
                 if not m.series:
                     self._finish_series()

@@ -1,17 +1,385 @@
-"""The diagnosis pass (placeholder until the tracing detectors land)."""
+"""The diagnosis pass: trace a few more iterations of a leaking body and name its leaks.
+
+Runs only when a test is judged leaking (or with ``diagnose=always``), so clean tests never pay
+for tracing. Two passes of a few iterations each:
+
+1. tracemalloc (``trace_frames`` frames) with a snapshot per iteration -> leak sites; a type
+   census before and after -> surviving objects per iteration; an inventory of fds, threads and
+   children before and after -> the new resources;
+2. when native memory or resources grew: a line tracer and a C-call profile hook reading malloc
+   in-use bytes and the resource counters -> the line and the extension module that grew them.
+
+``leaks_for`` then turns the evidence into typed leak entries with a source, a stack, a
+retainer path, a fingerprint and a recommendation.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import linecache
+import time
+import tracemalloc
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..report import Leak
+from ..units import format_size
+from . import native, objects, resources
+from .sites import Site, find_sites, traced_growth
+
+RESOURCE_METRICS = ("fds", "threads", "children")
+
+BUFFER_TYPES = ("numpy.ndarray", "bytearray", "memoryview", "array.array", "mmap.mmap")
+CONNECTION_TYPES = ("sqlite3.Connection", "sqlite3.Cursor", "psycopg", "pymysql.connections",
+                    "asyncpg.connection")
+CRYPTO_TYPES = ("ssl.SSLContext", "_ssl._SSLContext", "ssl.SSLSocket", "ssl.SSLObject",
+                "_ssl._SSLSocket")
+#: Types that only wrap a leaked resource (already reported as such).
+RESOURCE_WRAPPERS = ("_io.", "io.", "socket.", "threading.", "subprocess.", "_thread.",
+                     "builtins.", "dict", "list", "tuple", "function", "cell", "method",
+                     "weakref", "collections.deque")
+#: Growing types too generic to look for a retainer path first.
+GENERIC = {"int", "float", "str", "tuple", "cell", "builtin_function_or_method",
+           "weakref.ReferenceType", "method", "frame", "code", "_thread.lock", "_thread.RLock",
+           "encodings.utf_8.IncrementalDecoder", "weakref"}
+#: Plain containers: searched only when nothing more specific grew.
+CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
+RETAINER_BUDGET_S = 0.3
+
+RECOMMENDATIONS = {
+    "python_object": "Objects accumulate: remove them when done (unsubscribe, pop, clear), bound "
+    "the cache (functools.lru_cache(maxsize=...)), or hold them through weakref.",
+    "buffer_leak": "A buffer is kept alive on every call: drop the reference (clear the "
+    "container), copy small slices out of large buffers instead of keeping memoryviews or "
+    "views, close mmaps.",
+    "native_module": "Native memory grows in an extension: free what you allocate (ctypes: pair "
+    "every malloc with free), close or release the extension's objects, or use its cleanup API.",
+    "file_handle": "A file descriptor stays open after every call: close it, or open it with "
+    "'with open(...)'; os.open needs os.close.",
+    "socket": "Sockets stay open: close them ('with socket.socket(...) as s:') or use a pool "
+    "with a maximum size.",
+    "thread": "A thread is started per call and never finishes: give it a stop signal and "
+    "join() it, or reuse a pool (concurrent.futures.ThreadPoolExecutor).",
+    "subprocess": "Child processes are left running or unreaped: wait() for them, use "
+    "subprocess.run, or terminate()/kill() and then wait().",
+    "connection_pool": "Database connections stay open: close them (with "
+    "contextlib.closing(sqlite3.connect(...))) or use a pool with a maximum size.",
+    "crypto_context": "An SSL context is created per call and kept: create one SSLContext and "
+    "reuse it.",
+    "unknown": "Memory grows but no allocation site was seen: run with --memleak-diagnose=always "
+    "and more --memleak-trace-frames, or check native extensions.",
+}
+
+#: Known caches of the interpreter and common libraries whose growth is accepted by default
+#: (switch off with the suppress pattern "-defaults"). Matched like user suppressions.
+DEFAULT_SUPPRESSIONS = (
+    "*/typing.py:*",  # typing's generic-alias caches
+    "*/re/_compiler.py:*",  # compiled regular expressions (re's own cache)
+    "*/sre_compile.py:*",
+    "*/linecache.py:*",
+    "*/importlib/_bootstrap*",
+    "*/_pytest/*",  # pytest's own per-item records
+    "*/pluggy/*",
+)
+
+
+@dataclass
+class Diagnosis:
+    iterations: int = 0
+    seconds: float = 0.0
+    sites: list[Site] = field(default_factory=list)
+    objects: dict[str, float] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    modules: list[dict[str, Any]] = field(default_factory=list)
+    retainers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    traced_per_iter: float = 0.0  # all traced growth per iteration (tracemalloc pass)
+    untraced_malloc_per_iter: float | None = None  # malloc growth per iteration, untraced pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iterations": self.iterations,
+            "seconds": round(self.seconds, 4),
+            "sites": [s.to_dict() for s in self.sites],
+            "objects": self.objects,
+            "resources": self.resources,
+            "lines": self.lines,
+            "modules": self.modules,
+            "retainers": self.retainers,
+            "notes": self.notes,
+            "traced_per_iter": self.traced_per_iter,
+            "untraced_malloc_per_iter": self.untraced_malloc_per_iter,
+        }
 
 
 def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
-    return
-    yield
+    """Extra iterations with tracing; stores a :class:`Diagnosis` on ``loop.m``."""
+    m = loop.m
+    s = loop.settings
+    d = Diagnosis()
+    m.diagnosis = d
+    t0 = time.perf_counter()
+    n = 6
+    confirmed = set(m.confirmed)
+    loop.unfreeze()
+    inv_before = resources.capture(want_children="children" in confirmed)
+    census_before = objects.census()
+    tracing_before = tracemalloc.is_tracing()
+    if not tracing_before:
+        tracemalloc.start(s.trace_frames)
+    snaps = [tracemalloc.take_snapshot()]
+    try:
+        for _ in range(n):
+            loop.before_iteration()
+            yield
+            loop.after_iteration()
+            d.iterations += 1
+            loop.settle()
+            snaps.append(tracemalloc.take_snapshot())
+    finally:
+        if not tracing_before:
+            tracemalloc.stop()
+    census_after = objects.census()  # before anything of ours is built from the snapshots
+    inv_after = resources.capture("children" in confirmed)
+    d.sites = find_sites(snaps)
+    d.traced_per_iter = traced_growth(snaps) / n
+    del snaps
+    d.objects = objects.growth(census_before, census_after, n)
+    d.resources = resources.diff(inv_before, inv_after)
+    d.notes.append(f"census: {census_before.seconds * 1000:.0f} ms + "
+                   f"{census_after.seconds * 1000:.0f} ms")
+
+    counters = {}
+    if loop.probes.status["malloc"].available:
+        counters["malloc"] = loop.probes.malloc
+    if "fds" in confirmed:
+        counters["fds"] = loop.probes.fds
+    if "threads" in confirmed:
+        import threading
+
+        counters["threads"] = lambda: float(threading.active_count())
+    if "children" in confirmed:
+        counters["children"] = loop.probes.children
+    native_suspect = bool(confirmed & {"malloc", "rss", *RESOURCE_METRICS}) or not d.sites
+    if counters and native_suspect:
+        att = native.Attributor(counters)
+        malloc_start = loop.probes.malloc()
+        for _ in range(n):
+            loop.before_iteration()
+            att.install()
+            try:
+                yield
+            finally:
+                att.uninstall()
+            loop.after_iteration()
+            d.iterations += 1
+            loop.settle()
+        d.untraced_malloc_per_iter = (loop.probes.malloc() - malloc_start) / n
+        for name in counters:
+            d.lines[name] = att.top_lines(name, n)
+        if "malloc" in counters:
+            d.modules = att.modules("malloc", n)
+
+    budget_end = time.perf_counter() + RETAINER_BUDGET_S
+    candidates = [t for t in d.objects if t not in GENERIC]
+    candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
+    for name in candidates[:1]:
+        for sample in objects.find_new_instances(name, census_before, limit=3):
+            left = budget_end - time.perf_counter()
+            if left <= 0:
+                d.notes.append("retainer search stopped: time budget used")
+                break
+            path, status = objects.retainer_path(sample, budget_s=left)
+            d.retainers[name] = {"path": path, "status": status}
+            if path:
+                break
+        sample = None
+    del census_before, census_after
+    d.seconds = time.perf_counter() - t0
+    d.notes.append(f"diagnosis: {d.iterations} traced iterations in {d.seconds:.2f} s")
+
+
+# --------------------------------------------------------------------------------------------
+def _fingerprint(kind: str, source: str, root: str | None) -> str:
+    path, _, lineno = source.rpartition(":")
+    text = linecache.getline(path, int(lineno)).strip() if lineno.isdigit() else ""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1] if path else source
+    key = f"{kind}|{base}|{text or lineno}|{(root or '').split(' ')[0]}"
+    return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _kind_from_objects(grown: dict[str, float]) -> tuple[str, str | None]:
+    """(leak type, module) from the growing object types."""
+    for name in grown:
+        if any(name.startswith(c) for c in CONNECTION_TYPES):
+            return "connection_pool", name.split(".")[0]
+    for name in grown:
+        if name in CRYPTO_TYPES:
+            return "crypto_context", "_ssl"
+    for name in grown:
+        mod = name.split(".")[0] if "." in name else ""
+        if mod and native.category(mod) in ("compression", "xml", "ffi"):
+            return "native_module", mod
+    for name in grown:
+        if name in BUFFER_TYPES:
+            return "buffer_leak", None
+    return "python_object", None
+
+
+def _metric_rate(v: Any, metric: str) -> float | None:
+    for f in v.findings:
+        if f.metric == metric:
+            return f.bytes_per_iter if f.bytes_per_iter is not None else f.rate_per_iter
+    return None
+
+
+def _new_leak(kind: str, source: str, severity: str, rate: float | None, iterations: int,
+              unit: str = "bytes") -> Leak:
+    return Leak(id="", type=kind, source=source, severity=severity,
+                estimated_size=(rate * iterations if rate is not None and unit == "bytes"
+                                else None),
+                growth_rate=rate, unit=unit, recommendation=RECOMMENDATIONS[kind])
 
 
 def leaks_for(m: Any, v: Any) -> list[Leak]:
-    return []
+    """Typed leak entries from the confirmed growth and the diagnosis (empty for clean tests)."""
+    d: Diagnosis | None = m.diagnosis
+    if v.verdict != "leak" or d is None:
+        return []
+    leaks: list[Leak] = []
+    confirmed = set(m.confirmed)
+    res = d.resources
+    sev = v.severity if v.severity != "none" else "low"
+
+    def line_for(counter: str) -> str | None:
+        top = d.lines.get(counter) or []
+        return top[0]["source"] if top else None
+
+    site = d.sites[0] if d.sites else None
+    site_src = site.source if site else None
+    if "fds" in confirmed:
+        kind = "socket" if res.get("socket_count", 0) >= res.get("file_count", 0) and res.get(
+            "socket_count") else "file_handle"
+        lk = _new_leak(kind, line_for("fds") or site_src or "unknown", "high",
+                       _metric_rate(v, "fds"), m.iterations, unit="fds")
+        items = res.get("sockets" if kind == "socket" else "files", [])
+        lk.evidence.append(f"{res.get('socket_count' if kind == 'socket' else 'file_count', 0)}"
+                           f" new descriptors in {d.iterations} traced iterations")
+        lk.evidence += [f"open: {t}" for t in items[:3]]
+        leaks.append(lk)
+    if "threads" in confirmed:
+        lk = _new_leak("thread", line_for("threads") or site_src or "unknown", "high",
+                       _metric_rate(v, "threads"), m.iterations, unit="threads")
+        lk.evidence.append(f"{res.get('thread_count', 0)} new threads in {d.iterations} traced "
+                           "iterations")
+        lk.evidence += [f"thread: {t}" for t in res.get("threads", [])[:3]]
+        leaks.append(lk)
+    if "children" in confirmed:
+        lk = _new_leak("subprocess", line_for("children") or site_src or "unknown", "high",
+                       _metric_rate(v, "children"), m.iterations, unit="children")
+        lk.evidence.append(f"{res.get('child_count', 0)} new child processes in {d.iterations} "
+                           "traced iterations")
+        lk.evidence += [f"child: {c}" for c in res.get("children", [])[:3]]
+        leaks.append(lk)
+
+    memory = confirmed & {"py_blocks", "malloc", "rss"} or not leaks
+    if leaks and all(any(t.startswith(w) or t == w for w in RESOURCE_WRAPPERS)
+                     for t in d.objects):
+        memory = False  # the memory is the leaked resources' own wrappers
+    if memory:
+        kind, module = _kind_from_objects(d.objects)
+        traced = d.traced_per_iter
+        malloc_rate = d.untraced_malloc_per_iter
+        if malloc_rate is None and "malloc" in confirmed:
+            malloc_rate = _metric_rate(v, "malloc")
+        rss_rate = _metric_rate(v, "rss") if "rss" in confirmed else None
+        native_rate = max(malloc_rate or 0.0, rss_rate or 0.0)
+        mostly_native = native_rate > 0 and traced < 0.5 * native_rate
+        sources: list[tuple[str, float | None, Site | None]] = []
+        if mostly_native and kind == "python_object":
+            kind = "native_module"
+        if mostly_native and line_for("malloc") and kind in ("native_module",
+                                                             "connection_pool",
+                                                             "crypto_context"):
+            sources.append((line_for("malloc") or "unknown", native_rate, None))
+        elif d.sites:
+            top = d.sites[0]
+            for s in d.sites[:3]:
+                if s is top or (s.user and s.bytes_per_iter >= 0.1 * top.bytes_per_iter):
+                    sources.append((s.source, s.bytes_per_iter, s))
+            if any(s.numpy for s in d.sites[:1]) and kind == "python_object":
+                kind = "buffer_leak"
+            if mostly_native:
+                sources = [(src, native_rate if s is top else rate, s)
+                           for src, rate, s in sources]
+        else:
+            src = line_for("malloc") or "unknown"
+            sources.append((src, native_rate or _metric_rate(v, "py_blocks"), None))
+            if src == "unknown" and kind == "python_object":
+                kind = "unknown"
+        if kind == "native_module" and module is None:
+            mods = d.modules
+            src0 = sources[0][0] if sources else ""
+            if src0 and native.ctypes_on_line(src0):
+                module = "ctypes"
+            elif mods:
+                module = mods[0]["module"]
+        for src, rate, s in sources:
+            lk = _new_leak(kind, src, sev, rate, m.iterations)
+            lk.module = module
+            if s is not None:
+                lk.stack_trace = s.stack[:10]
+                lk.evidence.append(
+                    f"tracemalloc: {src} grew {format_size(s.bytes_per_iter)}/iter "
+                    f"({s.blocks_per_iter:+.1f} blocks/iter) in {s.growing_steps} of "
+                    f"{s.steps} traced iterations" + (" (numpy buffers)" if s.numpy else ""))
+            for f in v.findings:
+                if f.failing and f.metric in ("py_blocks", "malloc", "rss"):
+                    lk.evidence.append(f"{f.metric}: {f.reason.split(';')[0]}")
+            if kind == "native_module":
+                top = (d.lines.get("malloc") or [{}])[0]
+                if top:
+                    lk.evidence.append(
+                        f"malloc in-use grew {format_size(top['per_iter'])}/iter at "
+                        f"{top['source']} ({top['allocations']} raising, {top['frees']} "
+                        "lowering events)")
+                lk.details["native"] = [
+                    {k: mm[k] for k in ("module", "category", "per_iter", "allocations",
+                                        "frees", "functions")} for mm in d.modules[:5]]
+                if module:
+                    lk.details["category"] = native.category(module)
+            leaks.append(lk)
+
+    if d.objects:
+        grown = ", ".join(f"{t} +{n:g}/iter" for t, n in list(d.objects.items())[:6])
+        for lk in leaks:
+            lk.objects = dict(list(d.objects.items())[:10])
+            lk.evidence.append(f"surviving objects: {grown}")
+    retainer = next((r["path"] for r in d.retainers.values() if r.get("path")), None)
+    for i, lk in enumerate(leaks, 1):
+        lk.id = f"L{i}"
+        if lk.type in ("python_object", "buffer_leak", "connection_pool", "crypto_context",
+                       "native_module") and retainer:
+            lk.retainer_path = retainer
+        lk.fingerprint = _fingerprint(lk.type, lk.source, lk.retainer_path)
+        lk.confidence = max((f.confidence for f in v.findings if f.failing), default=0.5)
+    _suppress(leaks, m.settings.suppress)
+    return leaks
+
+
+def _suppress(leaks: list[Leak], patterns: tuple[str, ...]) -> None:
+    use_defaults = "-defaults" not in patterns
+    pats = [p for p in patterns if p != "-defaults"]
+    if use_defaults:
+        pats += list(DEFAULT_SUPPRESSIONS)
+    for lk in leaks:
+        fields = [lk.fingerprint, lk.source, lk.type, lk.module or "",
+                  *lk.objects.keys(), *(lk.stack_trace or [])[:1]]
+        for pat in pats:
+            if any(fnmatch.fnmatchcase(f, pat) for f in fields if f):
+                lk.suppressed = True
+                lk.suppressed_by = pat if pat in patterns else f"default:{pat}"
+                break

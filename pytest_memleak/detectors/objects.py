@@ -1,0 +1,212 @@
+"""Surviving objects: a type census before and after the diagnosis iterations, and for a sample
+of each growing type the retainer path from a root a person recognises (a module global, a
+class attribute, a closure cell, a running frame). Both are bounded in time.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+import types
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from .frames import is_plugin_file
+
+#: Containers the census also looks inside, to count objects the collector does not track
+#: (bytes, numpy arrays, array.array, mmap, bytearray, memoryview, ...).
+_SKIP_TYPES = (int, float, str, bool, type(None))
+
+
+def type_name(tp: type) -> str:
+    mod = getattr(tp, "__module__", "builtins")
+    name = getattr(tp, "__qualname__", tp.__name__)
+    return name if mod == "builtins" else f"{mod}.{name}"
+
+
+@dataclass
+class Census:
+    counts: Counter[str]
+    ids: set[int]
+    seconds: float
+
+
+def census() -> Census:
+    """Count live objects by type: every tracked object plus the untracked ones they reference."""
+    t0 = time.perf_counter()
+    objs = gc.get_objects()
+    counts: Counter[str] = Counter()
+    ids: set[int] = set()
+    for o in objs:
+        counts[type_name(type(o))] += 1
+        ids.add(id(o))
+    for r in gc.get_referents(*objs):
+        if isinstance(r, _SKIP_TYPES) or gc.is_tracked(r):
+            continue
+        if id(r) not in ids:
+            ids.add(id(r))
+            counts[type_name(type(r))] += 1
+    del objs
+    return Census(counts, ids, time.perf_counter() - t0)
+
+
+def growth(before: Census, after: Census, iterations: int, min_per_iter: float = 0.8
+           ) -> dict[str, float]:
+    """Types whose count grew by at least ``min_per_iter`` per iteration: name -> per iteration."""
+    out = {}
+    for name, n in after.counts.items():
+        d = (n - before.counts.get(name, 0)) / max(1, iterations)
+        if d >= min_per_iter:
+            out[name] = round(d, 2)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def find_new_instances(name: str, before: Census, limit: int = 3) -> list[Any]:
+    """Up to ``limit`` live objects of type ``name`` that did not exist at the ``before`` census."""
+    objs = gc.get_objects()
+    found: list[Any] = []
+    try:
+        for o in objs:
+            if type_name(type(o)) == name and id(o) not in before.ids:
+                found.append(o)
+                if len(found) >= limit:
+                    return found
+        for r in gc.get_referents(*objs):
+            if type_name(type(r)) == name and id(r) not in before.ids:
+                found.append(r)
+                if len(found) >= limit:
+                    return found
+    finally:
+        del objs
+    return found
+
+
+def _module_roots() -> dict[int, str]:
+    return {id(vars(m)): name for name, m in list(sys.modules.items())
+            if m is not None and hasattr(m, "__dict__")}
+
+
+def _edge(parent: Any, child: Any) -> str:
+    if isinstance(parent, dict):
+        for k, v in parent.items():
+            if v is child:
+                return f"[{k!r}]"
+            if k is child:
+                return f"[key {type(k).__name__}]"
+        return "[?]"
+    if isinstance(parent, (list, tuple)):
+        for i, v in enumerate(parent):
+            if v is child:
+                return f"[{i}]"
+        return "[?]"
+    if isinstance(parent, (set, frozenset)):
+        return "{item}"
+    if isinstance(parent, types.CellType):
+        return ".cell_contents"
+    if isinstance(parent, types.FunctionType):
+        if parent.__closure__ and child in parent.__closure__:
+            return ".__closure__"
+        return ".__defaults__" if parent.__defaults__ is child else ".<ref>"
+    if isinstance(parent, types.MethodType):
+        return ".__self__" if parent.__self__ is child else ".__func__"
+    d = getattr(parent, "__dict__", None)
+    if d is child:
+        return ".__dict__"
+    if isinstance(d, dict):  # inline instance attributes (no separate dict object)
+        for k, v in d.items():
+            if v is child:
+                return f".{k}"
+    for slot in getattr(type(parent), "__slots__", ()) or ():
+        if getattr(parent, slot, None) is child:
+            return f".{slot}"
+    return ".<ref>"
+
+
+def _label(obj: Any) -> str:
+    if isinstance(obj, types.FunctionType):
+        return f"function {obj.__qualname__}"
+    return type_name(type(obj))
+
+
+def retainer_path(target: Any, budget_s: float = 0.5, max_depth: int = 8) -> tuple[str | None, str]:
+    """(path, status) from a recognisable root down to ``target``; status says why it stopped."""
+    if target is None:
+        return None, "no sample object"
+    deadline = time.perf_counter() + budget_s
+    roots = _module_roots()
+    this_frame = sys._getframe()
+    ignore: set[int] = {id(this_frame)}
+    start: list[tuple[Any, str]] = []
+    first = (target, start)
+    frontier: list[tuple[Any, list[tuple[Any, str]]]] = [first]
+    ignore.update((id(frontier), id(start), id(first)))
+    seen = {id(target)}
+    calls = 0
+    while frontier:
+        if time.perf_counter() > deadline:
+            return None, f"gave up after {budget_s:.1f} s ({calls} referrer scans)"
+        obj, path = frontier.pop(0)
+        ignore.add(id(path))
+        if len(path) >= max_depth:
+            continue
+        calls += 1
+        referrers = gc.get_referrers(obj)
+        ignore.add(id(referrers))
+        for ref in referrers:
+            rid = id(ref)
+            if rid in seen or rid in ignore:
+                continue
+            if isinstance(ref, types.FrameType):
+                if is_plugin_file(ref.f_code.co_filename):
+                    continue
+                code = ref.f_code
+                head = f"frame of {code.co_name} ({code.co_filename}:{ref.f_lineno})"
+                return _render(head, obj, path), "found (running frame)"
+            if rid in roots:
+                key = next((k for k, v in ref.items() if v is obj), "?")
+                return _render(f"{roots[rid]}.{key}", obj, path), "found (module global)"
+            if isinstance(ref, dict):
+                owner = _dict_owner(ref)
+                if isinstance(owner, type):
+                    key = next((k for k, v in ref.items() if v is obj), "?")
+                    head = f"{type_name(owner)}.{key}"
+                    return _render(head, obj, path), "found (class attribute)"
+                if owner is not None:  # an instance's __dict__: step through it
+                    key = next((k for k, v in ref.items() if v is obj), "?")
+                    seen.add(rid)
+                    seen.add(id(owner))
+                    _push(frontier, ignore, owner, path, obj, f".{key}")
+                    continue
+            seen.add(rid)
+            _push(frontier, ignore, ref, path, obj, _edge(ref, obj))
+        del referrers
+    return None, "no root found"
+
+
+def _push(frontier: list[Any], ignore: set[int], node: Any, path: list[Any], child: Any,
+          edge: str) -> None:
+    """Queue ``node`` with its path; remember our own containers so they are never referrers."""
+    step = (child, edge)
+    new_path = [step, *path]
+    entry = (node, new_path)
+    ignore.update((id(step), id(new_path), id(entry)))
+    frontier.append(entry)
+
+
+def _dict_owner(d: dict[str, Any]) -> Any:
+    """The object or class whose ``__dict__`` is ``d`` (None for a plain dict)."""
+    for ref in gc.get_referrers(d):
+        if isinstance(ref, type):
+            if any(x is d for x in gc.get_referents(ref.__dict__)):
+                return ref
+        elif getattr(ref, "__dict__", None) is d:
+            return ref
+    return None
+
+
+def _render(head: str, first: Any, path: list[tuple[Any, str]]) -> str:
+    parts = [f"{head} ({_label(first)})"]
+    parts += [f"{edge} ({_label(obj)})" for obj, edge in path]
+    return " -> ".join(parts)

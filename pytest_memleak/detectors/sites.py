@@ -1,0 +1,110 @@
+"""Leak sites: tracemalloc snapshots, one per diagnosis iteration, grouped by traceback.
+
+A site whose retained size grows in most iterations is a leak site. Its source is the innermost
+frame in the user's code (not the standard library, not installed packages, not this plugin);
+numpy reports its data buffers in a tracemalloc domain of its own, which marks buffer sites.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Any
+
+from .frames import frame_line, is_plugin_file, is_user_file, location
+
+NUMPY_DOMAIN = 389047
+
+
+@dataclass
+class Site:
+    source: str  # path:line of the innermost user frame (or innermost frame)
+    stack: list[str]  # innermost first
+    bytes_per_iter: float
+    blocks_per_iter: float
+    total_bytes: int
+    growing_steps: int
+    steps: int
+    numpy: bool = False
+    user: bool = True
+    sizes: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Key = tuple[int, tuple[tuple[str, int], ...]]
+
+
+def _group(snapshot: tracemalloc.Snapshot) -> dict[Key, tuple[int, int]]:
+    groups: dict[Key, list[int]] = {}
+    for trace in snapshot.traces:
+        frames = tuple((f.filename, f.lineno) for f in trace.traceback)
+        if frames and (is_plugin_file(frames[-1][0]) or frames[-1][0] == tracemalloc.__file__):
+            continue  # our own bookkeeping (snapshots, lists of results)
+        key = (trace.domain, frames)
+        acc = groups.setdefault(key, [0, 0])
+        acc[0] += trace.size
+        acc[1] += 1
+    return {k: (v[0], v[1]) for k, v in groups.items()}
+
+
+def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
+    """(source, is_user, stack innermost-first) for a tracemalloc traceback (oldest first)."""
+    inner_first = list(reversed(frames))
+    stack = [frame_line(f, n) for f, n in inner_first if not is_plugin_file(f)]
+    for f, n in inner_first:
+        if is_user_file(f):
+            return location(f, n), True, stack
+    for f, n in inner_first:
+        if not is_plugin_file(f):
+            return location(f, n), False, stack
+    f, n = inner_first[0]
+    return location(f, n), False, stack
+
+
+def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Site]:
+    """Sites whose size grew in at least 60% of the steps between snapshots, largest first."""
+    if len(snapshots) < 2:
+        return []
+    grouped = [_group(s) for s in snapshots]
+    steps = len(grouped) - 1
+    keys = set().union(*(g.keys() for g in grouped[1:]))
+    by_source: dict[tuple[str, bool], Site] = {}
+    for key in keys:
+        sizes = [g.get(key, (0, 0))[0] for g in grouped]
+        counts = [g.get(key, (0, 0))[1] for g in grouped]
+        total = sizes[-1] - sizes[0]
+        if total <= 0:
+            continue
+        growing = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
+        shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
+        # Most steps grow, or it never shrinks and grew at least twice (a leak every 3rd call).
+        if growing < 0.6 * steps and not (shrinking == 0 and growing >= 2):
+            continue
+        domain, frames = key
+        if not frames:
+            continue
+        source, user, stack = _source(frames)
+        numpy = domain == NUMPY_DOMAIN
+        merged = by_source.get((source, numpy))
+        if merged is None:
+            by_source[(source, numpy)] = Site(
+                source=source, stack=stack, bytes_per_iter=total / steps,
+                blocks_per_iter=(counts[-1] - counts[0]) / steps, total_bytes=total,
+                growing_steps=growing, steps=steps, numpy=numpy, user=user, sizes=sizes)
+        else:  # the same line reached through different callers: add up
+            merged.bytes_per_iter += total / steps
+            merged.blocks_per_iter += (counts[-1] - counts[0]) / steps
+            merged.total_bytes += total
+            merged.growing_steps = max(merged.growing_steps, growing)
+    sites = sorted(by_source.values(), key=lambda s: (not s.user, -s.total_bytes))
+    return sites[:limit]
+
+
+def traced_growth(snapshots: list[tracemalloc.Snapshot]) -> float:
+    """Bytes all traced allocations (ours excluded) grew between the first and last snapshot."""
+    if len(snapshots) < 2:
+        return 0.0
+    first, last = _group(snapshots[0]), _group(snapshots[-1])
+    return float(sum(v[0] for v in last.values()) - sum(v[0] for v in first.values()))

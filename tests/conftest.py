@@ -1,0 +1,101 @@
+"""Shared fixtures for the plugin's own tests.
+
+``pytester`` is enabled by ``-p pytester`` in pyproject's addopts. Tests that run pytest on
+generated test files use :func:`run_memleak`, which runs pytest in a subprocess (the plugin
+freezes the garbage collector and reads process-wide probes, so an in-process run would
+measure the outer test session) and loads the JSON report it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+
+#: Fast loop settings for runs where the exact counts do not matter. Iterations >= 6: with 4
+#: measured iterations a round has 5 points, too few for the trend test to ever call a round
+#: "suspect", so growth could never be confirmed.
+FAST_ARGS = ("--memleak-iterations=6", "--memleak-warmup=1")
+
+#: A module of marked tests: a deterministic 4 KiB-per-call leak and a clean body.
+LEAK_AND_CLEAN = """
+import pytest
+
+SINK = []
+
+@pytest.mark.memcheck
+def test_leak():
+    SINK.append(bytes(4096))
+
+@pytest.mark.memcheck
+def test_clean():
+    x = [1, 2, 3]
+"""
+
+
+@dataclass
+class MemleakRun:
+    """Outcome of :func:`run_memleak`: the pytester result and the parsed report (or None)."""
+
+    result: pytest.RunResult
+    report: Optional[dict[str, Any]]
+    report_path: Optional[Path]
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr of the run, joined."""
+        return "\n".join(self.result.outlines + self.result.errlines)
+
+    def test(self, name: str) -> dict[str, Any]:
+        """The report entry of the test whose node id ends with ``name`` (``::name`` or full id);
+        fails when there is not exactly one."""
+        assert self.report is not None, f"no report was written\n{self.output}"
+        found = [
+            t
+            for t in self.report["tests"]
+            if t["nodeid"] == name or t["nodeid"].endswith("::" + name)
+        ]
+        ids = [t["nodeid"] for t in self.report["tests"]]
+        assert len(found) == 1, f"{name!r}: {len(found)} entries among {ids}"
+        return found[0]
+
+
+@pytest.fixture
+def run_memleak(pytester: pytest.Pytester) -> Callable[..., MemleakRun]:
+    """Run pytest in a subprocess in ``pytester.path`` and load its JSON report.
+
+    ``run_memleak(*args, report="report.json")`` passes ``--memleak-report=<report>`` and
+    ``-p no:cacheprovider`` after ``args``; ``report=None`` passes no report option (ini or
+    default decide) and ``read=`` then names the file to load, relative to ``pytester.path``.
+    Returns a :class:`MemleakRun`; ``.report`` is None when no report file exists.
+    """
+
+    def run(*args: str, report: Optional[str] = "report.json", read: Optional[str] = None) -> MemleakRun:
+        argv = [*args, "-p", "no:cacheprovider"]
+        if report is not None:
+            argv.append(f"--memleak-report={report}")
+        result = pytester.runpytest_subprocess(*argv)
+        name = read if read is not None else report
+        path = pytester.path / name if name is not None else None
+        doc = None
+        if path is not None and path.is_file():
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        return MemleakRun(result=result, report=doc, report_path=path)
+
+    return run
+
+
+@pytest.fixture
+def fast_args() -> tuple[str, ...]:
+    """Command-line options for a quick loop (6 measured iterations, 1 warm-up)."""
+    return FAST_ARGS
+
+
+@pytest.fixture
+def leak_and_clean(pytester: pytest.Pytester) -> Path:
+    """Write ``test_leak_and_clean.py``: marked ``test_leak`` (4 KiB per call) and
+    ``test_clean``. Returns its path."""
+    return pytester.makepyfile(test_leak_and_clean=LEAK_AND_CLEAN)
