@@ -32,17 +32,27 @@ def bump(name):
 """
 
 
-def _ini(pytester: pytest.Pytester) -> None:
-    # Silences pytest-asyncio's "loop scope unset" deprecation warning in the inner runs.
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+#: Auto-loaded plugins the inner runs do not need (hypothesis alone costs ~1 s of start-up).
+OPTIONAL_PLUGINS = ("hypothesispytest", "xdist", "xdist.looponfail", "anyio", "asyncio")
 
 
 def _run(
-    pytester: pytest.Pytester, *args: str, fast: bool = True, report: str | None = REPORT
+    pytester: pytest.Pytester,
+    *args: str,
+    fast: bool = True,
+    report: str | None = REPORT,
+    plugins: tuple[str, ...] = (),
 ) -> pytest.RunResult:
-    """Run pytest on pytester.path in a subprocess with quick loop settings and a report path."""
-    _ini(pytester)
+    """Run pytest on pytester.path in a subprocess with quick loop settings and a report path.
+
+    ``plugins`` names the optional plugins (see OPTIONAL_PLUGINS) to keep loaded.
+    """
     argv = ["-p", "no:cacheprovider", "-rA"]
+    for name in OPTIONAL_PLUGINS:
+        if name not in plugins:
+            argv += ["-p", f"no:{name}"]
+    if "asyncio" in plugins:  # silences pytest-asyncio's "loop scope unset" deprecation warning
+        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     if fast:
         argv += FAST
     if report is not None:
@@ -299,7 +309,7 @@ def test_skip_in_an_iteration(pytester: pytest.Pytester) -> None:
     )
     result = _run(pytester)
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED [1] test_skipping.py:*: skipped at 2"])
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_skipping.py:*: skipped at 2"])
     t = _tests(_report(pytester))["test_skipping.py::test_skips"]
     assert t["verdict"] == "skipped"
     assert t["error_iteration"] == 2
@@ -362,7 +372,7 @@ def test_asyncio_tests(pytester: pytest.Pytester) -> None:
             await asyncio.sleep(0)
         """,
     )
-    result = _run(pytester)
+    result = _run(pytester, plugins=("asyncio",))
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["FAILED test_aio.py::test_async_leaky - memleak: *"])
     tests = _tests(_report(pytester))
@@ -399,7 +409,7 @@ def test_anyio_tests(pytester: pytest.Pytester) -> None:
             await anyio.sleep(0)
         """,
     )
-    result = _run(pytester)
+    result = _run(pytester, plugins=("anyio",))
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["FAILED test_anyio_mod.py::test_anyio_leaky - memleak: *"])
     tests = _tests(_report(pytester))
@@ -653,8 +663,7 @@ def test_plugin_can_be_disabled_with_p_no(pytester: pytest.Pytester) -> None:
             SINK.append(bytes(4096))
         """,
     )
-    _ini(pytester)
-    result = pytester.runpytest_subprocess("-p", "no:memleak", "-p", "no:cacheprovider", timeout=120)
+    result = _run(pytester, "-p", "no:memleak", fast=False, report=None)
     # The marker is unknown without the plugin: pytest warns about it, which is fine.
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 1

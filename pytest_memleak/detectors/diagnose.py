@@ -31,7 +31,7 @@ from .sites import Site, find_sites, traced_growth
 
 RESOURCE_METRICS = ("fds", "threads", "children")
 
-BUFFER_TYPES = ("numpy.ndarray", "bytearray", "memoryview", "array.array", "mmap.mmap")
+BUFFER_TYPES = ("numpy.ndarray", "memoryview", "array.array", "mmap.mmap")
 CONNECTION_TYPES = ("sqlite3.Connection", "sqlite3.Cursor", "psycopg", "pymysql.connections",
                     "asyncpg.connection")
 CRYPTO_TYPES = ("ssl.SSLContext", "_ssl._SSLContext", "ssl.SSLSocket", "ssl.SSLObject",
@@ -46,7 +46,7 @@ GENERIC = {"int", "float", "str", "tuple", "cell", "builtin_function_or_method",
            "encodings.utf_8.IncrementalDecoder", "weakref"}
 #: Plain containers: searched only when nothing more specific grew.
 CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
-RETAINER_BUDGET_S = 0.3
+RETAINER_BUDGET_S = 0.15
 
 RECOMMENDATIONS = {
     "python_object": "Objects accumulate: remove them when done (unsubscribe, pop, clear), bound "
@@ -124,9 +124,24 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
     t0 = time.perf_counter()
     n = 6
     confirmed = set(m.confirmed)
-    loop.unfreeze()
+    # Pass A, untraced: which objects survive, which resources are new, how malloc moves.
     inv_before = resources.capture(want_children="children" in confirmed)
     census_before = objects.census()
+    malloc_start = loop.probes.malloc()
+    for _ in range(n):
+        loop.before_iteration()
+        yield
+        loop.after_iteration()
+        d.iterations += 1
+        loop.settle()
+    d.untraced_malloc_per_iter = (loop.probes.malloc() - malloc_start) / n
+    census_after = objects.census()
+    inv_after = resources.capture("children" in confirmed)
+    d.objects = objects.growth(census_before, census_after, n)
+    d.resources = resources.diff(inv_before, inv_after)
+    d.notes.append(f"census: {census_before.seconds * 1000:.1f} ms + "
+                   f"{census_after.seconds * 1000:.1f} ms")
+    # Pass B, tracemalloc: where the surviving memory was allocated.
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
         tracemalloc.start(s.trace_frames)
@@ -142,15 +157,9 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
     finally:
         if not tracing_before:
             tracemalloc.stop()
-    census_after = objects.census()  # before anything of ours is built from the snapshots
-    inv_after = resources.capture("children" in confirmed)
     d.sites = find_sites(snaps)
     d.traced_per_iter = traced_growth(snaps) / n
     del snaps
-    d.objects = objects.growth(census_before, census_after, n)
-    d.resources = resources.diff(inv_before, inv_after)
-    d.notes.append(f"census: {census_before.seconds * 1000:.0f} ms + "
-                   f"{census_after.seconds * 1000:.0f} ms")
 
     counters = {}
     if loop.probes.status["malloc"].available:
@@ -166,7 +175,6 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
     native_suspect = bool(confirmed & {"malloc", "rss", *RESOURCE_METRICS}) or not d.sites
     if counters and native_suspect:
         att = native.Attributor(counters)
-        malloc_start = loop.probes.malloc()
         for _ in range(n):
             loop.before_iteration()
             att.install()
@@ -177,12 +185,12 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
             loop.after_iteration()
             d.iterations += 1
             loop.settle()
-        d.untraced_malloc_per_iter = (loop.probes.malloc() - malloc_start) / n
         for name in counters:
             d.lines[name] = att.top_lines(name, n)
         if "malloc" in counters:
             d.modules = att.modules("malloc", n)
 
+    loop.unfreeze()  # the retainer search must see the objects that existed before the loop
     budget_end = time.perf_counter() + RETAINER_BUDGET_S
     candidates = [t for t in d.objects if t not in GENERIC]
     candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
@@ -227,6 +235,22 @@ def _kind_from_objects(grown: dict[str, float]) -> tuple[str, str | None]:
         if name in BUFFER_TYPES:
             return "buffer_leak", None
     return "python_object", None
+
+
+BUFFER_MODULES = ("array", "mmap", "numpy", "builtins.memoryview")
+
+
+def _kind_from_line(source: str) -> tuple[str, str | None] | None:
+    """Leak type from what the allocating line calls, for objects the census cannot see."""
+    for mod in native.modules_called_on_line(source):
+        top = mod.split(".")[0]
+        if native.category(top) in ("compression", "xml", "ffi") and top != "builtins":
+            return "native_module", top
+        if native.category(top) == "database":
+            return "connection_pool", top
+        if any(mod == b or mod.startswith(b + ".") for b in BUFFER_MODULES):
+            return "buffer_leak", None
+    return None
 
 
 def _metric_rate(v: Any, metric: str) -> float | None:
@@ -292,9 +316,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
     if memory:
         kind, module = _kind_from_objects(d.objects)
         traced = d.traced_per_iter
-        malloc_rate = d.untraced_malloc_per_iter
-        if malloc_rate is None and "malloc" in confirmed:
-            malloc_rate = _metric_rate(v, "malloc")
+        malloc_rate = d.untraced_malloc_per_iter if "malloc" in confirmed else None
         rss_rate = _metric_rate(v, "rss") if "rss" in confirmed else None
         native_rate = max(malloc_rate or 0.0, rss_rate or 0.0)
         mostly_native = native_rate > 0 and traced < 0.5 * native_rate
@@ -312,6 +334,8 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
                     sources.append((s.source, s.bytes_per_iter, s))
             if any(s.numpy for s in d.sites[:1]) and kind == "python_object":
                 kind = "buffer_leak"
+            if kind == "python_object" and top.user:
+                kind, module = _kind_from_line(top.source) or (kind, module)
             if mostly_native:
                 sources = [(src, native_rate if s is top else rate, s)
                            for src, rate, s in sources]

@@ -210,3 +210,44 @@ def _same(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _line_namespace(source: str) -> tuple[str, list[dict[str, Any]]]:
+    import linecache
+
+    path, _, lineno = source.rpartition(":")
+    text = linecache.getline(path, int(lineno)) if lineno.isdigit() else ""
+    if not text:
+        return "", []
+    spaces = [vars(m) for m in list(sys.modules.values())
+              if getattr(m, "__file__", None) and _same(m.__file__, path)]
+    return text, spaces
+
+
+def modules_called_on_line(source: str) -> list[str]:
+    """Modules of the classes, functions and modules named on the line at ``path:line``.
+
+    ``zlib.compressobj(...)`` gives ``["zlib"]``, ``bytearray(8)`` gives ``["builtins.bytearray"]``
+    (builtins are named with their type); instances (``buf.extend``) are skipped.
+    """
+    import builtins
+    import types as _types
+
+    text, spaces = _line_namespace(source)
+    found: list[str] = []
+    for ident in _IDENT.findall(text.split("#", 1)[0]):
+        obj = None
+        for ns in spaces:
+            if ident in ns:
+                obj = ns[ident]
+                break
+        else:
+            obj = getattr(builtins, ident, None)
+        if isinstance(obj, _types.ModuleType):
+            found.append(obj.__name__)
+        elif isinstance(obj, type) or callable(obj) and hasattr(obj, "__module__"):
+            if isinstance(obj, type) or isinstance(obj, (_types.FunctionType,
+                                                         _types.BuiltinFunctionType)):
+                mod = getattr(obj, "__module__", None) or "builtins"
+                found.append(f"builtins.{obj.__name__}" if mod == "builtins" else mod)
+    return found

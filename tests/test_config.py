@@ -1,0 +1,656 @@
+"""Configuration: every ini key is read, precedence (marker > CLI > ini > profile > default),
+malformed values are usage errors, and the report path is checked up front.
+
+Each test runs pytest in a subprocess on generated test files (see ``run_memleak`` in
+conftest.py) and reads the effective settings back from the JSON report: ``config`` holds the
+session's settings, ``tests[].settings`` a test's own (marker included), and both record in
+``sources`` where each value came from.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Optional
+
+import pytest
+
+from pytest_memleak.settings import OPTIONS
+
+#: A marked clean test.
+CLEAN = """
+import pytest
+
+@pytest.mark.memcheck
+def test_clean():
+    x = [1, 2, 3]
+"""
+
+#: Unmarked tests only: a leak and a clean body.
+UNMARKED = """
+SINK = []
+
+def test_unmarked_leak():
+    SINK.append(bytes(4096))
+
+def test_unmarked_clean():
+    x = [1, 2, 3]
+"""
+
+
+def ini_text(**keys: Any) -> str:
+    """A pytest.ini body with ``memleak_<key> = value`` lines (multi-line values indented)."""
+    lines = ["[pytest]"]
+    for name, value in keys.items():
+        text = str(value)
+        if "\n" in text:
+            text = "\n" + textwrap.indent(text.strip("\n"), "    ")
+        lines.append(f"memleak_{name} = {text}")
+    return "\n".join(lines) + "\n"
+
+
+def make_ini(pytester: pytest.Pytester, **keys: Any) -> None:
+    pytester.makefile(".ini", pytest=ini_text(**keys))
+
+
+def assert_source(doc_settings: dict[str, Any], name: str, value: Any, source: str) -> None:
+    """``settings[name] == value`` and ``settings["sources"][name] == source``."""
+    assert doc_settings[name] == value, (name, doc_settings[name])
+    assert doc_settings["sources"][name] == source, (name, doc_settings["sources"])
+
+
+def assert_ini(run: Any, name: str, value: Any, test: Optional[str] = None) -> None:
+    """The session config (and ``test``'s settings, when given) took ``name`` from the ini."""
+    assert run.report is not None, run.output
+    assert_source(run.report["config"], name, value, "ini")
+    if test is not None:
+        assert_source(run.test(test)["settings"], name, value, "ini")
+
+
+# --------------------------------------------------------------------------- control
+
+
+def test_leak_module_fails_and_clean_passes_with_fast_settings(run_memleak, leak_and_clean, fast_args):
+    """The baseline the other tests rely on: the 4 KiB/iter leak is caught, the clean body is not."""
+    run = run_memleak(*fast_args)
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert run.test("test_leak")["verdict"] == "leak"
+    assert run.test("test_clean")["verdict"] == "ok"
+    assert run.report["summary"]["checked"] == 2
+
+
+# --------------------------------------------------------------------------- every ini key
+
+#: ini keys whose value is checked only as read (the behaviour has no cheap observable effect
+#: yet): ini text -> the value in the JSON.
+VALUE_ONLY = {
+    "max_external": ("64 MiB", 64 * 1024**2),
+    "diagnose": ("never", "never"),
+    "trace_frames": ("3", 3),
+    "suppress": ("pkg.module:*\n*lru_cache*", ["pkg.module:*", "*lru_cache*"]),
+}
+
+#: ini keys with a behaviour test below.
+BEHAVIOUR = {
+    "all", "disable", "report", "profile", "iterations", "warmup", "max_iterations", "max_rate",
+    "max_growth", "max_rss", "max_external_ratio", "fail_on", "timeout",
+}
+
+
+def test_every_option_has_an_ini_test():
+    """A new entry in settings.OPTIONS needs a test here."""
+    assert set(VALUE_ONLY) | BEHAVIOUR == {o.name for o in OPTIONS}
+    assert not set(VALUE_ONLY) & BEHAVIOUR
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_ONLY))
+def test_ini_value_is_read(pytester, run_memleak, name):
+    text, expected = VALUE_ONLY[name]
+    make_ini(pytester, iterations=4, warmup=1, **{name: text})
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1)
+    assert_ini(run, name, expected, test="test_clean")
+
+
+def test_ini_all_checks_unmarked_tests(pytester, run_memleak):
+    make_ini(pytester, all="true", iterations=6, warmup=1)
+    pytester.makepyfile(UNMARKED)
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert_ini(run, "all", True)
+    leak, clean = run.test("test_unmarked_leak"), run.test("test_unmarked_clean")
+    assert (leak["verdict"], leak["origin"]) == ("leak", "all")
+    assert (clean["verdict"], clean["origin"]) == ("ok", "all")
+
+
+def test_ini_all_false_checks_only_marked_tests(pytester, run_memleak):
+    make_ini(pytester, all="false", iterations=4, warmup=1)
+    pytester.makepyfile(test_unmarked=UNMARKED, test_marked=CLEAN)
+    run = run_memleak()
+    run.result.assert_outcomes(passed=3)
+    assert [t["nodeid"] for t in run.report["tests"]] == ["test_marked.py::test_clean"]
+    assert_ini(run, "all", False)
+
+
+def test_ini_disable_runs_marked_tests_once_as_plain_tests(pytester, run_memleak, leak_and_clean):
+    make_ini(pytester, disable="true", iterations=6, warmup=1)
+    pytester.makepyfile(
+        test_count="""
+        import pytest
+
+        CALLS = []
+
+        @pytest.mark.memcheck
+        def test_counted():
+            CALLS.append(1)
+
+        def test_called_once():
+            assert len(CALLS) == 1
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=4)  # test_leak leaks, but is not checked
+    assert run.report is None
+    assert "memleak summary" not in run.output
+
+
+def test_ini_report_path_is_used(pytester, run_memleak):
+    make_ini(pytester, report="sub/x.json", iterations=4, warmup=1)
+    pytester.makepyfile(CLEAN)
+    run = run_memleak(report=None, read="sub/x.json")
+    run.result.assert_outcomes(passed=1)
+    assert_ini(run, "report", "sub/x.json", test="test_clean")
+    assert not (pytester.path / ".memleak" / "report.json").exists()
+
+
+def test_ini_profile_strict(pytester, run_memleak):
+    make_ini(pytester, profile="strict")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1)
+    assert_ini(run, "profile", "strict", test="test_clean")
+    settings = run.test("test_clean")["settings"]
+    assert_source(settings, "iterations", 20, "profile:strict")
+    assert_source(settings, "max_iterations", 60, "profile:strict")
+    assert run.test("test_clean")["iterations"] == 20
+
+
+def test_ini_iterations_sets_the_round_length(pytester, run_memleak, leak_and_clean):
+    make_ini(pytester, iterations=4, warmup=1)
+    run = run_memleak()
+    assert_ini(run, "iterations", 4, test="test_clean")
+    for name in ("test_clean", "test_leak"):
+        t = run.test(name)
+        assert t["iterations"] > 0
+        assert t["iterations"] % 4 == 0, t["iterations"]
+        assert all(r % 4 == 0 for r in t["rounds"]), t["rounds"]
+    assert run.test("test_clean")["rounds"] == [4]
+
+
+def test_ini_warmup(pytester, run_memleak):
+    make_ini(pytester, iterations=4, warmup=2)
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    assert_ini(run, "warmup", 2, test="test_clean")
+    # The loop runs one more call, through the measuring path, before the baseline; the
+    # report counts it as warm-up.
+    assert run.test("test_clean")["warmup"] == 3
+
+
+def test_ini_max_iterations_caps_confirmation_rounds(pytester, run_memleak, leak_and_clean):
+    """A growth needs a second (confirming) round; a cap of one round stops before it."""
+    make_ini(pytester, iterations=6, warmup=1, max_iterations=6)
+    run = run_memleak()
+    assert_ini(run, "max_iterations", 6, test="test_leak")
+    leak = run.test("test_leak")
+    assert leak["iterations"] == 6
+    assert leak["rounds"] == [6]
+    assert leak["stop_reason"] == "iteration cap"
+
+
+def test_ini_max_rate_tolerates_a_slower_leak(pytester, run_memleak):
+    make_ini(pytester, iterations=6, warmup=1, max_rate="1 MiB/iter")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.memcheck
+        def test_leak():
+            SINK.append(bytes(4096))
+
+        @pytest.mark.memcheck(max_rate="1 KiB/iter")
+        def test_leak_over_marker_limit():
+            SINK.append(bytes(4096))
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert_ini(run, "max_rate", "1.0 MiB/iter", test="test_leak")
+    leak = run.test("test_leak")
+    assert leak["verdict"] == "ok"
+    assert leak["findings"], "the growth is still found, only tolerated"
+    assert not any(f["failing"] for f in leak["findings"])
+    assert run.test("test_leak_over_marker_limit")["verdict"] == "leak"
+
+
+def test_ini_max_growth_tolerates_a_small_total(pytester, run_memleak):
+    make_ini(pytester, iterations=6, warmup=1, max_growth="10 MiB")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.memcheck
+        def test_leak():
+            SINK.append(bytes(4096))
+
+        @pytest.mark.memcheck(max_growth="1 KiB")
+        def test_leak_over_marker_limit():
+            SINK.append(bytes(4096))
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert_ini(run, "max_growth", 10 * 1024**2, test="test_leak")
+    assert run.test("test_leak")["verdict"] == "ok"
+    assert run.test("test_leak_over_marker_limit")["verdict"] == "leak"
+
+
+def test_ini_max_rss_fails_a_clean_test_above_it(pytester, run_memleak):
+    make_ini(pytester, iterations=4, warmup=1, max_rss="1 MiB")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    run.result.assert_outcomes(failed=1)
+    assert_ini(run, "max_rss", 1024**2, test="test_clean")
+    assert run.test("test_clean")["verdict"] == "leak"
+    assert "max_rss=1.0 MiB" in run.test("test_clean")["message"]
+
+
+def test_ini_max_external_ratio_fails_above_it(pytester, run_memleak):
+    make_ini(pytester, iterations=4, warmup=1, max_external_ratio="0.001")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    assert_ini(run, "max_external_ratio", 0.001, test="test_clean")
+    clean = run.test("test_clean")
+    if clean["trend"]["external_ratio"] is None:
+        pytest.skip("no heap probe here: the external ratio is unknown")
+    run.result.assert_outcomes(failed=1)
+    assert "max_external_ratio=0.001" in clean["message"]
+
+
+def test_ini_fail_on_critical_lets_a_small_leak_pass(pytester, run_memleak):
+    make_ini(pytester, iterations=6, warmup=1, fail_on="critical")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.memcheck
+        def test_small_leak():
+            SINK.append({})
+
+        @pytest.mark.memcheck(fail_on="low")
+        def test_small_leak_fail_on_low():
+            SINK.append({})
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert_ini(run, "fail_on", "critical", test="test_small_leak")
+    small = run.test("test_small_leak")
+    assert small["verdict"] == "ok"
+    assert small["findings"]
+    assert all(not f["failing"] and f["severity"] != "critical" for f in small["findings"])
+    assert run.test("test_small_leak_fail_on_low")["verdict"] == "leak"
+
+
+def test_ini_timeout_stops_the_loop(pytester, run_memleak):
+    make_ini(pytester, iterations=10, warmup=5, timeout="20ms")
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_slow():
+            time.sleep(0.01)
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1)
+    assert_ini(run, "timeout", 0.02, test="test_slow")
+    slow = run.test("test_slow")
+    assert slow["partial"] is True
+    assert slow["stop_reason"] == "timeout"
+    assert slow["warmup"] + slow["iterations"] < 15
+
+
+# --------------------------------------------------------------------------- pyproject.toml
+
+
+def test_pyproject_ini_options_are_read(pytester, run_memleak):
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest.ini_options]
+        memleak_iterations = "4"
+        memleak_warmup = 1
+        memleak_max_rate = "2 KiB/iter"
+        memleak_suppress = ["vendor.*", "*:cache"]
+        memleak_all = true
+        """
+    )
+    pytester.makepyfile(UNMARKED)
+    run = run_memleak()
+    assert_ini(run, "iterations", 4, test="test_unmarked_clean")
+    assert_ini(run, "warmup", 1, test="test_unmarked_clean")
+    assert_ini(run, "max_rate", "2.0 KiB/iter", test="test_unmarked_clean")
+    assert_ini(run, "suppress", ["vendor.*", "*:cache"], test="test_unmarked_clean")
+    assert_ini(run, "all", True)
+    assert run.report["summary"]["checked"] == 2
+
+
+def test_pyproject_report_and_profile(pytester, run_memleak):
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest.ini_options]
+        memleak_report = "out/memleak.json"
+        memleak_profile = "lenient"
+        memleak_warmup = "1"
+        memleak_iterations = "4"
+        """
+    )
+    pytester.makepyfile(CLEAN)
+    run = run_memleak(report=None, read="out/memleak.json")
+    run.result.assert_outcomes(passed=1)
+    assert_ini(run, "report", "out/memleak.json")
+    assert_ini(run, "profile", "lenient", test="test_clean")
+    assert_source(run.test("test_clean")["settings"], "max_growth", 1024**2, "profile:lenient")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: options are registered with pytest as type 'string' (Option.ini_type is "
+    "ignored), so pytest 9's native [tool.pytest] table rejects TOML booleans and integers",
+)
+@pytest.mark.parametrize(
+    ("line", "name", "expected"),
+    [("memleak_all = true", "all", True), ("memleak_iterations = 4", "iterations", 4)],
+)
+def test_native_toml_table_takes_toml_types(pytester, run_memleak, line, name, expected):
+    pytester.makepyprojecttoml(f"[tool.pytest]\nmemleak_warmup = '1'\n{line}\n")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    assert run.result.ret == 0, run.output
+    assert_ini(run, name, expected)
+
+
+# --------------------------------------------------------------------------- precedence
+
+PRECEDENCE_VALUES = {
+    # name: (ini text, cli text, marker literal, {layer: value in the JSON}, default)
+    "iterations": ("5", "6", "7", {"ini": 5, "cli": 6, "marker": 7}, 10),
+    "max_rate": (
+        "1 KiB/iter",
+        "2 KiB/iter",
+        "'3 KiB/iter'",
+        {"ini": "1.0 KiB/iter", "cli": "2.0 KiB/iter", "marker": "3.0 KiB/iter"},
+        None,
+    ),
+}
+LAYER_SETS = [
+    (),
+    ("ini",),
+    ("cli",),
+    ("ini", "cli"),
+    ("marker",),
+    ("ini", "marker"),
+    ("cli", "marker"),
+    ("ini", "cli", "marker"),
+]
+
+
+@pytest.mark.parametrize("layers", LAYER_SETS, ids=lambda ls: "+".join(ls) or "default")
+@pytest.mark.parametrize("name", sorted(PRECEDENCE_VALUES))
+def test_precedence(pytester, run_memleak, name, layers):
+    ini_value, cli_value, marker_value, effective, default = PRECEDENCE_VALUES[name]
+    flag = "--memleak-" + name.replace("_", "-")
+    if "ini" in layers:
+        make_ini(pytester, **{name: ini_value})
+    args = ["--memleak-warmup=1"]
+    if "cli" in layers:
+        args.append(f"{flag}={cli_value}")
+    marker = f"memcheck({name}={marker_value})" if "marker" in layers else "memcheck"
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{marker}
+        def test_clean():
+            x = [1, 2, 3]
+        """
+    )
+    run = run_memleak(*args)
+    run.result.assert_outcomes(passed=1)
+    winner = next((layer for layer in ("marker", "cli", "ini") if layer in layers), "default")
+    expected = effective.get(winner, default)
+    assert_source(run.test("test_clean")["settings"], name, expected, winner)
+    # The session config has no marker layer.
+    session = next((layer for layer in ("cli", "ini") if layer in layers), "default")
+    assert_source(run.report["config"], name, effective.get(session, default), session)
+    if name == "iterations":
+        assert run.test("test_clean")["iterations"] == expected
+
+
+def test_profile_lenient_loses_to_an_explicit_key(pytester, run_memleak):
+    make_ini(pytester, profile="lenient", max_growth="2 KiB", iterations=4)
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    settings = run.test("test_clean")["settings"]
+    assert_source(settings, "profile", "lenient", "ini")
+    assert_source(settings, "max_growth", 2048, "ini")
+    assert_source(settings, "max_rate", "16.0 KiB/iter", "profile:lenient")
+    assert_source(settings, "warmup", 10, "profile:lenient")
+
+
+def test_explicit_ini_key_beats_a_profile_given_on_the_command_line(pytester, run_memleak):
+    make_ini(pytester, iterations=5)
+    pytester.makepyfile(CLEAN)
+    run = run_memleak("--memleak-profile=strict")
+    settings = run.test("test_clean")["settings"]
+    assert_source(settings, "profile", "strict", "cli")
+    assert_source(settings, "iterations", 5, "ini")
+    assert_source(settings, "max_iterations", 60, "profile:strict")
+
+
+def test_marker_profile_applies_to_that_test_only(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.memcheck(profile="strict")
+        def test_strict():
+            x = [1, 2, 3]
+
+        @pytest.mark.memcheck
+        def test_plain():
+            x = [1, 2, 3]
+        """
+    )
+    run = run_memleak("--memleak-warmup=1", "--memleak-iterations=4")
+    strict, plain = run.test("test_strict")["settings"], run.test("test_plain")["settings"]
+    assert_source(strict, "profile", "strict", "marker")
+    assert_source(strict, "iterations", 4, "cli")  # explicit beats the marker's profile
+    assert_source(strict, "max_iterations", 60, "profile:strict")
+    assert_source(plain, "profile", "default", "default")
+    assert_source(plain, "max_iterations", 30, "default")
+
+
+def test_closest_marker_wins(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.memcheck(iterations=5, fail_on="high")
+
+        @pytest.mark.memcheck(iterations=4)
+        def test_clean():
+            x = [1, 2, 3]
+        """
+    )
+    run = run_memleak("--memleak-warmup=1")
+    settings = run.test("test_clean")["settings"]
+    assert_source(settings, "iterations", 4, "marker")
+    assert_source(settings, "fail_on", "high", "marker")
+
+
+# --------------------------------------------------------------------------- malformed values
+
+#: A first test that leaves a trace when it runs: a usage error must come before it.
+SENTINEL = """
+import pathlib
+import pytest
+
+def test_first():
+    pathlib.Path("ran").write_text("yes")
+
+{marker}
+def test_target():
+    x = [1, 2, 3]
+"""
+
+MALFORMED = [
+    # (id, where, setting, value text, words the error must contain)
+    ("ini-max-growth", "ini", "max_growth", "10 XB", ["memleak_max_growth", "'10 XB'", "a size such as"]),
+    ("cli-iterations-negative", "cli", "iterations", "-5", ["--memleak-iterations", "'-5'", "an integer >= 3"]),
+    ("cli-max-rate", "cli", "max_rate", "abc/iter", ["--memleak-max-rate", "'abc/iter'", "a rate such as"]),
+    ("ini-fail-on", "ini", "fail_on", "huge", ["memleak_fail_on", "'huge'", "one of low, medium, high, critical"]),
+    ("cli-iterations-float", "cli", "iterations", "1.5", ["--memleak-iterations", "'1.5'", "an integer >= 3"]),
+    ("ini-all", "ini", "all", "maybe", ["memleak_all", "'maybe'", "a boolean"]),
+    ("ini-timeout", "ini", "timeout", "soon", ["memleak_timeout", "'soon'", "a duration such as"]),
+    ("cli-profile", "cli", "profile", "paranoid", ["--memleak-profile", "'paranoid'", "one of strict, default, lenient"]),
+    ("ini-ratio-negative", "ini", "max_external_ratio", "-1", ["memleak_max_external_ratio", "'-1'", "a number >= 0"]),
+    ("marker-fail-on", "marker", None, 'fail_on="huge"', ["fail_on", "'huge'", "one of low, medium, high, critical"]),
+    ("marker-unknown-key", "marker", None, "iterationz=3", ["iterationz", "3", "one of the keyword arguments", "iterations"]),
+    ("marker-positional", "marker", None, "5", ["memcheck", "(5,)", "keyword arguments only"]),
+    ("marker-iterations-bool", "marker", None, "iterations=True", ["iterations", "True", "an integer >= 3"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "value", "words"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_value_is_a_usage_error(pytester, run_memleak, where, name, value, words):
+    args = []
+    if where == "ini":
+        make_ini(pytester, **{name: value})
+    elif where == "cli":
+        args.append("--memleak-" + name.replace("_", "-") + "=" + value)
+    marker = f"@pytest.mark.memcheck({value})" if where == "marker" else "@pytest.mark.memcheck"
+    pytester.makepyfile(SENTINEL.format(marker=marker))
+    run = run_memleak(*args)
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert not (pytester.path / "ran").exists(), "a test ran before the usage error"
+    error_lines = [line for line in run.result.errlines if line.startswith("ERROR: memleak:")]
+    assert len(error_lines) == 1, run.output
+    for word in words:
+        assert word in error_lines[0], (word, error_lines[0])
+    assert "Traceback" not in run.output
+    assert "INTERNALERROR" not in run.output
+    assert run.report is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a bad marker *value* (unlike a bad marker key or a positional argument) is "
+    "reported without the test it is on: 'invalid value for memcheck(fail_on=...)'",
+)
+def test_malformed_marker_value_names_the_test(pytester, run_memleak):
+    pytester.makepyfile(SENTINEL.format(marker='@pytest.mark.memcheck(fail_on="huge")'))
+    run = run_memleak()
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "test_malformed_marker_value_names_the_test.py::test_target" in run.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: with 3 or 4 measured iterations per round (accepted: the minimum is 3) a round "
+    "has too few points for the Mann-Kendall screen to reach p < 0.01, so growth is never "
+    "confirmed and any leak passes",
+)
+@pytest.mark.parametrize("iterations", [3, 4])
+def test_smallest_accepted_iterations_still_detect_a_leak(run_memleak, leak_and_clean, iterations):
+    run = run_memleak(f"--memleak-iterations={iterations}", "--memleak-warmup=1")
+    assert run.test("test_leak")["verdict"] == "leak"
+
+
+# --------------------------------------------------------------------------- report path
+
+
+@pytest.mark.parametrize("where", ["cli", "ini"])
+def test_report_off_writes_no_file(pytester, run_memleak, leak_and_clean, where):
+    if where == "ini":
+        make_ini(pytester, report="off", iterations=4, warmup=1)
+        run = run_memleak(report=None)
+    else:
+        run = run_memleak("--memleak-iterations=4", "--memleak-warmup=1", report="off")
+    assert "memleak summary" in run.output  # the tests were checked
+    assert not (pytester.path / "off").exists()
+    assert not (pytester.path / ".memleak" / "report.json").exists()
+    assert "JSON report written" not in run.output
+
+
+def test_report_parent_is_a_file(pytester, run_memleak):
+    pytester.makepyfile(SENTINEL.format(marker="@pytest.mark.memcheck"))
+    pytester.path.joinpath("afile").write_text("not a directory")
+    run = run_memleak(report="afile/report.json")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert not (pytester.path / "ran").exists()
+    assert "afile/report.json" in run.result.stderr.str()
+    assert "--memleak-report" in run.result.stderr.str()
+    assert "Traceback" not in run.output
+
+
+def test_report_path_is_a_directory(pytester, run_memleak):
+    pytester.makepyfile(SENTINEL.format(marker="@pytest.mark.memcheck"))
+    pytester.mkdir("reports")
+    run = run_memleak(report="reports")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert not (pytester.path / "ran").exists()
+    stderr = run.result.stderr.str()
+    assert "reports: is a directory" in stderr
+    assert "Traceback" not in run.output
+
+
+def test_default_report_path_written_when_a_test_was_checked(pytester, run_memleak):
+    pytester.makepyfile(CLEAN)
+    run = run_memleak("--memleak-iterations=4", "--memleak-warmup=1", report=None,
+                      read=".memleak/report.json")
+    run.result.assert_outcomes(passed=1)
+    assert run.report is not None
+    assert_source(run.report["config"], "report", ".memleak/report.json", "default")
+    assert "JSON report written to .memleak/report.json" in run.output
+
+
+def test_default_report_not_written_when_no_test_was_checked(pytester, run_memleak):
+    pytester.makepyfile(UNMARKED)
+    run = run_memleak(report=None, read=".memleak/report.json")
+    run.result.assert_outcomes(passed=2)
+    assert run.report is None
+    assert "memleak" not in run.result.stdout.str()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: pytest_configure creates the report's directory (.memleak/) up front, so every "
+    "pytest run with the plugin installed leaves an empty .memleak/ behind, even when no test "
+    "is checked or with --memleak-disable",
+)
+@pytest.mark.parametrize("args", [(), ("--memleak-disable",)], ids=["unchecked", "disabled"])
+def test_no_report_directory_when_nothing_was_checked(pytester, run_memleak, args):
+    pytester.makepyfile(UNMARKED)
+    run_memleak(*args, report=None)
+    assert not (pytester.path / ".memleak").exists()
