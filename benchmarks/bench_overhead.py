@@ -16,12 +16,13 @@ Everything is run twice, each in a fresh child process: with an empty heap and a
 iteration is measured with a no-op body: (memcheck time - plain time) / calls, split into a
 marginal cost per iteration (slope between a 10- and a 30-iteration loop) and a cost per loop.
 
-Target: <= 1.25x for clean bodies of >= 5 ms. --quick: 1 ms and 5 ms bodies, 3 repetitions.
+Target: <= 1.25x for clean bodies of >= 5 ms. --quick: 5 ms bodies only, 3 repetitions.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -93,22 +94,24 @@ def per_call(body, calls: int) -> float:
 
 
 def calibrate(kind: str, target_ms: float, tmpdir: str) -> tuple[int, float]:
-    """n such that one call takes about target_ms (median of 3 batches of >= 60 ms)."""
+    """n such that one call takes about target_ms (median of 3 batches of >= 30 ms each)."""
     import statistics
 
     n = 64
-    ms = 0.0
-    for _ in range(10):
+    body = make_body(kind, n, tmpdir)
+    body()
+    ms = per_call(body, 3) * 1000
+    for _ in range(8):
+        if ms > 0:
+            n = max(1, int(n * target_ms / ms))
+        else:
+            n *= 10
         body = make_body(kind, n, tmpdir)
         body()
-        batch = max(3, int(60 / max(ms, target_ms)))
+        batch = max(3, int(30 / target_ms))
         ms = statistics.median(per_call(body, batch) * 1000 for _ in range(3))
-        if ms <= 0:
-            n *= 10
-            continue
-        if abs(ms - target_ms) / target_ms < 0.08:
+        if ms > 0 and abs(ms - target_ms) / target_ms < 0.08:
             break
-        n = max(1, int(n * target_ms / ms))
     return n, ms
 
 
@@ -125,7 +128,12 @@ def child(args: argparse.Namespace) -> None:
         c.log("  %d live lists allocated in %.2f s" % (len(heap), time.perf_counter() - t0))
     settings = resolve([])
     tmpdir = tempfile.mkdtemp(prefix="bench_overhead_")
-    targets = [1.0, 5.0] if args.quick else [1.0, 5.0, 50.0]
+    targets = [5.0] if args.quick else [1.0, 5.0, 50.0]
+    gc_ms = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        gc.collect()
+        gc_ms.append((time.perf_counter() - t0) * 1000)
     out = []
 
     def one(kind: str, target_ms: float | None, n: int, reps: int, settings=settings) -> dict:
@@ -169,6 +177,7 @@ def child(args: argparse.Namespace) -> None:
             extra_us.append((t_mem - t_plain) / calls_mem * 1e6)
             calls_seen.append(calls_mem)
         return {"heap": args.heap, "kind": kind, "target_ms": target_ms, "n": n,
+                "gc_ms": c.median(gc_ms), "gc_objects": len(gc.get_objects()),
                 "iterations_setting": settings.iterations,
                 "ms_per_call": c.median(plain_s) / c.median(calls_seen) * 1000,
                 "calls": sorted(set(calls_seen)), "mem_s": c.median(mem_s),
@@ -184,7 +193,7 @@ def child(args: argparse.Namespace) -> None:
             c.log("  heap %d: %s %.0f ms (n=%d, %.2f ms) x%d" % (args.heap, kind, target, n, ms, reps))
             out.append(one(kind, target, n, reps))
     c.log("  heap %d: noop" % args.heap)
-    reps = args.reps or (5 if args.quick else 15)
+    reps = args.reps or (3 if args.quick else 15)
     out.append(one("noop", None, 0, reps))
     # a longer loop (30 measured iterations in one round) separates per-loop from per-iteration cost
     long = resolve([("marker", {"iterations": 30, "max_iterations": 30})])
@@ -196,7 +205,7 @@ def child(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------- parent
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run: 1 and 5 ms bodies, 3 reps (< 30 s)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 5 ms bodies, 3 reps (< 30 s)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 9/7/5 by size)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--heap", type=int, default=0, help=argparse.SUPPRESS)
@@ -255,9 +264,10 @@ def main() -> int:
             rows.append([name, r["iterations_setting"], "/".join(map(str, r["calls"])), "%.4f" % r["mem_s"],
                          "%.5f" % r["plain_s"], "%.0f" % r["extra_us"],
                          "%.0f" % (per_iter * 1e6), "%.1f" % (per_loop * 1e3), ",".join(r["verdicts"])])
+            rows[-1].insert(-1, "%.1f (%dk objects)" % (r["gc_ms"], r["gc_objects"] // 1000))
         fixed_parts.append("%s: %.0f us/iteration + %.1f ms/loop" % (name, per_iter * 1e6, per_loop * 1e3))
     c.table(["heap", "iterations/round", "calls", "memcheck s", "plain s", "average us/call",
-             "marginal us/iteration", "fixed ms/loop", "verdict"], rows,
+             "marginal us/iteration", "fixed ms/loop", "one full gc.collect ms", "verdict"], rows,
             title="Fixed cost with a no-op body: average = (memcheck - plain) / calls; marginal = the "
                   "slope between the 10- and 30-iteration loops; fixed per loop = the rest (the one full "
                   "gc.collect() before gc.freeze(), setup, screening)")

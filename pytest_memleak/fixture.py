@@ -15,12 +15,14 @@ class LeakError(AssertionError):
 
 class MemcheckFixture:
     def __init__(self, nodeid: str, base: Settings, marker_kwargs: dict[str, Any],
-                 sink: list[dict[str, Any]]) -> None:
+                 sink: list[dict[str, Any]],
+                 on_result: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._nodeid = nodeid
         self._base = base
         self._marker = marker_kwargs
         self._sink = sink
         self._count = 0
+        self._on_result = on_result
 
     def snapshot(self) -> dict[str, float | None]:
         """One snapshot of every cheap probe (rss, py_blocks, malloc, heap, external, fds, ...)."""
@@ -47,7 +49,10 @@ class MemcheckFixture:
             drive(loop, call)
         finally:
             result = analysis.finish(loop, self._nodeid, label=name, origin="fixture")
-            self._sink.append(result.to_dict())
+            data = result.to_dict()
+            self._sink.append(data)
+            if self._on_result is not None:
+                self._on_result(data)
         return result
 
     def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> analysis.TestResult:

@@ -30,6 +30,12 @@ results_key = pytest.StashKey[list]()
 plugin_key = pytest.StashKey["MemleakPlugin"]()
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("memleak", "memory-leak checks (pytest-memleak)")
     for option in OPTIONS:
@@ -125,8 +131,9 @@ class MemleakPlugin:
         nodeid = pyfuncitem.nodeid
 
         def record() -> None:
-            result = analysis.finish(loop, nodeid, origin=origin)
-            pyfuncitem.stash[results_key].insert(0, result.to_dict())
+            result = analysis.finish(loop, nodeid, origin=origin).to_dict()
+            pyfuncitem.stash[results_key].insert(0, result)
+            _fire_events(pyfuncitem, result)
 
         if inspect.iscoroutinefunction(original):
 
@@ -209,6 +216,18 @@ class MemleakPlugin:
         terminal.summary(terminalreporter, self.results, self.report_path, self.report_error)
 
 
+def _fire_events(item: pytest.Item, result: dict[str, Any]) -> None:
+    hook = item.config.hook
+    for finding in result.get("findings", []):
+        growth = result.get("growth", {}).get(finding["metric"], {})
+        hook.pytest_memleak_growth_detected(item=item, metric=finding["metric"],
+                                            growth={**growth, **finding})
+    for leak in result.get("leaks", []):
+        hook.pytest_memleak_leak_detected(item=item, leak=leak)
+        if leak.get("type") == "buffer_leak":
+            hook.pytest_memleak_buffer_leak_detected(item=item, leak=leak)
+
+
 def _json_safe(data: dict[str, Any]) -> bool:
     try:
         json.dumps(data, allow_nan=False)
@@ -230,4 +249,5 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
         kwargs.update(mark.kwargs)
     if results_key not in item.stash:
         item.stash[results_key] = []
-    return MemcheckFixture(item.nodeid, base, kwargs, item.stash[results_key])
+    return MemcheckFixture(item.nodeid, base, kwargs, item.stash[results_key],
+                           on_result=lambda result: _fire_events(item, result))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import pytest
 
@@ -64,17 +64,37 @@ class MemleakRun:
 
 
 @pytest.fixture
-def run_memleak(pytester: pytest.Pytester) -> Callable[..., MemleakRun]:
+def run_memleak(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., MemleakRun]:
     """Run pytest in a subprocess in ``pytester.path`` and load its JSON report.
 
-    ``run_memleak(*args, report="report.json")`` passes ``--memleak-report=<report>`` and
-    ``-p no:cacheprovider`` after ``args``; ``report=None`` passes no report option (ini or
-    default decide) and ``read=`` then names the file to load, relative to ``pytester.path``.
+    ``run_memleak(*args, report="report.json", read=None, plugins=(), autoload=False)``:
+
+    - passes ``args``, then ``-p no:cacheprovider`` and ``--memleak-report=<report>``;
+      ``report=None`` passes no report option (the ini file or the default decide) and
+      ``read`` then names the file to load, relative to ``pytester.path``;
+    - loads only this plugin (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 -p memleak``: the other
+      installed plugins triple the start-up time), plus ``-p <name>`` for each of ``plugins``
+      (e.g. ``("asyncio", "xdist")``); ``autoload=True`` loads every installed plugin instead.
+
     Returns a :class:`MemleakRun`; ``.report`` is None when no report file exists.
     """
 
-    def run(*args: str, report: Optional[str] = "report.json", read: Optional[str] = None) -> MemleakRun:
+    def run(
+        *args: str,
+        report: Optional[str] = "report.json",
+        read: Optional[str] = None,
+        plugins: Sequence[str] = (),
+        autoload: bool = False,
+    ) -> MemleakRun:
         argv = [*args, "-p", "no:cacheprovider"]
+        if autoload:
+            monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+        else:
+            monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+            for name in ("memleak", *plugins):
+                argv += ["-p", name]
         if report is not None:
             argv.append(f"--memleak-report={report}")
         result = pytester.runpytest_subprocess(*argv)

@@ -16,7 +16,9 @@ FAST = ("--memleak-iterations=5", "--memleak-warmup=1")
 REPORT = "report.json"
 #: Auto-loaded plugins the inner runs do not need (hypothesis alone costs ~1 s of start-up).
 NO_OPTIONAL_PLUGINS = tuple(
-    arg for name in ("hypothesispytest", "xdist", "xdist.looponfail", "anyio", "asyncio") for arg in ("-p", f"no:{name}")
+    arg
+    for name in ("hypothesispytest", "xdist", "xdist.looponfail", "anyio", "asyncio")
+    for arg in ("-p", f"no:{name}")
 )
 
 #: Helpers for the generated modules: leaking and clean callables, and a "reached" mark that
@@ -100,7 +102,8 @@ def test_measure(pytester: pytest.Pytester) -> None:
             assert result.verdict == "leak"
             assert result.origin == "fixture"
             assert result.label == "leaky"  # the callable's name by default
-            assert result.message.startswith("memleak: test_meas.py::test_measure_leaky [leaky] leaks")
+            prefix = "memleak: test_meas.py::test_measure_leaky [leaky] leaks"
+            assert result.message.startswith(prefix)
             assert result.growth["malloc"]["slope_per_iter"] >= 4096
             assert result.growth["malloc"]["pattern"] == "linear"
             reached("leaky")
@@ -174,8 +177,10 @@ def test_assert_no_leak(pytester: pytest.Pytester) -> None:
     )
     result = _run(pytester)
     result.stdout.fnmatch_lines(["PASSED test_assert.py::test_clean"])
-    result.stdout.fnmatch_lines(["E *LeakError: memleak: test_assert.py::test_uncaught [[]leaky[]] leaks*"])
-    result.stdout.fnmatch_lines(["FAILED test_assert.py::test_uncaught - *LeakError: memleak: *"])
+    result.stdout.fnmatch_lines(
+        ["E *LeakError: memleak: test_assert.py::test_uncaught [[]leaky[]] leaks*"]
+    )
+    result.stdout.fnmatch_lines(["FAILED test_assert.py::test_uncaught - *LeakError: *"])
     assert _reached(pytester, "clean")
     assert _reached(pytester, "caught")
     found = _measurements(_report(pytester))

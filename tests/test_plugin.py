@@ -560,7 +560,10 @@ def test_fd_and_thread_leaks(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*fds grew +1.00 fds/iter*breaks any confirmed growth*"])
     result.stdout.fnmatch_lines(["*threads grew +1.00 threads/iter*breaks any confirmed growth*"])
     tests = _tests(_report(pytester))
-    fd, thread = tests["test_resources.py::test_fd_leak"], tests["test_resources.py::test_thread_leak"]
+    fd, thread = (
+        tests["test_resources.py::test_fd_leak"],
+        tests["test_resources.py::test_thread_leak"],
+    )
     assert fd["verdict"] == "leak"
     assert thread["verdict"] == "leak"
     assert "fds" in [f["metric"] for f in fd["findings"] if f["failing"]]
@@ -569,7 +572,7 @@ def test_fd_and_thread_leaks(pytester: pytest.Pytester) -> None:
     assert thread["growth"]["threads"]["slope_per_iter"] == pytest.approx(1.0)
 
 
-# --------------------------------------------------------------------------- pytest's own bookkeeping
+# ------------------------------------------------------------------ pytest's own bookkeeping
 
 
 def test_repeated_deprecation_warning_is_no_false_alarm(pytester: pytest.Pytester) -> None:
@@ -588,7 +591,11 @@ def test_repeated_deprecation_warning_is_no_false_alarm(pytester: pytest.Pyteste
     result = _run(pytester)
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
-        ["*= warnings summary =*", "test_warns.py::test_warns_each_call", "*DeprecationWarning: old api"]
+        [
+            "*= warnings summary =*",
+            "test_warns.py::test_warns_each_call",
+            "*DeprecationWarning: old api",
+        ]
     )
     assert sum("DeprecationWarning: old api" in line for line in result.outlines) == 1
     t = _tests(_report(pytester))["test_warns.py::test_warns_each_call"]

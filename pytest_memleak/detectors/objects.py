@@ -33,14 +33,15 @@ class Census:
     seconds: float
 
 
-def census() -> Census:
+def census(*mine: Census) -> Census:
     """Count live objects by type: tracked objects plus the untracked ones they reference.
 
     While the loop's ``gc.freeze()`` holds, ``gc.get_objects()`` lists only objects made since
     the loop began, so this costs what the test allocated, not what the process holds.
     """
     t0 = time.perf_counter()
-    objs = gc.get_objects()
+    skip = {id(x) for c in mine for x in (c, c.counts, c.ids)}
+    objs = [o for o in gc.get_objects() if id(o) not in skip]
     refs = [r for r in gc.get_referents(*objs) if not gc.is_tracked(r)]
     by_type: Counter[type] = Counter(map(type, objs))
     by_type.update(map(type, refs))
@@ -212,3 +213,51 @@ def _render(head: str, first: Any, path: list[tuple[Any, str]]) -> str:
     parts = [f"{head} ({_label(first)})"]
     parts += [f"{edge} ({_label(obj)})" for obj, edge in path]
     return " -> ".join(parts)
+
+
+_CONTAINERS = (list, dict, set)
+
+
+def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[Any, str] | None:
+    """(object, path) for a recently allocated object whose allocation site is in ``sources``,
+    found at the end of a module-level container (list, dict, set, deque).
+
+    Needs tracemalloc to be tracing since the object was made. This finds the holder of
+    objects the collector does not track (bytes, empty dicts, numpy arrays), which a referrer
+    search cannot start from.
+    """
+    import collections
+    import tracemalloc
+
+    from .sites import source_of
+
+    def origin(obj: Any) -> str | None:
+        tb = tracemalloc.get_object_traceback(obj)
+        return source_of(tb) if tb is not None else None
+
+    from .frames import is_user_file
+
+    mods = list(sys.modules.items())
+    # The user's modules first (imported last, and where leaks are held most often).
+    mods.sort(key=lambda kv: not is_user_file(getattr(kv[1], "__file__", None) or ""))
+    for modname, module in mods:
+        if time.perf_counter() > deadline:
+            return None
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, value in list(namespace.items()):
+            if isinstance(value, list):
+                items = [(f"[{i}]", value[i]) for i in range(max(0, len(value) - tail), len(value))]
+            elif isinstance(value, dict):
+                keys = list(reversed(value))[:tail] if len(value) else []
+                items = [(f"[{k!r}]", value[k]) for k in keys]
+            elif isinstance(value, collections.deque):
+                items = [(f"[{len(value) - 1}]", value[-1])] if value else []
+            else:
+                continue
+            for edge, item in items:
+                if origin(item) in sources:
+                    path = f"{modname}.{name} ({type_name(type(value))}) -> {edge} "
+                    return item, path + f"({_label(item)})"
+    return None

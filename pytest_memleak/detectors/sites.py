@@ -28,9 +28,10 @@ class Site:
     numpy: bool = False
     user: bool = True
     sizes: list[int] = field(default_factory=list)
+    frames: tuple[tuple[str, int], ...] = ()  # tracemalloc's frames, oldest first
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "frames"}
 
 
 Key = tuple[int, tuple[tuple[str, int], ...]]
@@ -47,6 +48,11 @@ def _group(snapshot: tracemalloc.Snapshot) -> dict[Key, tuple[int, int]]:
         acc[0] += trace.size
         acc[1] += 1
     return {k: (v[0], v[1]) for k, v in groups.items()}
+
+
+def source_of(traceback: tracemalloc.Traceback) -> str:
+    """The source (innermost user frame) of an object's allocation traceback."""
+    return _source(tuple((f.filename, f.lineno) for f in traceback))[0]
 
 
 def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
@@ -92,7 +98,8 @@ def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Si
             by_source[(source, numpy)] = Site(
                 source=source, stack=stack, bytes_per_iter=total / steps,
                 blocks_per_iter=(counts[-1] - counts[0]) / steps, total_bytes=total,
-                growing_steps=growing, steps=steps, numpy=numpy, user=user, sizes=sizes)
+                growing_steps=growing, steps=steps, numpy=numpy, user=user, sizes=sizes,
+                frames=frames)
         else:  # the same line reached through different callers: add up
             merged.bytes_per_iter += total / steps
             merged.blocks_per_iter += (counts[-1] - counts[0]) / steps

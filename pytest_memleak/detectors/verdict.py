@@ -15,6 +15,15 @@ HEALTH_CUTS = ((2.5, "critical"), (1.5, "warning"))
 COUNT_SEVERITY = "high"
 
 
+#: Shortest measured window (seconds) for which the per-second severity cut-offs apply.
+MIN_WINDOW_FOR_RATE_S = 1.0
+
+
+def _window_s(m: Measurement) -> float:
+    t = m.series.get("t") or []
+    return float(t[-1] - t[0]) if len(t) > 1 and t[0] is not None and t[-1] is not None else 0.0
+
+
 def health_for(ratio: float | None) -> str:
     if ratio is None:
         return "unknown"
@@ -86,7 +95,11 @@ def judge(m: Measurement) -> Verdict:
             bps = 0.0
         else:
             bpi, total_b, bps = g.slope_per_iter, g.total_growth, g.slope_per_s
-        severity = COUNT_SEVERITY if is_count else severity_for(total_b or 0.0, max(bps, 0.0))
+        # Per-second cut-offs only when the window lasted long enough to mean something: a
+        # microsecond body extrapolates 72 B/call to "72 MB/s".
+        window = _window_s(m)
+        rate_s = max(bps, 0.0) if window >= MIN_WINDOW_FOR_RATE_S else 0.0
+        severity = COUNT_SEVERITY if is_count else severity_for(total_b or 0.0, rate_s)
         checks: list[str] = []
         failing = _rank(severity) >= _rank(s.fail_on)
         if not failing:
