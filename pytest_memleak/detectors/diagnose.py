@@ -360,7 +360,13 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
                 module = "ctypes"
             elif mods:
                 module = mods[0]["module"]
+        resource_leaks = list(leaks)
         for src, rate, s in sources:
+            owner = next((r for r in resource_leaks if _near(r.source, src)), None)
+            if owner is not None:  # the memory of the leaked resource itself
+                owner.evidence.append(f"memory at {src}: {format_size(rate or 0)}/iter "
+                                      "(the resource's own objects and buffers)")
+                continue
             lk = _new_leak(kind, src, sev, rate, m.iterations)
             lk.module = module
             if s is not None:
@@ -401,6 +407,13 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         lk.confidence = max((f.confidence for f in v.findings if f.failing), default=0.5)
     _suppress(leaks, m.settings.suppress)
     return leaks
+
+
+def _near(a: str, b: str, lines: int = 2) -> bool:
+    """Same file and within ``lines`` lines of each other (``path:line`` sources)."""
+    pa, _, la = a.rpartition(":")
+    pb, _, lb = b.rpartition(":")
+    return pa == pb and la.isdigit() and lb.isdigit() and abs(int(la) - int(lb)) <= lines
 
 
 def _suppress(leaks: list[Leak], patterns: tuple[str, ...]) -> None:
