@@ -236,7 +236,7 @@ def _size(n: float) -> str:
 
 
 def _signed(n: float) -> str:
-    return ("+" if n >= 0 else "") + _size(n)
+    return ("+" if n > 0 else "") + _size(n)
 
 
 def _pct(old: float, new: float) -> float | None:

@@ -37,12 +37,7 @@ class MemcheckFixture:
         """
         self._count += 1
         name = label or getattr(fn, "__name__", None) or f"measure{self._count}"
-        layer = dict(self._marker)
-        layer.update(marker_layer((), overrides, f"{self._nodeid}: memcheck.measure"))
-        base = self._base.to_dict()
-        base_layer = {k: v for k, v in base.items() if k not in ("sources", "all", "disable")
-                      and v is not None}
-        settings = resolve([("marker", layer), ("cli", base_layer)])
+        settings = self._settings(overrides, "memcheck.measure")
         loop = analysis.make_loop(settings)
         call = (lambda: fn(setup())) if setup is not None else fn
         try:
@@ -54,6 +49,32 @@ class MemcheckFixture:
             if self._on_result is not None:
                 self._on_result(data)
         return result
+
+    def watch(self, proc: Any, **overrides: Any) -> Any:
+        """Sample another process (a ``subprocess.Popen``, a ``psutil.Process`` or a pid)
+        while the ``with`` block drives load against it; judge its RSS, fds, threads and
+        children on exit. The result (``.result``) is in the report and fails the test when
+        the process leaks. Keyword overrides: ``interval``, ``retention``, ``max_growth``, ...
+        """
+        from .soak import Watch
+
+        settings = self._settings(overrides, "memcheck.watch")
+
+        def sink(data: dict[str, Any]) -> None:
+            self._sink.append(data)
+            if self._on_result is not None:
+                self._on_result(data)
+
+        return Watch(proc, settings, self._nodeid, sink)
+
+    def _settings(self, overrides: dict[str, Any], where: str) -> Settings:
+        layer = dict(self._marker)
+        layer.pop("mode", None)
+        layer.update(marker_layer((), overrides, f"{self._nodeid}: {where}"))
+        base = self._base.to_dict()
+        base_layer = {k: v for k, v in base.items() if k not in ("sources", "all", "disable",
+                                                                  "mode") and v is not None}
+        return resolve([("marker", layer), ("cli", base_layer)])
 
     def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> analysis.TestResult:
         """Measure ``fn`` and raise :class:`LeakError` (an AssertionError) when it leaks."""

@@ -127,6 +127,8 @@ class MemleakPlugin:
             return (yield)
         original = pyfuncitem.obj
         origin = "marker" if pyfuncitem.get_closest_marker(MARKER) else "all"
+        if settings.mode == "soak":
+            return (yield from self._soak(pyfuncitem, settings, origin))
         loop = analysis.make_loop(settings)
         nodeid = pyfuncitem.nodeid
 
@@ -159,6 +161,24 @@ class MemleakPlugin:
             return (yield)
         finally:
             pyfuncitem.obj = original
+
+    def _soak(self, item: pytest.Function, settings: Settings, origin: str
+              ) -> Generator[None, Any, Any]:
+        """Run the test once while a background sampler watches this process."""
+        from .runner import shared_probes
+        from .soak import SOAK_FIELDS, Sampler, build_result, own_reader, soak_progress
+
+        sampler = Sampler(own_reader(shared_probes()), SOAK_FIELDS, settings.interval,
+                          settings.retention, progress=soak_progress(self.config))
+        sampler.start()
+        try:
+            return (yield)
+        finally:
+            sampler.stop()
+            result = build_result(item.nodeid, "", origin, sampler, SOAK_FIELDS, settings)
+            data = result.to_dict()
+            item.stash[results_key].insert(0, data)
+            _fire_events(item, data)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_makereport(
@@ -249,5 +269,9 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
         kwargs.update(mark.kwargs)
     if results_key not in item.stash:
         item.stash[results_key] = []
-    return MemcheckFixture(item.nodeid, base, kwargs, item.stash[results_key],
-                           on_result=lambda result: _fire_events(item, result))
+    sink = item.stash[results_key]
+
+    def on_result(result: dict[str, Any]) -> None:
+        _fire_events(item, result)
+
+    return MemcheckFixture(item.nodeid, base, kwargs, sink, on_result=on_result)

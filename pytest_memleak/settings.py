@@ -57,6 +57,21 @@ def _diagnose(v: Any, key: str) -> str:
     return units.parse_choice(v, key, ("auto", "always", "never"))
 
 
+def _mode(v: Any, key: str) -> str:
+    return units.parse_choice(v, key, ("repeat", "soak"))
+
+
+def _interval(v: Any, key: str) -> float:
+    value = units.parse_duration(v, key)
+    if value < 0.001:
+        raise ConfigError(key, v, "a duration of at least 1ms, such as 100ms or 1s")
+    return value
+
+
+def _retention(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=10)
+
+
 def _path(v: Any, key: str) -> str | None:
     if v is None:
         return None
@@ -144,6 +159,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", _optional(units.parse_duration), None,
            "time budget for one test's whole memcheck loop, e.g. '60s'; past it the loop stops "
            "and judges what it measured", metavar="DURATION"),
+    Option("mode", _mode, "repeat",
+           "repeat: run the body in a measured loop; soak: run it once while a background "
+           "sampler watches memory (for long-running tests)", metavar="MODE"),
+    Option("interval", _interval, 0.1,
+           "soak / watch sampling interval, e.g. '100ms'", metavar="DURATION"),
+    Option("retention", _retention, 1000,
+           "soak / watch: samples kept (beyond it, every other sample is dropped)", metavar="N"),
     Option("suppress", _patterns, (),
            "suppress known growth: patterns matched against a leak's fingerprint, source, "
            "type or module", metavar="PATTERNS", ini_type="linelist"),
@@ -182,6 +204,9 @@ class Settings:
     diagnose: str = "auto"
     trace_frames: int = 10
     timeout: float | None = None
+    mode: str = "repeat"
+    interval: float = 0.1
+    retention: int = 1000
     suppress: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import pytest
 
-#: Fast loop settings for runs where the exact counts do not matter. Iterations >= 6: with 4
-#: measured iterations a round has 5 points, too few for the trend test to ever call a round
-#: "suspect", so growth could never be confirmed.
+#: Fast loop settings for runs where the exact counts do not matter. 6 measured iterations, not
+#: fewer: a round of 3 or 4 has too few points for the trend screen to call it "suspect"
+#: (p < 0.01), so growth is never confirmed (see test_config.py); 5 is the edge, 6 has margin.
 FAST_ARGS = ("--memleak-iterations=6", "--memleak-warmup=1")
 
 #: A module of marked tests: a deterministic 4 KiB-per-call leak and a clean body.
@@ -41,8 +41,8 @@ class MemleakRun:
     """Outcome of :func:`run_memleak`: the pytester result and the parsed report (or None)."""
 
     result: pytest.RunResult
-    report: Optional[dict[str, Any]]
-    report_path: Optional[Path]
+    report: dict[str, Any] | None
+    report_path: Path | None
 
     @property
     def output(self) -> str:
@@ -83,8 +83,8 @@ def run_memleak(
 
     def run(
         *args: str,
-        report: Optional[str] = "report.json",
-        read: Optional[str] = None,
+        report: str | None = "report.json",
+        read: str | None = None,
         plugins: Sequence[str] = (),
         autoload: bool = False,
     ) -> MemleakRun:

@@ -10,7 +10,7 @@ session's settings, ``tests[].settings`` a test's own (marker included), and bot
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -58,7 +58,7 @@ def assert_source(doc_settings: dict[str, Any], name: str, value: Any, source: s
     assert doc_settings["sources"][name] == source, (name, doc_settings["sources"])
 
 
-def assert_ini(run: Any, name: str, value: Any, test: Optional[str] = None) -> None:
+def assert_ini(run: Any, name: str, value: Any, test: str | None = None) -> None:
     """The session config (and ``test``'s settings, when given) took ``name`` from the ini."""
     assert run.report is not None, run.output
     assert_source(run.report["config"], name, value, "ini")
@@ -69,8 +69,8 @@ def assert_ini(run: Any, name: str, value: Any, test: Optional[str] = None) -> N
 # --------------------------------------------------------------------------- control
 
 
-def test_leak_module_fails_and_clean_passes_with_fast_settings(run_memleak, leak_and_clean, fast_args):
-    """The baseline the other tests rely on: the 4 KiB/iter leak is caught, the clean body is not."""
+def test_leak_caught_and_clean_passes_with_fast_settings(run_memleak, leak_and_clean, fast_args):
+    """The baseline other tests rely on: the 4 KiB/iter leak is caught, the clean body is not."""
     run = run_memleak(*fast_args)
     run.result.assert_outcomes(passed=1, failed=1)
     assert run.test("test_leak")["verdict"] == "leak"
@@ -91,8 +91,19 @@ VALUE_ONLY = {
 
 #: ini keys with a behaviour test below.
 BEHAVIOUR = {
-    "all", "disable", "report", "profile", "iterations", "warmup", "max_iterations", "max_rate",
-    "max_growth", "max_rss", "max_external_ratio", "fail_on", "timeout",
+    "all",
+    "disable",
+    "report",
+    "profile",
+    "iterations",
+    "warmup",
+    "max_iterations",
+    "max_rate",
+    "max_growth",
+    "max_rss",
+    "max_external_ratio",
+    "fail_on",
+    "timeout",
 }
 
 
@@ -524,19 +535,79 @@ def test_target():
 
 MALFORMED = [
     # (id, where, setting, value text, words the error must contain)
-    ("ini-max-growth", "ini", "max_growth", "10 XB", ["memleak_max_growth", "'10 XB'", "a size such as"]),
-    ("cli-iterations-negative", "cli", "iterations", "-5", ["--memleak-iterations", "'-5'", "an integer >= 3"]),
-    ("cli-max-rate", "cli", "max_rate", "abc/iter", ["--memleak-max-rate", "'abc/iter'", "a rate such as"]),
-    ("ini-fail-on", "ini", "fail_on", "huge", ["memleak_fail_on", "'huge'", "one of low, medium, high, critical"]),
-    ("cli-iterations-float", "cli", "iterations", "1.5", ["--memleak-iterations", "'1.5'", "an integer >= 3"]),
+    (
+        "ini-max-growth",
+        "ini",
+        "max_growth",
+        "10 XB",
+        ["memleak_max_growth", "'10 XB'", "a size such as"],
+    ),
+    (
+        "cli-iterations-negative",
+        "cli",
+        "iterations",
+        "-5",
+        ["--memleak-iterations", "'-5'", "an integer >= 3"],
+    ),
+    (
+        "cli-max-rate",
+        "cli",
+        "max_rate",
+        "abc/iter",
+        ["--memleak-max-rate", "'abc/iter'", "a rate such as"],
+    ),
+    (
+        "ini-fail-on",
+        "ini",
+        "fail_on",
+        "huge",
+        ["memleak_fail_on", "'huge'", "one of low, medium, high, critical"],
+    ),
+    (
+        "cli-iterations-float",
+        "cli",
+        "iterations",
+        "1.5",
+        ["--memleak-iterations", "'1.5'", "an integer >= 3"],
+    ),
     ("ini-all", "ini", "all", "maybe", ["memleak_all", "'maybe'", "a boolean"]),
     ("ini-timeout", "ini", "timeout", "soon", ["memleak_timeout", "'soon'", "a duration such as"]),
-    ("cli-profile", "cli", "profile", "paranoid", ["--memleak-profile", "'paranoid'", "one of strict, default, lenient"]),
-    ("ini-ratio-negative", "ini", "max_external_ratio", "-1", ["memleak_max_external_ratio", "'-1'", "a number >= 0"]),
-    ("marker-fail-on", "marker", None, 'fail_on="huge"', ["fail_on", "'huge'", "one of low, medium, high, critical"]),
-    ("marker-unknown-key", "marker", None, "iterationz=3", ["iterationz", "3", "one of the keyword arguments", "iterations"]),
+    (
+        "cli-profile",
+        "cli",
+        "profile",
+        "paranoid",
+        ["--memleak-profile", "'paranoid'", "one of strict, default, lenient"],
+    ),
+    (
+        "ini-ratio-negative",
+        "ini",
+        "max_external_ratio",
+        "-1",
+        ["memleak_max_external_ratio", "'-1'", "a number >= 0"],
+    ),
+    (
+        "marker-fail-on",
+        "marker",
+        None,
+        'fail_on="huge"',
+        ["fail_on", "'huge'", "one of low, medium, high, critical"],
+    ),
+    (
+        "marker-unknown-key",
+        "marker",
+        None,
+        "iterationz=3",
+        ["iterationz", "3", "one of the keyword arguments", "iterations"],
+    ),
     ("marker-positional", "marker", None, "5", ["memcheck", "(5,)", "keyword arguments only"]),
-    ("marker-iterations-bool", "marker", None, "iterations=True", ["iterations", "True", "an integer >= 3"]),
+    (
+        "marker-iterations-bool",
+        "marker",
+        None,
+        "iterations=True",
+        ["iterations", "True", "an integer >= 3"],
+    ),
 ]
 
 
@@ -629,8 +700,11 @@ def test_default_report_path_written_when_a_test_was_checked(pytester, run_memle
     pytester.makepyfile(CLEAN)
     # autoload=True: the plugin as installed (entry point), with every other plugin loaded.
     run = run_memleak(
-        "--memleak-iterations=4", "--memleak-warmup=1", report=None,
-        read=".memleak/report.json", autoload=True,
+        "--memleak-iterations=4",
+        "--memleak-warmup=1",
+        report=None,
+        read=".memleak/report.json",
+        autoload=True,
     )
     run.result.assert_outcomes(passed=1)
     assert run.report is not None

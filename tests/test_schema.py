@@ -108,7 +108,9 @@ def test_every_object_allows_additional_properties():
             for value in node:
                 yield from objects(value)
 
-    closed = [o.get("description") for o in objects(SCHEMA) if o.get("additionalProperties") is False]
+    closed = [
+        o.get("description") for o in objects(SCHEMA) if o.get("additionalProperties") is False
+    ]
     assert closed == []
 
 
@@ -124,8 +126,17 @@ def test_every_object_allows_additional_properties():
         ),
         (
             "/$defs/leak",
-            {"id", "type", "source", "severity", "estimated_size", "growth_rate", "evidence",
-             "recommendation", "stack_trace"},
+            {
+                "id",
+                "type",
+                "source",
+                "severity",
+                "estimated_size",
+                "growth_rate",
+                "evidence",
+                "recommendation",
+                "stack_trace",
+            },
         ),
     ],
 )
@@ -231,8 +242,10 @@ def test_real_run_validates(pytester, run_memleak):
     run.result.assert_outcomes(passed=2, failed=2, skipped=1, xfailed=1)
     doc = run.report
     assert json_report.validate(doc) == []
-    verdicts = {t["nodeid"].split("::")[1] + (f"[{t['label']}]" if t["label"] else ""):
-                t["verdict"] for t in doc["tests"]}
+    verdicts = {
+        t["nodeid"].split("::")[1] + (f"[{t['label']}]" if t["label"] else ""): t["verdict"]
+        for t in doc["tests"]
+    }
     assert verdicts == {
         "test_leak": "leak",
         "test_clean": "ok",
@@ -241,8 +254,14 @@ def test_real_run_validates(pytester, run_memleak):
         "test_xfail": "error",
         "test_fixture[build]": "ok",
     }
+    leaks = sum(not lk["suppressed"] for t in doc["tests"] for lk in t["leaks"])
     assert doc["summary"] == {
-        "checked": 6, "ok": 2, "leak": 1, "error": 2, "skipped": 1, "leaks": 0,
+        "checked": 6,
+        "ok": 2,
+        "leak": 1,
+        "error": 2,
+        "skipped": 1,
+        "leaks": leaks,
     }
     assert doc["partial"] is False
     error = run.test("test_error")
@@ -271,28 +290,64 @@ BROKEN = [
     # (id, change, path in the error, words in the error)
     ("missing-nodeid", _break("tests/0/nodeid", delete=True), "tests/0", "'nodeid' is a required"),
     ("bad-verdict", _break("tests/0/verdict", "leaky"), "tests/0/verdict", "'leaky' is not one of"),
-    ("bad-leak-type", _break("tests/0/leaks/0/type", "memory"), "tests/0/leaks/0/type",
-     "'memory' is not one of"),
+    (
+        "bad-leak-type",
+        _break("tests/0/leaks/0/type", "memory"),
+        "tests/0/leaks/0/type",
+        "'memory' is not one of",
+    ),
     ("missing-schema", _break("schema", delete=True), "<root>", "'schema' is a required"),
     ("other-schema", _break("schema", "pytest-memleak/2"), "schema", "was expected"),
     ("partial-not-bool", _break("partial", "no"), "partial", "is not of type 'boolean'"),
-    ("environment-python-missing", _break("environment/python", delete=True), "environment",
-     "'python' is a required"),
+    (
+        "environment-python-missing",
+        _break("environment/python", delete=True),
+        "environment",
+        "'python' is a required",
+    ),
     ("summary-count-text", _break("summary/leak", "1"), "summary/leak", "is not of type 'integer'"),
-    ("negative-iterations", _break("tests/0/iterations", -1), "tests/0/iterations",
-     "less than the minimum"),
-    ("snapshot-text", _break("tests/0/snapshots/malloc/0", "1 KiB"), "tests/0/snapshots/malloc/0",
-     "is not of type"),
-    ("bad-pattern", _break("tests/0/growth/malloc/pattern", "wobbly"),
-     "tests/0/growth/malloc/pattern", "'wobbly' is not one of"),
-    ("confidence-above-1", _break("tests/0/growth/malloc/confidence", 1.5),
-     "tests/0/growth/malloc/confidence", "greater than the maximum"),
-    ("bad-severity", _break("tests/0/leaks/0/severity", "fatal"), "tests/0/leaks/0/severity",
-     "'fatal' is not one of"),
-    ("stack-trace-text", _break("tests/0/leaks/0/stack_trace", "a.py:1"),
-     "tests/0/leaks/0/stack_trace", "is not of type"),
-    ("evidence-missing", _break("tests/0/leaks/0/evidence", delete=True), "tests/0/leaks/0",
-     "'evidence' is a required"),
+    (
+        "negative-iterations",
+        _break("tests/0/iterations", -1),
+        "tests/0/iterations",
+        "less than the minimum",
+    ),
+    (
+        "snapshot-text",
+        _break("tests/0/snapshots/malloc/0", "1 KiB"),
+        "tests/0/snapshots/malloc/0",
+        "is not of type",
+    ),
+    (
+        "bad-pattern",
+        _break("tests/0/growth/malloc/pattern", "wobbly"),
+        "tests/0/growth/malloc/pattern",
+        "'wobbly' is not one of",
+    ),
+    (
+        "confidence-above-1",
+        _break("tests/0/growth/malloc/confidence", 1.5),
+        "tests/0/growth/malloc/confidence",
+        "greater than the maximum",
+    ),
+    (
+        "bad-severity",
+        _break("tests/0/leaks/0/severity", "fatal"),
+        "tests/0/leaks/0/severity",
+        "'fatal' is not one of",
+    ),
+    (
+        "stack-trace-text",
+        _break("tests/0/leaks/0/stack_trace", "a.py:1"),
+        "tests/0/leaks/0/stack_trace",
+        "is not of type",
+    ),
+    (
+        "evidence-missing",
+        _break("tests/0/leaks/0/evidence", delete=True),
+        "tests/0/leaks/0",
+        "'evidence' is a required",
+    ),
     ("tests-not-list", _break("tests", {}), "tests", "is not of type 'array'"),
 ]
 
@@ -343,7 +398,7 @@ READ_ERRORS = [
     ("schema-not-text", '{"schema": 1, "tests": []}', "is not a pytest-memleak report"),
     ("foreign-schema", '{"schema": "pytest-json-report/1", "tests": []}', "another tool"),
     ("other-version", '{"schema": "pytest-memleak/2", "tests": []}', "'pytest-memleak/2'"),
-    ("no-tests", '{"schema": "pytest-memleak/1"}', "no \"tests\" list"),
+    ("no-tests", '{"schema": "pytest-memleak/1"}', 'no "tests" list'),
     ("not-utf8", b"\xff\xfe{\x00", "cannot be read"),
 ]
 
@@ -417,9 +472,7 @@ def test_snapshots_are_continuous_across_rounds(pytester, run_memleak):
             x = [1, 2, 3]
         """
     )
-    run = run_memleak(
-        "--memleak-iterations=5", "--memleak-max-iterations=20", "--memleak-warmup=1"
-    )
+    run = run_memleak("--memleak-iterations=5", "--memleak-max-iterations=20", "--memleak-warmup=1")
     clean = run.test("test_clean")
     assert clean["rounds"] == [5, 10, 15, 20]
     blocks = clean["snapshots"]["py_blocks"]

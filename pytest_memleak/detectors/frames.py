@@ -59,3 +59,13 @@ def frame_line(filename: str, lineno: int) -> str:
     """``path:line: source`` for stack traces."""
     text = linecache.getline(filename, lineno).strip()
     return f"{location(filename, lineno)}: {text}" if text else location(filename, lineno)
+
+
+_RUNNER_PARTS = ("_pytest", "pluggy", "pytest_asyncio", "anyio", "xdist", "execnet")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_runner_file(filename: str) -> bool:
+    """pytest's own machinery (and the test-running plugins) below the test function."""
+    parts = os.path.realpath(filename).split(os.sep)
+    return any(p in parts for p in _RUNNER_PARTS)

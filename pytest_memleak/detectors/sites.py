@@ -11,7 +11,7 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
-from .frames import frame_line, is_plugin_file, is_user_file, location
+from .frames import frame_line, is_plugin_file, is_runner_file, is_user_file, location
 
 NUMPY_DOMAIN = 389047
 
@@ -58,7 +58,12 @@ def source_of(traceback: tracemalloc.Traceback) -> str:
 def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
     """(source, is_user, stack innermost-first) for a tracemalloc traceback (oldest first)."""
     inner_first = list(reversed(frames))
-    stack = [frame_line(f, n) for f, n in inner_first if not is_plugin_file(f)]
+    stack = []
+    for f, n in inner_first:
+        if is_runner_file(f):
+            break  # pytest and pluggy frames below the test say nothing about the leak
+        if not is_plugin_file(f):
+            stack.append(frame_line(f, n))
     for f, n in inner_first:
         if is_user_file(f):
             return location(f, n), True, stack

@@ -38,6 +38,11 @@ def row(r: dict[str, Any]) -> list[str]:
     f = _main_finding(r)
     if f is None:
         rate, pattern = "-", "stable"
+    elif f.get("rate_per_s") is not None and r.get("trend", {}).get("mode") in ("soak", "watch"):
+        per_s = f["rate_per_s"]
+        rate = (f"{format_size(per_s)}/s" if f["metric"] in ("rss", "malloc")
+                else f"{per_s:+.2f} {f['metric']}/s")
+        pattern = f["pattern"]
     elif f.get("bytes_per_iter") is not None:
         rate, pattern = f"{format_size(f['bytes_per_iter'])}/iter", f["pattern"]
     else:
@@ -46,7 +51,10 @@ def row(r: dict[str, Any]) -> list[str]:
     verdict = r["verdict"].upper() if r["verdict"] == "leak" else r["verdict"]
     if r.get("partial") and r["verdict"] not in ("error", "skipped"):
         verdict += " (partial)"
-    return [safe(name, 70), str(r.get("iterations", 0)), _delta(snaps.get("rss")),
+    iters = str(r.get("iterations", 0))
+    if r.get("trend", {}).get("mode") in ("soak", "watch"):
+        iters += " samples"
+    return [safe(name, 70), iters, _delta(snaps.get("rss")),
             _delta(snaps.get("heap")), _delta(snaps.get("external")), rate, pattern,
             r.get("severity", "none"), r.get("trend", {}).get("health", "unknown"), verdict]
 
@@ -57,8 +65,16 @@ def detail(r: dict[str, Any]) -> list[str]:
         tag = " (suppressed: " + str(lk.get("suppressed_by")) + ")" if lk.get("suppressed") else ""
         rate = lk.get("growth_rate")
         unit = lk.get("unit", "bytes")
-        rate_text = "?" if rate is None else (
-            f"{format_size(rate)}/iter" if unit == "bytes" else f"{rate:+.2f} {unit}/iter")
+        if rate is None:
+            rate_text = "?"
+        elif unit == "bytes":
+            rate_text = f"{format_size(rate)}/iter"
+        elif unit == "bytes/s":
+            rate_text = f"{format_size(rate)}/s"
+        elif unit.endswith("/s"):
+            rate_text = f"{rate:+.2f} {unit}"
+        else:
+            rate_text = f"{rate:+.2f} {unit}/iter"
         lines.append(f"  {lk['id']} {lk['type']} at {safe(lk['source'])}: {rate_text}, "
                      f"{lk.get('details', {}).get('pattern', '')} severity {lk['severity']}"
                      f"{tag}")

@@ -1,0 +1,326 @@
+"""Soak mode and process watching: a background sampler instead of a repeat loop.
+
+A long-running test runs once while a thread samples the cheap probes every ``interval``; a
+server started by the test is sampled the same way through psutil. Samples are kept up to
+``retention`` (then every other one is dropped, so the whole run stays covered at a coarser
+step). The series go through the same trend analysis as the repeat loop, with rates per second.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from typing import Any, Callable
+
+from .detectors.trend import analyse
+from .probes import Probes
+from .report import TestResult
+from .settings import Settings
+from .units import format_size
+
+SOAK_FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
+WATCH_FIELDS = ("t", "rss", "fds", "threads", "children")
+#: Smallest total growth that a soak or a watch can call a leak, per metric (no gc.collect runs
+#: between samples, so memory moves by more than in the repeat loop).
+SOAK_FLOORS = {"rss": 1024 * 1024.0, "malloc": 512 * 1024.0, "py_blocks": 2000.0,
+               "fds": 3.0, "threads": 3.0, "children": 3.0}
+MAX_POINTS = 200  # samples handed to the trend analysis (evenly thinned)
+
+
+class Sampler:
+    """Samples ``read()`` every ``interval`` seconds on a daemon thread until stopped."""
+
+    def __init__(self, read: Callable[[], dict[str, float]], fields: tuple[str, ...],
+                 interval: float, retention: int,
+                 progress: Callable[[dict[str, float]], None] | None = None,
+                 progress_every: float = 1.0) -> None:
+        self.read = read
+        self.fields = fields
+        self.interval = max(0.001, interval)
+        self.retention = max(10, retention)
+        self.samples: list[dict[str, float]] = []
+        self.step = 1  # keep one sample in ``step`` after downsampling
+        self.errors: list[str] = []
+        self.ended: str | None = None  # why sampling ended early (the process exited...)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memleak-sampler", daemon=True)
+        self._progress = progress
+        self._progress_every = progress_every
+        self._t0 = 0.0
+        self.cpu_s = 0.0
+
+    def start(self) -> Sampler:
+        self._t0 = time.perf_counter()
+        self._take()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self.ended is None:
+            self._take()
+
+    def _take(self) -> bool:
+        try:
+            row = self.read()
+        except ProcessLookupError as exc:
+            self.ended = str(exc) or "the process ended"
+            return False
+        except Exception as exc:  # a probe failed: note it, keep the samples we have
+            self.errors.append(repr(exc))
+            return len(self.errors) < 5
+        row["t"] = time.perf_counter() - self._t0
+        self.samples.append(row)
+        if len(self.samples) > self.retention:
+            self.samples = self.samples[::2]
+            self.step *= 2
+        return True
+
+    def _run(self) -> None:
+        last_progress = time.perf_counter()
+        cpu0 = time.thread_time()
+        tick = 0
+        while not self._stop.wait(self.interval):
+            tick += 1
+            if tick % self.step:
+                continue
+            if not self._take():
+                break
+            now = time.perf_counter()
+            if self._progress is not None and now - last_progress >= self._progress_every:
+                last_progress = now
+                try:
+                    self._progress(self.samples[-1])
+                except Exception:
+                    self._progress = None
+        self.cpu_s = time.thread_time() - cpu0
+
+
+def own_reader(probes: Probes) -> Callable[[], dict[str, float]]:
+    """Read this process's cheap probes (no gc.collect: the test is running)."""
+
+    def read() -> dict[str, float]:
+        return {
+            "rss": probes.rss(),
+            "py_blocks": float(__import__("sys").getallocatedblocks()) or math.nan,
+            "malloc": probes.malloc(),
+            "fds": probes.fds(),
+            "threads": float(threading.active_count()),
+            "children": probes.children(),
+        }
+
+    return read
+
+
+def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
+    """Read another process: a ``subprocess.Popen``, a ``psutil.Process`` or a pid."""
+    import psutil
+
+    popen = proc if hasattr(proc, "poll") and hasattr(proc, "pid") else None
+    pid = proc if isinstance(proc, int) else proc.pid
+    ps = proc if isinstance(proc, psutil.Process) else psutil.Process(pid)
+
+    def read() -> dict[str, float]:
+        if popen is not None and popen.poll() is not None:
+            code = popen.returncode
+            what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            raise ProcessLookupError(f"process {pid} {what}")
+        try:
+            with ps.oneshot():
+                return {
+                    "rss": float(ps.memory_info().rss),
+                    "fds": float(ps.num_fds()) if hasattr(ps, "num_fds") else math.nan,
+                    "threads": float(ps.num_threads()),
+                    "children": float(len(ps.children())),
+                }
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            raise ProcessLookupError(f"process {pid} ended") from None
+
+    return read
+
+
+def describe_process(proc: Any) -> dict[str, Any]:
+    import psutil
+
+    pid = proc if isinstance(proc, int) else proc.pid
+    try:
+        cmd = " ".join(psutil.Process(pid).cmdline())
+    except Exception:
+        cmd = " ".join(map(str, getattr(proc, "args", []) or [])) or "?"
+    return {"pid": pid, "cmdline": cmd[:500]}
+
+
+def _thin(values: list[float], times: list[float]) -> tuple[list[float], list[float]]:
+    n = len(values)
+    if n <= MAX_POINTS:
+        return values, times
+    idx = [round(i * (n - 1) / (MAX_POINTS - 1)) for i in range(MAX_POINTS)]
+    return [values[i] for i in idx], [times[i] for i in idx]
+
+
+def judge_samples(samples: list[dict[str, float]], fields: tuple[str, ...],
+                  settings: Settings) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """(growth per metric, findings, failing reasons) for sampled series, rates per second."""
+    growth: dict[str, Any] = {}
+    findings: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    if len(samples) < 5:
+        return growth, findings, reasons
+    times = [s["t"] for s in samples]
+    floor_total = settings.max_growth
+    for metric in fields:
+        if metric == "t":
+            continue
+        values = [s.get(metric, math.nan) for s in samples]
+        if any(v is None or math.isnan(v) for v in values):
+            continue
+        v_thin, t_thin = _thin(values, times)
+        unit = "bytes" if metric in ("rss", "malloc") else "count"
+        g = analyse(v_thin, t_thin, metric=metric, unit=unit, min_slope=0.0)
+        growth[metric] = g.to_dict()
+        need = SOAK_FLOORS.get(metric, 0.0)
+        if unit == "bytes" and floor_total is not None:
+            need = max(need, float(floor_total))
+        sustained = g.pattern in ("linear", "step", "exponential", "leak") and g.mk_p < 0.01
+        if not (sustained and g.total_growth >= need):
+            continue
+        if unit == "bytes" and settings.max_rate is not None and settings.max_rate.per == "s" \
+                and g.slope_per_s <= settings.max_rate.bytes:
+            continue
+        rate = (f"{format_size(g.slope_per_s)}/s" if unit == "bytes"
+                else f"{g.slope_per_s:+.2f} {metric}/s")
+        total = format_size(g.total_growth) if unit == "bytes" else f"{g.total_growth:+.0f}"
+        reason = (f"{metric} grew {rate}, {total} over {times[-1]:.1f} s; pattern {g.pattern}, "
+                  f"confidence {g.confidence:.2f}")
+        reasons.append(reason)
+        findings.append({"metric": metric, "rate_per_iter": g.slope_per_iter,
+                         "bytes_per_iter": None, "rate_per_s": g.slope_per_s,
+                         "total": g.total_growth, "pattern": g.pattern,
+                         "confidence": g.confidence, "severity": "medium", "failing": True,
+                         "reason": reason})
+    return growth, findings, reasons
+
+
+_KINDS = {"fds": "file_handle", "threads": "thread", "children": "subprocess"}
+_RESOURCE_FIX = {
+    "file_handle": "Open file descriptors keep growing: close files and sockets after use.",
+    "thread": "Threads keep being started and never end: join them or use a bounded pool.",
+    "subprocess": "Child processes accumulate: wait() for them or use subprocess.run.",
+}
+
+
+def build_result(nodeid: str, label: str, origin: str, sampler: Sampler,
+                 fields: tuple[str, ...], settings: Settings,
+                 process: dict[str, Any] | None = None) -> TestResult:
+    from .detectors.trend import severity_for
+
+    samples = sampler.samples
+    growth, findings, reasons = judge_samples(samples, fields, settings)
+    snapshots = {f: [s.get(f) if not (isinstance(s.get(f), float) and math.isnan(s[f]))
+                     else None for s in samples] for f in fields}
+    leaks: list[dict[str, Any]] = []
+    severity = "none"
+    order = ["none", "low", "medium", "high", "critical"]
+    where = f"pid {process['pid']}" if process else nodeid
+    memory = [f for f in findings if f["metric"] not in _KINDS]
+    groups = [("unknown", memory)] if memory else []
+    groups += [(_KINDS[f["metric"]], [f]) for f in findings if f["metric"] in _KINDS]
+    for i, (kind, group) in enumerate(groups, 1):
+        main = max(group, key=lambda f: f["total"]) if kind == "unknown" else group[0]
+        sev = "high" if kind != "unknown" else severity_for(main["total"], main["rate_per_s"])
+        for f in group:
+            f["severity"] = sev
+        severity = max(severity, sev, key=order.index)
+        leaks.append({
+            "id": f"L{i}", "type": kind, "source": where, "severity": sev,
+            "estimated_size": main["total"] if kind == "unknown" else None,
+            "growth_rate": main["rate_per_s"],
+            "unit": "bytes/s" if kind == "unknown" else f"{main['metric']}/s",
+            "evidence": [f["reason"] for f in group],
+            "recommendation": (
+                "Memory of the watched process grows under load: profile that process "
+                "(tracemalloc, memray) while it handles requests." if process and kind ==
+                "unknown" else "Memory grows while the test runs: rerun the workload as a "
+                "repeated @pytest.mark.memcheck test to get leak sites." if kind == "unknown"
+                else _RESOURCE_FIX[kind]),
+            "stack_trace": None, "fingerprint": "", "module": None, "retainer_path": None,
+            "objects": {}, "details": {"pattern": main["pattern"], "metric": main["metric"]},
+            "suppressed": False, "suppressed_by": None, "confidence": main["confidence"],
+            "growth_rate_per_s": main["rate_per_s"]})
+    verdict = "leak" if reasons else "ok"
+    notes = {}
+    if sampler.ended:
+        notes["ended"] = sampler.ended
+    if sampler.errors:
+        notes["errors"] = "; ".join(sampler.errors[:3])
+    result = TestResult(
+        nodeid=nodeid, label=label, origin=origin, verdict=verdict, severity=severity,
+        iterations=len(samples), warmup=0,
+        partial=bool(sampler.ended) and "exited with code 0" not in (sampler.ended or ""),
+        stop_reason=sampler.ended or ("confirmed growth" if reasons else "clean"),
+        duration_s=samples[-1]["t"] if samples else 0.0, snapshots=snapshots,
+        growth=growth, findings=findings, leaks=leaks, settings=settings.to_dict(),
+        probe_notes=notes,
+        trend={"health": "unknown", "mode": "watch" if process else "soak",
+               "samples": len(samples), "interval_s": sampler.interval * sampler.step,
+               "sampler_cpu_s": round(sampler.cpu_s, 4)},
+    )
+    if process:
+        result.trend["process"] = process
+    if reasons:
+        what = f"watched process {process['pid']} ({process['cmdline'][:80]})" if process \
+            else nodeid
+        result.message = "\n".join([f"memleak: {what} leaks ({len(samples)} samples over "
+                                    f"{result.duration_s:.1f} s)"] +
+                                   [f"  - {r}" for r in reasons])
+    return result
+
+
+class Watch:
+    """Context manager returned by ``memcheck.watch(proc)``: samples another process."""
+
+    def __init__(self, proc: Any, settings: Settings, nodeid: str,
+                 sink: Callable[[dict[str, Any]], None]) -> None:
+        self.process = describe_process(proc)
+        self.settings = settings
+        self.nodeid = nodeid
+        self._sink = sink
+        self.sampler = Sampler(process_reader(proc), WATCH_FIELDS, settings.interval,
+                               settings.retention)
+        self.result: TestResult | None = None
+
+    def __enter__(self) -> Watch:
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sampler.stop()
+        self.result = build_result(self.nodeid, f"watch pid {self.process['pid']}", "watch",
+                                   self.sampler, WATCH_FIELDS, self.settings, self.process)
+        self._sink(self.result.to_dict())
+
+
+def soak_progress(config: Any) -> Callable[[dict[str, float]], None] | None:
+    """A progress printer for the terminal that steps around pytest's capture (as live logging
+    does), or None under ``-q``."""
+    if config.get_verbosity() < 0:
+        return None
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if tr is None:
+        return None
+
+    def show(row: dict[str, float]) -> None:
+        text = (f"memleak soak {row['t']:6.1f}s  rss {format_size(row['rss'])}  "
+                f"malloc {format_size(row.get('malloc') or 0)}  fds {row.get('fds', 0):.0f}  "
+                f"threads {row.get('threads', 0):.0f}  pid {os.getpid()}")
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                tr.write_line(text)
+        else:
+            tr.write_line(text)
+
+    return show
