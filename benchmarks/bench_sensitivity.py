@@ -92,14 +92,16 @@ def malloc_body(sink: Sink, k: int):
 
 
 KINDS = {
-    "python objects (empty dicts per call)": (dicts_body, "dicts", [1, 2, 3, 4, 6, 8, 16, 32, 64],
+    "python objects (empty dicts per call)": (dicts_body, "dict(s)", [1, 2, 3, 4, 6, 8, 16, 32, 64],
                                               [1, 2, 4, 16]),
     "bytes object of k B per call": (bytes_body, "B", [2, 16, 64, 256, 1024, 4096, 16384, 65536],
                                      [2, 1024, 65536]),
-    "bytearray grown by k B per call": (bytearray_body, "B", [8, 32, 64, 128, 256, 512, 1024, 4096, 16384],
+    "bytearray grown by k B per call": (bytearray_body, "B", [8, 32, 64, 96, 128, 160, 192, 256, 384, 512,
+                                                              1024, 4096, 16384],
                                         [32, 256, 4096]),
-    "native malloc of k B per call (ctypes)": (malloc_body, "B", [8, 16, 32, 64, 128, 256, 512, 1024, 4096,
-                                                                  16384, 65536, 262144],
+    "native malloc of k B per call (ctypes)": (malloc_body, "B", [8, 16, 32, 64, 96, 128, 160, 192, 256,
+                                                                  384, 512, 1024, 4096, 16384, 65536,
+                                                                  262144],
                                                [16, 256, 4096, 65536]),
 }
 

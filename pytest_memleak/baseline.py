@@ -129,7 +129,7 @@ class Term:
             return "new-leaks"
         if self.percent is not None:
             return f"{self.kind}:{self.percent:g}%"
-        return f"{self.kind}:{_size(self.bytes or 0.0)}"
+        return f"{self.kind}:{_exact_size(self.bytes or 0.0)}"
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,14 @@ def function_name(nodeid: str) -> str:
 
 def _size(n: float) -> str:
     return format_size(n)
+
+
+def _exact_size(n: float) -> str:
+    """A size that parses back to exactly ``n``: "4KiB", "1MiB", "1000000B"."""
+    for power, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")):
+        if n and n % 1024**power == 0:
+            return f"{int(n // 1024**power)}{unit}"
+    return f"{int(n)}B" if float(n).is_integer() else f"{n!r}B"
 
 
 def _signed(n: float) -> str:

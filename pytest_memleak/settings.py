@@ -25,7 +25,7 @@ def _positive_int(v: Any, key: str) -> int:
 
 
 def _iterations(v: Any, key: str) -> int:
-    return units.parse_int(v, key, minimum=3)
+    return units.parse_int(v, key, minimum=5)
 
 
 def _nonneg_int(v: Any, key: str) -> int:
@@ -130,7 +130,7 @@ OPTIONS: tuple[Option, ...] = (
            metavar="PATH", marker=False),
     Option("profile", _profile, "default", "threshold preset: strict, default or lenient",
            metavar="NAME"),
-    Option("iterations", _iterations, 10, "measured iterations per round (>= 3)", metavar="N"),
+    Option("iterations", _iterations, 10, "measured iterations per round (>= 5: fewer cannot show a significant trend)", metavar="N"),
     Option("warmup", _nonneg_int, 5, "warm-up iterations before measuring (not judged)",
            metavar="N"),
     Option("max_iterations", _iterations, 30,

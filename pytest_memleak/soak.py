@@ -150,6 +150,7 @@ def describe_process(proc: Any) -> dict[str, Any]:
         cmd = " ".join(psutil.Process(pid).cmdline())
     except Exception:
         cmd = " ".join(map(str, getattr(proc, "args", []) or [])) or "?"
+    cmd = cmd.replace("\r", "\\r").replace("\n", "\\n")  # one line in messages and tables
     return {"pid": pid, "cmdline": cmd[:500]}
 
 

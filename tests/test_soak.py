@@ -1,0 +1,113 @@
+"""Soak mode and memcheck.watch(): sampled growth of long tests and of other processes."""
+
+from __future__ import annotations
+
+SOAK = """
+import time
+import pytest
+
+HOLD = []
+
+@pytest.mark.memcheck(mode="soak", interval="10ms")
+def test_soak_leak():
+    for _ in range(50):
+        HOLD.append(bytearray(64 * 1024))
+        time.sleep(0.005)
+
+@pytest.mark.memcheck(mode="soak", interval="10ms")
+def test_soak_clean():
+    for _ in range(50):
+        scratch = bytearray(64 * 1024)
+        del scratch
+        time.sleep(0.005)
+"""
+
+CHILD = r'''
+import sys, time
+keep = []
+for i in range(int(sys.argv[2])):
+    b = bytearray(128 * 1024)
+    b[::4096] = b"x" * len(b[::4096])
+    if sys.argv[1] == "leak":
+        keep.append(b)
+    time.sleep(0.005)
+time.sleep(float(sys.argv[3]))
+'''
+
+WATCH = """
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CHILD = {child!r}
+
+
+@pytest.mark.parametrize("kind", ["leak", "clean"])
+def test_watch(memcheck, kind):
+    p = subprocess.Popen([sys.executable, "-c", CHILD, kind, "80", "0"])
+    with memcheck.watch(p, interval="10ms") as w:
+        p.wait()
+    assert w.result is not None and w.result.verdict == ("leak" if kind == "leak" else "ok")
+
+
+def test_watch_crash(memcheck):
+    p = subprocess.Popen([sys.executable, "-c", CHILD, "clean", "20", "30"])
+    with memcheck.watch(p, interval="10ms") as w:
+        time.sleep(0.5)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(0.1)
+    assert w.result.partial
+    assert "signal 9" in w.result.stop_reason
+"""
+
+
+def test_soak_catches_growth_and_passes_clean(pytester, run_memleak):
+    pytester.makepyfile(test_soak=SOAK)
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1, failed=1)
+    leak = run.test("test_soak_leak")
+    clean = run.test("test_soak_clean")
+    assert leak["verdict"] == "leak"
+    assert leak["trend"]["mode"] == "soak"
+    assert leak["iterations"] >= 10  # samples
+    assert {f["metric"] for f in leak["findings"]} & {"rss", "malloc"}
+    assert all(f["rate_per_s"] > 0 for f in leak["findings"])
+    assert clean["verdict"] == "ok"
+    run.result.stdout.fnmatch_lines(["*memleak: *test_soak_leak leaks (* samples over *"])
+
+
+def test_soak_progress_respects_quiet(pytester, run_memleak):
+    pytester.makepyfile(test_soak=SOAK.replace("range(50)", "range(250)"))
+    loud = run_memleak("-k", "clean")
+    loud.result.stdout.fnmatch_lines(["memleak soak *s  rss *"])
+    quiet = run_memleak("-k", "clean", "-q")
+    quiet.result.stdout.no_fnmatch_line("memleak soak *")
+
+
+def test_watch_child_process(pytester, run_memleak):
+    pytester.makepyfile(test_watch=WATCH.format(child=CHILD))
+    run = run_memleak()
+    run.result.assert_outcomes(passed=2, failed=1)
+    leaking = run.test("test_watch[leak]")
+    assert leaking["verdict"] == "leak"
+    assert leaking["origin"] == "watch"
+    assert leaking["trend"]["process"]["pid"] > 0
+    assert "-c" in leaking["trend"]["process"]["cmdline"]
+    assert leaking["leaks"][0]["source"].startswith("pid ")
+    assert run.test("test_watch[clean]")["verdict"] == "ok"
+    run.result.stdout.fnmatch_lines(["*memleak: watched process * leaks*"])
+
+
+def test_watched_process_crash_is_reported_not_lost(pytester, run_memleak):
+    pytester.makepyfile(test_watch=WATCH.format(child=CHILD))
+    run = run_memleak("-k", "crash")
+    run.result.assert_outcomes(passed=1)
+    entry = run.test("test_watch_crash")
+    assert entry["partial"] is True
+    assert "killed by signal 9" in entry["probe_notes"]["ended"]
+    assert entry["iterations"] >= 5  # the samples taken before the crash are kept
+    assert run.report["summary"]["checked"] == 1
