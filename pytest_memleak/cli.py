@@ -22,6 +22,7 @@ displays a report; gate CI on the pytest run itself or on ``compare --fail``.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -94,11 +95,15 @@ def _guard(path: str, render: Callable[[], Any]) -> Any:
 
 def cmd_show(args: argparse.Namespace) -> int:
     path, doc = _read(args.report, args.storage)
-    out = StreamWriter()
+    buffer = io.StringIO()  # nothing is printed when the report turns out malformed
+    out = StreamWriter(buffer)
     tests = doc["tests"]
     note = ", partial: the run was interrupted" if doc.get("partial") else ""
-    out.write_line(f"report: {path} (created {doc.get('created', '?')}, {len(tests)} tests{note})")
+    out.write_line(
+        f"report: {path} (created {doc.get('created', '?')}, {len(tests)} tests{note})"
+    )
     _guard(path, lambda: terminal.summary(out, tests, None, None))
+    sys.stdout.write(buffer.getvalue())
     return 0
 
 

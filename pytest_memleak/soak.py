@@ -123,11 +123,21 @@ def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
     pid = proc if isinstance(proc, int) else proc.pid
     ps = proc if isinstance(proc, psutil.Process) else psutil.Process(pid)
 
+    def ended() -> ProcessLookupError:
+        code = popen.poll() if popen is not None else None
+        if code is None and popen is not None:
+            try:
+                code = popen.wait(timeout=1)
+            except Exception:
+                code = None
+        if code is None:
+            return ProcessLookupError(f"process {pid} ended")
+        what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return ProcessLookupError(f"process {pid} {what}")
+
     def read() -> dict[str, float]:
         if popen is not None and popen.poll() is not None:
-            code = popen.returncode
-            what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            raise ProcessLookupError(f"process {pid} {what}")
+            raise ended()
         try:
             with ps.oneshot():
                 return {
@@ -137,7 +147,7 @@ def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
                     "children": float(len(ps.children())),
                 }
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            raise ProcessLookupError(f"process {pid} ended") from None
+            raise ended() from None
 
     return read
 

@@ -301,7 +301,8 @@ class _Frame:
         span = self.yhi - self.ylo or 1.0
         return self.top + self.plot_h * (1 - (v - self.ylo) / span)
 
-    def axes(self, ylabel: Callable[[float], str], xlabel: str = "iteration") -> list[str]:
+    def axes(self, ylabel: Callable[[float], str], xlabel: str = "iteration",
+             xtarget: int = 10) -> list[str]:
         out = []
         for tv in self.yticks:
             y = self.y(tv)
@@ -310,7 +311,7 @@ class _Frame:
                        f'y1="{y:.1f}" y2="{y:.1f}"/>')
             out.append(f'<text class="ylab" x="{self.left - 6}" y="{y + 3.5:.1f}">'
                        f"{esc(ylabel(tv))}</text>")
-        xt = _ticks(0, max(self.n - 1, 1), integer=True, target=min(10, max(self.n - 1, 1)))
+        xt = _ticks(0, max(self.n - 1, 1), integer=True, target=min(xtarget, max(self.n - 1, 1)))
         for xv in xt:
             if xv > self.n - 1 and self.n > 1:
                 continue
@@ -395,7 +396,7 @@ def _legend(items: list[tuple[str, str, str]], x0: float, y: float) -> list[str]
             out.append(f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3}" y2="{y - 3}" '
                        f'stroke="{color}" stroke-width="2.5"{dash}/>')
         out.append(f'<text class="leg" x="{x + 23:.1f}" y="{y}">{esc(text)}</text>')
-        x += 30 + 6.4 * len(text)
+        x += 36 + 7 * len(text)
     return out
 
 
@@ -425,8 +426,11 @@ def memory_chart(t: dict[str, Any], width: int = 760, height: int = 290) -> str:
         deltas[name] = [None if v is None or base is None else v - base for v in values]
     present = [v for s in deltas.values() for v in s if v is not None]
     lo, hi = min(0.0, *present), max(0.0, *present)
+    flat = hi - lo < 1.0
+    if flat:
+        lo, hi = -1024.0, 1024.0
     factor, unit = _byte_unit(max(abs(lo), abs(hi)))
-    yt = [v * factor for v in _ticks(lo / factor, hi / factor)]
+    yt = [v * factor for v in _ticks(lo / factor, hi / factor, integer=unit == "B")]
     f = _Frame(width, height, n, yt)
     idx = _thin(n)
     out = [f'<svg class="chart memory" viewBox="0 0 {width} {height}" role="img" '
@@ -447,6 +451,9 @@ def memory_chart(t: dict[str, Any], width: int = 760, height: int = 290) -> str:
             if v is not None:
                 out.append(f'<circle cx="{f.x(i):.1f}" cy="{f.y(v):.1f}" r="3" '
                            f'fill="{COLORS[name]}"/>')
+    if flat:
+        out.append(f'<text class="flat" x="{f.left + f.plot_w / 2:.1f}" y="{f.y(0) - 10:.1f}">'
+                   "no change in memory</text>")
     out += _hover(f, idx, [(m, deltas[m], bases[m]) for m in ("rss", "heap", "external")])
     out += _legend([("line", COLORS["rss"], "RSS"), ("line", COLORS["heap"], "heap"),
                     ("dashed", COLORS["external"], "external"),
@@ -491,7 +498,7 @@ def count_chart(metric: str, values: list[Optional[float]], rounds: list[Any],
     title = f"{metric}: {_count(first)} → {_count(last)} ({_count(last - first, signed=True)})"
     out = [f'<svg class="chart small" viewBox="0 0 {width} {height}" role="img" '
            f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(title)}">']
-    out += f.axes(lambda v: f"{v:g}")
+    out += f.axes(lambda v: f"{v:g}", xtarget=4)
     out += _round_marks(f, rounds)
     out.append(f'<path class="line count" d="{_path(f, values, idx, step=True)}"/>')
     out.append(f'<text class="smalltitle" x="{f.left}" y="14">{esc(title)}</text>')
@@ -1078,7 +1085,7 @@ svg.chart{display:block;width:100%;height:auto;background:#fff}
 svg.chart.small{width:250px;max-width:100%;margin-top:8px}
 svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#57606a}
 svg .ylab{text-anchor:end}svg .xlab,svg .axtitle{text-anchor:middle}
-svg .leg{fill:#1f2328;font-size:12px}svg .smalltitle{fill:#1f2328;font-weight:600}
+svg .leg{fill:#1f2328;font-size:12px}svg .flat{text-anchor:middle;font-size:13px}svg .smalltitle{fill:#1f2328;font-weight:600}
 svg .grid{stroke:#eaeef2}svg .zero{stroke:#8c959f;stroke-width:1}svg .tick{stroke:#8c959f}
 svg .frame{fill:none;stroke:#d0d7de}
 svg .line{fill:none;stroke-width:2.2;stroke-linejoin:round}
