@@ -99,9 +99,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = StreamWriter(buffer)
     tests = doc["tests"]
     note = ", partial: the run was interrupted" if doc.get("partial") else ""
-    out.write_line(
-        f"report: {path} (created {doc.get('created', '?')}, {len(tests)} tests{note})"
-    )
+    out.write_line(f"report: {path} (created {doc.get('created', '?')}, {len(tests)} tests{note})")
     _guard(path, lambda: terminal.summary(out, tests, None, None))
     sys.stdout.write(buffer.getvalue())
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -25,6 +26,7 @@ from .runner import drive, drive_async
 from .settings import OPTIONS, Settings, marker_layer, resolve
 
 MARKER = "memcheck"
+CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many seconds
 settings_key = pytest.StashKey[Settings]()
 results_key = pytest.StashKey[list]()
 plugin_key = pytest.StashKey["MemleakPlugin"]()
@@ -95,6 +97,7 @@ class MemleakPlugin:
         self.report_path: str | None = None
         self.report_error: str | None = None
         self.interrupted = False
+        self._last_write = float("-inf")  # the first result is written at once
 
     # -- collection: decide and validate per test ------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -213,6 +216,20 @@ class MemleakPlugin:
         data = getattr(report, "memleak", None)
         if isinstance(data, list):
             self.results.extend(d for d in data if isinstance(d, dict))
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Rewrite the report, marked partial, every few seconds while the session runs: a run
+        that dies (os._exit, a killed worker, SIGKILL) still leaves a valid report."""
+        now = time.monotonic()
+        if not self.settings.report or now - self._last_write < CHECKPOINT_S:
+            return
+        self._last_write = now
+        doc = build(self.results, self.settings.to_dict(), partial=True)
+        try:
+            json_report.write_atomic(self.settings.report, doc)
+        except OSError as exc:
+            self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
 
     # -- session end: JSON on the controller, then the terminal summary ----------------------
     def pytest_keyboard_interrupt(self) -> None:

@@ -42,6 +42,21 @@ DESCRIPTIONS = {
 }
 
 
+#: Test seam: "malloc:absent,fds:raise" makes probes unavailable or fail at run time.
+FAULTS_ENV = "PYTEST_MEMLEAK_FAULTS"
+
+
+def _nan() -> float:
+    return NAN
+
+
+def _raiser(name: str) -> Callable[[], float]:
+    def fail() -> float:
+        raise PermissionError(f"injected {name} probe failure")
+
+    return fail
+
+
 class _Mallinfo2(ctypes.Structure):
     _fields_ = [  # noqa: RUF012 - ctypes needs a class attribute
         (name, ctypes.c_size_t)
@@ -144,6 +159,7 @@ class Probes:
         self._note("fds", True, "" if self._proc_fd else "via psutil")
         self._note("threads", True, "")
         self._note("children", True, "" if self._children_files else "via psutil")
+        self._install_readers()
 
     def _note(self, name: str, available: bool, note: str) -> None:
         self.status[name] = ProbeStatus(name, available, note)
@@ -155,6 +171,10 @@ class Probes:
             self._mallinfo = None
         elif name == "py_blocks":
             self._blocks_ok = False
+        readers = getattr(self, "_readers", None)
+        if readers is not None and name in INDEX and name != "t":
+            i = INDEX[name]
+            readers[i - 1] = (i, name, _nan)
 
     def reset_clock(self) -> None:
         self._t0 = time.perf_counter()
@@ -214,15 +234,45 @@ class Probes:
             self.disable("children", f"children probe failed: {exc!r}")
             return NAN
 
+    def _blocks(self) -> float:
+        return float(sys.getallocatedblocks()) if self._blocks_ok else NAN
+
+    @staticmethod
+    def _threads() -> float:
+        return float(threading.active_count())
+
+    def _install_readers(self) -> None:
+        self._readers = [
+            (1, "rss", self.rss),
+            (2, "py_blocks", self._blocks),
+            (3, "malloc", self.malloc),
+            (4, "fds", self.fds),
+            (5, "threads", self._threads),
+            (6, "children", self.children),
+        ]
+        for fault in os.environ.get(FAULTS_ENV, "").split(","):
+            name, _, how = fault.strip().partition(":")
+            if name not in INDEX or name == "t":
+                continue
+            if how == "absent":
+                self.disable(name, f"{name} probe not available (injected by {FAULTS_ENV})")
+            elif how == "raise":
+                i = INDEX[name]
+                self._readers[i - 1] = (i, name, _raiser(name))
+
     def read(self, buf: array, offset: int) -> None:
-        """Write one snapshot (FIELDS order) into ``buf[offset:offset + WIDTH]``."""
+        """Write one snapshot (FIELDS order) into ``buf[offset:offset + WIDTH]``.
+
+        A probe that raises is switched off for the rest of the process with a note, and reads
+        NaN (``null`` in the report) from then on: a snapshot never raises.
+        """
         buf[offset] = time.perf_counter() - self._t0
-        buf[offset + 1] = self.rss()
-        buf[offset + 2] = float(sys.getallocatedblocks()) if self._blocks_ok else NAN
-        buf[offset + 3] = self.malloc()
-        buf[offset + 4] = self.fds()
-        buf[offset + 5] = float(threading.active_count())
-        buf[offset + 6] = self.children()
+        for i, name, reader in self._readers:
+            try:
+                buf[offset + i] = reader()
+            except Exception as exc:
+                self.disable(name, f"{name} probe failed at run time: {exc!r}")
+                buf[offset + i] = NAN
 
     def snapshot(self) -> dict[str, float | None]:
         """One snapshot as a dict (for the fixture's ``snapshot()``), derived fields included."""

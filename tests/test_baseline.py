@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -21,30 +21,65 @@ MiB = 1024 * 1024
 
 
 def leak(fp: str, rate: float = 4096.0, *, suppressed: bool = False) -> dict[str, Any]:
-    return {"id": "L1", "type": "python_object", "source": "app.py:12", "severity": "low",
-            "estimated_size": rate * 10, "growth_rate": rate, "unit": "bytes",
-            "fingerprint": fp, "suppressed": suppressed}
+    return {
+        "id": "L1",
+        "type": "python_object",
+        "source": "app.py:12",
+        "severity": "low",
+        "estimated_size": rate * 10,
+        "growth_rate": rate,
+        "unit": "bytes",
+        "fingerprint": fp,
+        "suppressed": suppressed,
+    }
 
 
-def entry(nodeid: str = "test_a.py::test_f", rate: float = 0.0, *, verdict: Optional[str] = None,
-          iterations: int = 10, label: str = "", leaks: tuple[dict[str, Any], ...] = (),
-          ) -> dict[str, Any]:
+def entry(
+    nodeid: str = "test_a.py::test_f",
+    rate: float = 0.0,
+    *,
+    verdict: str | None = None,
+    iterations: int = 10,
+    label: str = "",
+    leaks: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
     """A report entry with one confirmed malloc finding growing ``rate`` bytes/iter (none when
     0). The verdict defaults to leak when rate > 0."""
     findings = []
     if rate:
-        findings.append({"metric": "malloc", "rate_per_iter": rate, "bytes_per_iter": rate,
-                         "rate_per_s": rate * 100, "total": rate * iterations,
-                         "pattern": "linear", "confidence": 1.0, "severity": "low",
-                         "failing": True, "reason": "..."})
-    return {"nodeid": nodeid, "label": label, "iterations": iterations,
-            "verdict": verdict or ("leak" if rate else "ok"), "severity": "low" if rate else "none",
-            "findings": findings, "growth": {}, "leaks": list(leaks)}
+        findings.append(
+            {
+                "metric": "malloc",
+                "rate_per_iter": rate,
+                "bytes_per_iter": rate,
+                "rate_per_s": rate * 100,
+                "total": rate * iterations,
+                "pattern": "linear",
+                "confidence": 1.0,
+                "severity": "low",
+                "failing": True,
+                "reason": "...",
+            }
+        )
+    return {
+        "nodeid": nodeid,
+        "label": label,
+        "iterations": iterations,
+        "verdict": verdict or ("leak" if rate else "ok"),
+        "severity": "low" if rate else "none",
+        "findings": findings,
+        "growth": {},
+        "leaks": list(leaks),
+    }
 
 
 def doc(*tests: dict[str, Any], created: str = "2026-11-28T09:00:00+0000") -> dict[str, Any]:
-    return {"schema": "pytest-memleak/1", "created": created, "partial": False,
-            "tests": list(tests)}
+    return {
+        "schema": "pytest-memleak/1",
+        "created": created,
+        "partial": False,
+        "tests": list(tests),
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -62,8 +97,10 @@ def doc(*tests: dict[str, Any], created: str = "2026-11-28T09:00:00+0000") -> di
         ("growth:20%", (Term("growth", percent=20.0),)),
         ("growth:1MiB", (Term("growth", bytes=float(MiB)),)),
         ("new-leaks", (Term("new-leaks"),)),
-        (" Rate:2.5% , NEW-LEAKS,growth:1MB ",
-         (Term("rate", percent=2.5), Term("new-leaks"), Term("growth", bytes=1e6))),
+        (
+            " Rate:2.5% , NEW-LEAKS,growth:1MB ",
+            (Term("rate", percent=2.5), Term("new-leaks"), Term("growth", bytes=1e6)),
+        ),
         ("rate:10%,rate:4KiB", (Term("rate", percent=10.0), Term("rate", bytes=4096.0))),
     ],
 )
@@ -75,9 +112,24 @@ def test_parse_rule_accepts(text: str, terms: tuple[Term, ...]) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "  ", "rate", "rate:", "rate:ten%", "rate:-5%", "rate:10%%", "speed:10%",
-     "rate:4KiB/s", "growth:1MiB/iter", "new-leaks:3", "rate:10%,", ",rate:10%", "rate:nan%",
-     "rate:4 parsecs", "10%"],
+    [
+        "",
+        "  ",
+        "rate",
+        "rate:",
+        "rate:ten%",
+        "rate:-5%",
+        "rate:10%%",
+        "speed:10%",
+        "rate:4KiB/s",
+        "growth:1MiB/iter",
+        "new-leaks:3",
+        "rate:10%,",
+        ",rate:10%",
+        "rate:nan%",
+        "rate:4 parsecs",
+        "10%",
+    ],
 )
 def test_parse_rule_rejects(text: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -85,7 +137,8 @@ def test_parse_rule_rejects(text: str) -> None:
     err = info.value
     assert err.key == "--memleak-compare-fail"
     assert err.value == text
-    assert "rate:10%" in err.expected and "new-leaks" in err.expected
+    assert "rate:10%" in err.expected
+    assert "new-leaks" in err.expected
     assert "--memleak-compare-fail" in str(err)
 
 
@@ -111,12 +164,16 @@ def test_key_includes_label() -> None:
 
 
 def test_new_test_never_fails() -> None:
-    row = compare_test(None, entry(rate=8 * KiB, leaks=(leak("aa"),)),
-                       parse_rule("rate:0%,rate:0,growth:0,new-leaks"))
+    row = compare_test(
+        None,
+        entry(rate=8 * KiB, leaks=(leak("aa"),)),
+        parse_rule("rate:0%,rate:0,growth:0,new-leaks"),
+    )
     assert row.status == "new"
     assert not row.failed
     assert row.new_rate == 8 * KiB
-    assert row.old_rate is None and row.delta is None
+    assert row.old_rate is None
+    assert row.delta is None
 
 
 def test_same_within_percent() -> None:
@@ -134,13 +191,15 @@ def test_regressed_by_percent() -> None:
     [line] = row.failures
     assert line.startswith("rate:10% broke:")
     assert "4.0 KiB/iter -> 6.0 KiB/iter" in line
-    assert "+2.0 KiB/iter" in line and "+50.0%" in line
+    assert "+2.0 KiB/iter" in line
+    assert "+50.0%" in line
 
 
 def test_regressed_by_bytes() -> None:
     rule = parse_rule("rate:1KiB")
     within = compare_test(entry(rate=4 * KiB), entry(rate=4.9 * KiB), rule)
-    assert within.status == "worse" and not within.failed  # beyond the noise floor only
+    assert within.status == "worse"
+    assert not within.failed
     row = compare_test(entry(rate=4 * KiB), entry(rate=5.5 * KiB), rule)
     assert row.status == "regressed"
     assert "rate:1KiB broke" in row.failures[0]
@@ -163,7 +222,8 @@ def test_percent_rule_noise_floor() -> None:
     """From 0 any increase is an infinite percentage: the 256 B/iter floor keeps jitter out."""
     rule = parse_rule("rate:10%")
     jitter = compare_test(entry(rate=0), entry(rate=200, verdict="ok"), rule)
-    assert jitter.status == "same" and not jitter.failed
+    assert jitter.status == "same"
+    assert not jitter.failed
     real = compare_test(entry(rate=0), entry(rate=300, verdict="ok"), rule)
     assert real.status == "regressed"
 
@@ -179,30 +239,47 @@ def test_growth_rules_use_total() -> None:
     old = entry(rate=KiB, iterations=10)  # 10 KiB total
     new = entry(rate=KiB, iterations=30)  # 30 KiB total, same rate
     by_rate = compare_test(old, new, parse_rule("rate:10%"))
-    assert by_rate.status == "worse" and not by_rate.failed  # more total growth
+    assert by_rate.status == "worse"
+    assert not by_rate.failed
     row = compare_test(old, new, parse_rule("growth:20%"))
     assert row.status == "regressed"
-    assert row.old_total == 10 * KiB and row.new_total == 30 * KiB
+    assert row.old_total == 10 * KiB
+    assert row.new_total == 30 * KiB
     assert "growth:20% broke: total growth 10.0 KiB -> 30.0 KiB" in row.failures[0]
     assert not compare_test(old, new, parse_rule("growth:1MiB")).failed
     assert compare_test(old, new, parse_rule("growth:16KiB")).failed
     # below the 4 KiB total floor a percent term does not break
-    assert not compare_test(entry(rate=100, iterations=10), entry(rate=300, iterations=10),
-                            parse_rule("growth:10%")).failed
+    assert not compare_test(
+        entry(rate=100, iterations=10), entry(rate=300, iterations=10), parse_rule("growth:10%")
+    ).failed
 
 
 def test_py_blocks_total_is_converted_to_bytes() -> None:
     e = entry(rate=0)
-    e["findings"] = [{"metric": "py_blocks", "rate_per_iter": 2.0, "bytes_per_iter": 128.0,
-                      "total": 20.0, "failing": True}]
+    e["findings"] = [
+        {
+            "metric": "py_blocks",
+            "rate_per_iter": 2.0,
+            "bytes_per_iter": 128.0,
+            "total": 20.0,
+            "failing": True,
+        }
+    ]
     assert baseline.rate_of(e) == 128.0
     assert baseline.total_of(e) == 1280.0
 
 
 def test_count_only_findings_have_no_byte_rate() -> None:
     e = entry(rate=0)
-    e["findings"] = [{"metric": "fds", "rate_per_iter": 1.0, "bytes_per_iter": None,
-                      "total": 10.0, "failing": True}]
+    e["findings"] = [
+        {
+            "metric": "fds",
+            "rate_per_iter": 1.0,
+            "bytes_per_iter": None,
+            "total": 10.0,
+            "failing": True,
+        }
+    ]
     assert baseline.rate_of(e) == 0.0
     assert baseline.total_of(e) == 0.0
 
@@ -214,11 +291,13 @@ def test_new_leaks_fails_whatever_the_size() -> None:
     assert row.status == "regressed"
     assert row.new_fingerprints == ["bbbb"]
     assert "new-leaks broke" in row.failures[0]
-    assert "bbbb" in row.failures[0] and "app.py:12" in row.failures[0]
+    assert "bbbb" in row.failures[0]
+    assert "app.py:12" in row.failures[0]
     # the same fingerprints: fine; without the term: recorded but not failing
     assert not compare_test(old, old, parse_rule("new-leaks")).failed
     other = compare_test(old, new, parse_rule("rate:10%"))
-    assert other.new_fingerprints == ["bbbb"] and not other.failed
+    assert other.new_fingerprints == ["bbbb"]
+    assert not other.failed
 
 
 def test_suppressed_leaks_are_not_new() -> None:
@@ -230,7 +309,8 @@ def test_improved_and_fixed() -> None:
     rule = parse_rule("rate:10%,new-leaks")
     improved = compare_test(entry(rate=8 * KiB), entry(rate=2 * KiB), rule)
     assert improved.status == "improved"
-    assert improved.delta == -6 * KiB and improved.delta_pct == pytest.approx(-75.0)
+    assert improved.delta == -6 * KiB
+    assert improved.delta_pct == pytest.approx(-75.0)
     fixed = compare_test(entry(rate=8 * KiB, leaks=(leak("aa"),)), entry(rate=0), rule)
     assert fixed.status == "fixed"
     assert not fixed.failed
@@ -238,18 +318,21 @@ def test_improved_and_fixed() -> None:
 
 def test_worse_without_breaking_the_rule() -> None:
     row = compare_test(entry(rate=4 * KiB), entry(rate=5 * KiB), parse_rule("rate:50%"))
-    assert row.status == "worse" and not row.failed
+    assert row.status == "worse"
+    assert not row.failed
 
 
 def test_unmeasured_sides() -> None:
     rule = parse_rule("rate:0%")
     errored = compare_test(entry(rate=KiB), entry(verdict="error"), rule)
-    assert errored.status == "error" and not errored.failed
+    assert errored.status == "error"
+    assert not errored.failed
     assert errored.new_rate is None
     skipped = compare_test(entry(rate=KiB), entry(verdict="skipped"), rule)
     assert skipped.status == "skipped"
     no_baseline = compare_test(entry(verdict="error"), entry(rate=8 * KiB), rule)
-    assert no_baseline.status == "new" and not no_baseline.failed
+    assert no_baseline.status == "new"
+    assert not no_baseline.failed
     assert "no measurement" in no_baseline.reason
 
 
@@ -258,12 +341,18 @@ def test_unmeasured_sides() -> None:
 
 
 def test_compare_docs_rows_and_statuses() -> None:
-    old = doc(entry("t.py::test_same", 2 * KiB), entry("t.py::test_grow", 2 * KiB),
-              entry("t.py::test_gone"), created="2026-11-01T00:00:00+0000")
-    new = doc(entry("t.py::test_grow", 8 * KiB), entry("t.py::test_same", 2 * KiB),
-              entry("t.py::test_added", KiB))
-    comp = compare_docs(old, new, parse_rule("rate:10%"), old_name="old.json",
-                        new_name="new.json")
+    old = doc(
+        entry("t.py::test_same", 2 * KiB),
+        entry("t.py::test_grow", 2 * KiB),
+        entry("t.py::test_gone"),
+        created="2026-11-01T00:00:00+0000",
+    )
+    new = doc(
+        entry("t.py::test_grow", 8 * KiB),
+        entry("t.py::test_same", 2 * KiB),
+        entry("t.py::test_added", KiB),
+    )
+    comp = compare_docs(old, new, parse_rule("rate:10%"), old_name="old.json", new_name="new.json")
     assert [(r.key, r.status) for r in comp.rows] == [
         ("t.py::test_grow", "regressed"),
         ("t.py::test_same", "same"),
@@ -274,7 +363,9 @@ def test_compare_docs_rows_and_statuses() -> None:
     assert [r.key for r in comp.failures] == ["t.py::test_grow"]
     assert comp.counts() == {"regressed": 1, "new": 1, "removed": 1, "same": 1}
     gone = comp.rows[-1]
-    assert gone.old_rate == 0.0 and gone.new_rate is None and gone.reason == "not in the new run"
+    assert gone.old_rate == 0.0
+    assert gone.new_rate is None
+    assert gone.reason == "not in the new run"
     assert not compare_docs(old, old, parse_rule("rate:10%")).failed
 
 
@@ -282,8 +373,10 @@ def test_labels_are_separate_rows() -> None:
     old = doc(entry("t.py::test_f", KiB, label="db"), entry("t.py::test_f"))
     new = doc(entry("t.py::test_f", 9 * KiB, label="db"), entry("t.py::test_f"))
     comp = compare_docs(old, new, parse_rule("rate:1KiB"))
-    assert {r.key: r.status for r in comp.rows} == {"t.py::test_f::db": "regressed",
-                                                     "t.py::test_f": "same"}
+    assert {r.key: r.status for r in comp.rows} == {
+        "t.py::test_f::db": "regressed",
+        "t.py::test_f": "same",
+    }
     assert comp.rows[0].name == "t.py::test_f [db]"
 
 
@@ -303,8 +396,10 @@ def test_renamed_hint_by_function_name() -> None:
 
 def test_renamed_hint_by_fingerprint() -> None:
     old = doc(entry("t.py::test_cache", 4 * KiB, leaks=(leak("f00d"),)))
-    new = doc(entry("t.py::test_lru", 4 * KiB, leaks=(leak("f00d"),)),
-              entry("t.py::test_other", 4 * KiB, leaks=(leak("beef"),)))
+    new = doc(
+        entry("t.py::test_lru", 4 * KiB, leaks=(leak("f00d"),)),
+        entry("t.py::test_other", 4 * KiB, leaks=(leak("beef"),)),
+    )
     rows = {r.key: r for r in compare_docs(old, new).rows}
     assert rows["t.py::test_cache"].renamed == ["t.py::test_lru"]
     assert rows["t.py::test_lru"].hint == "renamed? was t.py::test_cache"
@@ -314,15 +409,18 @@ def test_renamed_hint_by_fingerprint() -> None:
 def test_to_dict_is_plain_json() -> None:
     old = doc(entry("t.py::test_a", 0.0), entry("t.py::test_b", KiB))
     new = doc(entry("t.py::test_a", 3 * KiB))
-    data = compare_docs(old, new, parse_rule("rate:1KiB"), old_name="o.json",
-                        new_name="n.json").to_dict()
+    data = compare_docs(
+        old, new, parse_rule("rate:1KiB"), old_name="o.json", new_name="n.json"
+    ).to_dict()
     assert json.loads(json.dumps(data, allow_nan=False)) == data
-    assert data["failed"] is True and data["rule"] == "rate:1KiB"
+    assert data["failed"] is True
+    assert data["rule"] == "rate:1KiB"
     assert data["old"] == {"name": "o.json", "created": "2026-11-28T09:00:00+0000"}
     first = data["rows"][0]
     for key in ("nodeid", "status", "old_rate", "new_rate", "delta_pct", "reason"):
         assert key in first
-    assert first["status"] == "regressed" and first["delta_pct"] is None
+    assert first["status"] == "regressed"
+    assert first["delta_pct"] is None
     assert first["reason"].startswith("rate:1KiB broke")
     assert data["rows"][1]["status"] == "removed"
 
@@ -330,18 +428,23 @@ def test_to_dict_is_plain_json() -> None:
 def test_table_lines() -> None:
     old = doc(entry("t.py::test_a", 4 * KiB), entry("t.py::test_b"))
     new = doc(entry("t.py::test_a", 8 * KiB), entry("t.py::test_b"))
-    lines = compare_docs(old, new, parse_rule("rate:10%"), old_name="o.json",
-                         new_name="n.json").table_lines()
+    lines = compare_docs(
+        old, new, parse_rule("rate:10%"), old_name="o.json", new_name="n.json"
+    ).table_lines()
     text = "\n".join(lines)
     header = next(line for line in lines if line.startswith("test "))
     for col in ("status", "old rate", "new rate", "Δ", "verdict"):
         assert col in header
-    assert re.search(r"t\.py::test_a\s+regressed\s+4\.0 KiB/iter\s+8\.0 KiB/iter\s+"
-                     r"\+4\.0 KiB/iter \(\+100%\)\s+LEAK", text)
+    assert re.search(
+        r"t\.py::test_a\s+regressed\s+4\.0 KiB/iter\s+8\.0 KiB/iter\s+"
+        r"\+4\.0 KiB/iter \(\+100%\)\s+LEAK",
+        text,
+    )
     assert "REGRESSED t.py::test_a:" in text
     assert "baseline: o.json" in text
-    assert lines[-1] == ("memleak compare: 2 tests: 1 regressed, 1 same; rule rate:10%: "
-                         "FAILED (1 test)")
+    assert lines[-1] == (
+        "memleak compare: 2 tests: 1 regressed, 1 same; rule rate:10%: FAILED (1 test)"
+    )
 
 
 def test_table_is_safe_with_odd_ids() -> None:
@@ -363,8 +466,9 @@ def test_save_names_and_content(tmp_path: Path) -> None:
     name = os.path.basename(path)
     assert RUN_NAME.match(name)
     assert name.endswith("_abc1234.json")
-    assert name.startswith(__import__("time").strftime("%Y%m%d-%H%M%S",
-                                                       __import__("time").localtime(NOW)))
+    assert name.startswith(
+        __import__("time").strftime("%Y%m%d-%H%M%S", __import__("time").localtime(NOW))
+    )
     assert json.loads(Path(path).read_text())["tests"][0]["nodeid"] == "test_a.py::test_f"
     assert [p.name for p in (tmp_path / "hist").iterdir()] == [name]  # no temp file left
 
@@ -409,12 +513,24 @@ def test_commit_outside_git_is_nogit(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_commit_in_git_repo(tmp_path: Path) -> None:
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c",
-           "commit.gpgsign=false"]
+    git = [
+        "git",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    ]
     subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, check=True)
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert Storage(str(tmp_path / "h"), cwd=str(tmp_path)).commit() == head
 
 

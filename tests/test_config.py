@@ -116,7 +116,7 @@ def test_every_option_has_an_ini_test():
 @pytest.mark.parametrize("name", sorted(VALUE_ONLY))
 def test_ini_value_is_read(pytester, run_memleak, name):
     text, expected = VALUE_ONLY[name]
-    make_ini(pytester, iterations=4, warmup=1, **{name: text})
+    make_ini(pytester, iterations=5, warmup=1, **{name: text})
     pytester.makepyfile(CLEAN)
     run = run_memleak()
     run.result.assert_outcomes(passed=1)
@@ -135,7 +135,7 @@ def test_ini_all_checks_unmarked_tests(pytester, run_memleak):
 
 
 def test_ini_all_false_checks_only_marked_tests(pytester, run_memleak):
-    make_ini(pytester, all="false", iterations=4, warmup=1)
+    make_ini(pytester, all="false", iterations=5, warmup=1)
     pytester.makepyfile(test_unmarked=UNMARKED, test_marked=CLEAN)
     run = run_memleak()
     run.result.assert_outcomes(passed=3)
@@ -166,7 +166,7 @@ def test_ini_disable_runs_marked_tests_once_as_plain_tests(pytester, run_memleak
 
 
 def test_ini_report_path_is_used(pytester, run_memleak):
-    make_ini(pytester, report="sub/x.json", iterations=4, warmup=1)
+    make_ini(pytester, report="sub/x.json", iterations=5, warmup=1)
     pytester.makepyfile(CLEAN)
     run = run_memleak(report=None, read="sub/x.json")
     run.result.assert_outcomes(passed=1)
@@ -187,19 +187,20 @@ def test_ini_profile_strict(pytester, run_memleak):
 
 
 def test_ini_iterations_sets_the_round_length(pytester, run_memleak, leak_and_clean):
-    make_ini(pytester, iterations=4, warmup=1)
+    make_ini(pytester, iterations=7, warmup=1)
     run = run_memleak()
-    assert_ini(run, "iterations", 4, test="test_clean")
+    assert_ini(run, "iterations", 7, test="test_clean")
     for name in ("test_clean", "test_leak"):
         t = run.test(name)
         assert t["iterations"] > 0
-        assert t["iterations"] % 4 == 0, t["iterations"]
-        assert all(r % 4 == 0 for r in t["rounds"]), t["rounds"]
-    assert run.test("test_clean")["rounds"] == [4]
+        assert t["iterations"] % 7 == 0, t["iterations"]
+        assert all(r % 7 == 0 for r in t["rounds"]), t["rounds"]
+    assert run.test("test_clean")["rounds"] == [7]
+    assert run.test("test_leak")["rounds"] == [7, 14]  # one confirmation round
 
 
 def test_ini_warmup(pytester, run_memleak):
-    make_ini(pytester, iterations=4, warmup=2)
+    make_ini(pytester, iterations=5, warmup=2)
     pytester.makepyfile(CLEAN)
     run = run_memleak()
     assert_ini(run, "warmup", 2, test="test_clean")
@@ -271,7 +272,7 @@ def test_ini_max_growth_tolerates_a_small_total(pytester, run_memleak):
 
 
 def test_ini_max_rss_fails_a_clean_test_above_it(pytester, run_memleak):
-    make_ini(pytester, iterations=4, warmup=1, max_rss="1 MiB")
+    make_ini(pytester, iterations=5, warmup=1, max_rss="1 MiB")
     pytester.makepyfile(CLEAN)
     run = run_memleak()
     run.result.assert_outcomes(failed=1)
@@ -281,7 +282,7 @@ def test_ini_max_rss_fails_a_clean_test_above_it(pytester, run_memleak):
 
 
 def test_ini_max_external_ratio_fails_above_it(pytester, run_memleak):
-    make_ini(pytester, iterations=4, warmup=1, max_external_ratio="0.001")
+    make_ini(pytester, iterations=5, warmup=1, max_external_ratio="0.001")
     pytester.makepyfile(CLEAN)
     run = run_memleak()
     assert_ini(run, "max_external_ratio", 0.001, test="test_clean")
@@ -347,7 +348,7 @@ def test_pyproject_ini_options_are_read(pytester, run_memleak):
     pytester.makepyprojecttoml(
         """
         [tool.pytest.ini_options]
-        memleak_iterations = "4"
+        memleak_iterations = "5"
         memleak_warmup = 1
         memleak_max_rate = "2 KiB/iter"
         memleak_suppress = ["vendor.*", "*:cache"]
@@ -356,7 +357,7 @@ def test_pyproject_ini_options_are_read(pytester, run_memleak):
     )
     pytester.makepyfile(UNMARKED)
     run = run_memleak()
-    assert_ini(run, "iterations", 4, test="test_unmarked_clean")
+    assert_ini(run, "iterations", 5, test="test_unmarked_clean")
     assert_ini(run, "warmup", 1, test="test_unmarked_clean")
     assert_ini(run, "max_rate", "2.0 KiB/iter", test="test_unmarked_clean")
     assert_ini(run, "suppress", ["vendor.*", "*:cache"], test="test_unmarked_clean")
@@ -371,7 +372,7 @@ def test_pyproject_report_and_profile(pytester, run_memleak):
         memleak_report = "out/memleak.json"
         memleak_profile = "lenient"
         memleak_warmup = "1"
-        memleak_iterations = "4"
+        memleak_iterations = "5"
         """
     )
     pytester.makepyfile(CLEAN)
@@ -389,7 +390,7 @@ def test_pyproject_report_and_profile(pytester, run_memleak):
 )
 @pytest.mark.parametrize(
     ("line", "name", "expected"),
-    [("memleak_all = true", "all", True), ("memleak_iterations = 4", "iterations", 4)],
+    [("memleak_all = true", "all", True), ("memleak_iterations = 7", "iterations", 7)],
 )
 def test_native_toml_table_takes_toml_types(pytester, run_memleak, line, name, expected):
     pytester.makepyprojecttoml(f"[tool.pytest]\nmemleak_warmup = '1'\n{line}\n")
@@ -457,7 +458,7 @@ def test_precedence(pytester, run_memleak, name, layers):
 
 
 def test_profile_lenient_loses_to_an_explicit_key(pytester, run_memleak):
-    make_ini(pytester, profile="lenient", max_growth="2 KiB", iterations=4)
+    make_ini(pytester, profile="lenient", max_growth="2 KiB", iterations=5)
     pytester.makepyfile(CLEAN)
     run = run_memleak()
     settings = run.test("test_clean")["settings"]
@@ -491,10 +492,10 @@ def test_marker_profile_applies_to_that_test_only(pytester, run_memleak):
             x = [1, 2, 3]
         """
     )
-    run = run_memleak("--memleak-warmup=1", "--memleak-iterations=4")
+    run = run_memleak("--memleak-warmup=1", "--memleak-iterations=5")
     strict, plain = run.test("test_strict")["settings"], run.test("test_plain")["settings"]
     assert_source(strict, "profile", "strict", "marker")
-    assert_source(strict, "iterations", 4, "cli")  # explicit beats the marker's profile
+    assert_source(strict, "iterations", 5, "cli")  # explicit beats the marker's profile
     assert_source(strict, "max_iterations", 60, "profile:strict")
     assert_source(plain, "profile", "default", "default")
     assert_source(plain, "max_iterations", 30, "default")
@@ -505,16 +506,16 @@ def test_closest_marker_wins(pytester, run_memleak):
         """
         import pytest
 
-        pytestmark = pytest.mark.memcheck(iterations=5, fail_on="high")
+        pytestmark = pytest.mark.memcheck(iterations=6, fail_on="high")
 
-        @pytest.mark.memcheck(iterations=4)
+        @pytest.mark.memcheck(iterations=5)
         def test_clean():
             x = [1, 2, 3]
         """
     )
     run = run_memleak("--memleak-warmup=1")
     settings = run.test("test_clean")["settings"]
-    assert_source(settings, "iterations", 4, "marker")
+    assert_source(settings, "iterations", 5, "marker")
     assert_source(settings, "fail_on", "high", "marker")
 
 
@@ -547,7 +548,7 @@ MALFORMED = [
         "cli",
         "iterations",
         "-5",
-        ["--memleak-iterations", "'-5'", "an integer >= 3"],
+        ["--memleak-iterations", "'-5'", "an integer >= 5"],
     ),
     (
         "cli-max-rate",
@@ -564,11 +565,25 @@ MALFORMED = [
         ["memleak_fail_on", "'huge'", "one of low, medium, high, critical"],
     ),
     (
+        "cli-iterations-too-few",
+        "cli",
+        "iterations",
+        "4",
+        ["--memleak-iterations", "'4'", "an integer >= 5"],
+    ),
+    (
+        "ini-max-iterations-too-few",
+        "ini",
+        "max_iterations",
+        "3",
+        ["memleak_max_iterations", "'3'", "an integer >= 5"],
+    ),
+    (
         "cli-iterations-float",
         "cli",
         "iterations",
         "1.5",
-        ["--memleak-iterations", "'1.5'", "an integer >= 3"],
+        ["--memleak-iterations", "'1.5'", "an integer >= 5"],
     ),
     ("ini-all", "ini", "all", "maybe", ["memleak_all", "'maybe'", "a boolean"]),
     ("ini-timeout", "ini", "timeout", "soon", ["memleak_timeout", "'soon'", "a duration such as"]),
@@ -606,7 +621,7 @@ MALFORMED = [
         "marker",
         None,
         "iterations=True",
-        ["iterations", "True", "an integer >= 3"],
+        ["iterations", "True", "an integer >= 5"],
     ),
 ]
 
@@ -646,16 +661,11 @@ def test_malformed_marker_value_names_the_test(pytester, run_memleak):
     assert "test_malformed_marker_value_names_the_test.py::test_target" in run.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with 3 or 4 measured iterations per round (accepted: the minimum is 3) a round "
-    "has too few points for the Mann-Kendall screen to reach p < 0.01, so growth is never "
-    "confirmed and any leak passes",
-)
-@pytest.mark.parametrize("iterations", [3, 4])
-def test_smallest_accepted_iterations_still_detect_a_leak(run_memleak, leak_and_clean, iterations):
-    run = run_memleak(f"--memleak-iterations={iterations}", "--memleak-warmup=1")
+def test_smallest_accepted_iterations_detect_a_leak(run_memleak, leak_and_clean):
+    """5 is the minimum because a round of fewer points cannot reach p < 0.01."""
+    run = run_memleak("--memleak-iterations=5", "--memleak-warmup=1")
     assert run.test("test_leak")["verdict"] == "leak"
+    assert run.test("test_clean")["verdict"] == "ok"
 
 
 # --------------------------------------------------------------------------- report path
@@ -664,10 +674,10 @@ def test_smallest_accepted_iterations_still_detect_a_leak(run_memleak, leak_and_
 @pytest.mark.parametrize("where", ["cli", "ini"])
 def test_report_off_writes_no_file(pytester, run_memleak, leak_and_clean, where):
     if where == "ini":
-        make_ini(pytester, report="off", iterations=4, warmup=1)
+        make_ini(pytester, report="off", iterations=5, warmup=1)
         run = run_memleak(report=None)
     else:
-        run = run_memleak("--memleak-iterations=4", "--memleak-warmup=1", report="off")
+        run = run_memleak("--memleak-iterations=5", "--memleak-warmup=1", report="off")
     assert "memleak summary" in run.output  # the tests were checked
     assert not (pytester.path / "off").exists()
     assert not (pytester.path / ".memleak" / "report.json").exists()
@@ -700,7 +710,7 @@ def test_default_report_path_written_when_a_test_was_checked(pytester, run_memle
     pytester.makepyfile(CLEAN)
     # autoload=True: the plugin as installed (entry point), with every other plugin loaded.
     run = run_memleak(
-        "--memleak-iterations=4",
+        "--memleak-iterations=5",
         "--memleak-warmup=1",
         report=None,
         read=".memleak/report.json",

@@ -493,7 +493,7 @@ def test_report_file_is_plain_json(pytester, run_memleak):
             x = [name]
         """
     )
-    run = run_memleak("--memleak-iterations=4", "--memleak-warmup=1")
+    run = run_memleak("--memleak-iterations=5", "--memleak-warmup=1")
     text = Path(run.report_path).read_text(encoding="utf-8")
     assert text.isascii()
 

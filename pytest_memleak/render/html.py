@@ -393,8 +393,10 @@ def _legend(items: list[tuple[str, str, str]], x0: float, y: float) -> list[str]
                        'fill-opacity="0.22"/>')
         else:
             dash = ' stroke-dasharray="5 3"' if cls == "dashed" else ""
+            wide = ' stroke-width="5" stroke-opacity="0.5"' if cls == "wide" else (
+                ' stroke-width="2.5"')
             out.append(f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3}" y2="{y - 3}" '
-                       f'stroke="{color}" stroke-width="2.5"{dash}/>')
+                       f'stroke="{color}"{wide}{dash}/>')
         out.append(f'<text class="leg" x="{x + 23:.1f}" y="{y}">{esc(text)}</text>')
         x += 36 + 7 * len(text)
     return out
@@ -455,7 +457,7 @@ def memory_chart(t: dict[str, Any], width: int = 760, height: int = 290) -> str:
         out.append(f'<text class="flat" x="{f.left + f.plot_w / 2:.1f}" y="{f.y(0) - 10:.1f}">'
                    "no change in memory</text>")
     out += _hover(f, idx, [(m, deltas[m], bases[m]) for m in ("rss", "heap", "external")])
-    out += _legend([("line", COLORS["rss"], "RSS"), ("line", COLORS["heap"], "heap"),
+    out += _legend([("line", COLORS["rss"], "RSS"), ("wide", COLORS["heap"], "heap"),
                     ("dashed", COLORS["external"], "external"),
                     ("band", COLORS["external"], "gap RSS − heap")], f.left, 16)
     out.append("</svg>")
@@ -526,8 +528,8 @@ def native_bars(rows: list[dict[str, Any]], width: int = 640) -> str:
     if not items:
         return ""
     top = max(abs(v) for _, v in items) or 1.0
-    row_h, label_w, value_w = 24, 210, 150
-    bar_w = width - label_w - value_w
+    row_h, label_w, value_w = 24, 170, 230
+    bar_w = width - label_w - value_w - 10
     height = row_h * len(items) + 6
     out = [f'<svg class="bars" viewBox="0 0 {width} {height}" role="img" '
            f'xmlns="http://www.w3.org/2000/svg" aria-label="native memory by module">']
@@ -540,10 +542,10 @@ def native_bars(rows: list[dict[str, Any]], width: int = 640) -> str:
                f"{_count(r.get('allocations'))} allocations, {_count(r.get('frees'))} frees")
         out.append(f'<g><title>{esc(tip)}</title>')
         out.append(f'<text class="barlab" x="{label_w - 8}" y="{y + 15}">'
-                   f"{esc(r.get('module', '?'), 28, oneline=True)}</text>")
+                   f"{esc(r.get('module', '?'), 24, oneline=True)}</text>")
         out.append(f'<rect class="bar cat-{css}" x="{label_w}" y="{y + 3}" width="{w:.1f}" '
                    f'height="{row_h - 8}" rx="3"/>')
-        out.append(f'<text class="barval" x="{label_w + w + 6:.1f}" y="{y + 15}">'
+        out.append(f'<text class="barval" x="{label_w + bar_w + 10}" y="{y + 15}">'
                    f"{esc(_size(v, signed=True))}/iter · {esc(cat, 20, oneline=True)}</text>")
         out.append("</g>")
     out.append("</svg>")
@@ -686,9 +688,12 @@ def _growth_table(t: dict[str, Any]) -> str:
     screens = _dict(t.get("screens"))
     names = [m for m in METRIC_ORDER if m in growth] + sorted(
         (m for m in growth if m not in METRIC_ORDER), key=str)
-    rows = []
+    rows, stable = [], []
     for m in names:
         g = _dict(growth.get(m))
+        if _str(g.get("pattern")) == "stable" and m not in sev:
+            stable.append(m)
+            continue
         unit = _str(g.get("unit"), "bytes")
         is_bytes = unit == "bytes"
         slope = (_rate(g.get("slope_per_iter"), "bytes") if is_bytes
@@ -707,10 +712,14 @@ def _growth_table(t: dict[str, Any]) -> str:
             f'<td class="num">{"n/a" if conf is None else f"{conf:.2f}"}</td>'
             f"<td>{_badge('sev', _severity(finding.get('severity'))) if finding else ''}</td>"
             f"<td>{esc(scr, 200)}</td></tr>")
+    note = ('<p class="muted small">Stable: ' + ", ".join(
+        f"<code>{esc(m, 40, oneline=True)}</code>" for m in stable) + "</p>") if stable else ""
+    if not rows:
+        return note
     return ('<table class="grid growth"><thead><tr><th>metric</th><th>pattern</th>'
             '<th class="num">slope</th><th class="num">total</th><th class="num">confidence'
             "</th><th>severity</th><th>rounds screened</th></tr></thead>"
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<tbody>{"".join(rows)}</tbody></table>{note}')
 
 
 def _findings(t: dict[str, Any]) -> str:
@@ -768,12 +777,6 @@ def _leak_detail(lk: dict[str, Any]) -> str:
     if evidence:
         parts.append('<ul class="evidence">' + "".join(
             f"<li>{esc(e, 2000)}</li>" for e in evidence[:30]) + "</ul>")
-    objects = _dict(lk.get("objects"))
-    if objects:
-        parts.append('<div class="objs"><b>Surviving objects per iteration:</b> ' + " ".join(
-            f'<span class="chip">{esc(k, 80, oneline=True)} '
-            f"{esc(_count(v, signed=True))}</span>" for k, v in list(objects.items())[:12])
-            + "</div>")
     native = _list(_dict(lk.get("details")).get("native"))
     bars = native_bars(native)
     if bars:
@@ -781,9 +784,8 @@ def _leak_detail(lk: dict[str, Any]) -> str:
     stack = [s for s in _list(lk.get("stack_trace")) if s is not None]
     if stack:
         frames = "\n".join(_printable(s) for s in stack)
-        parts.append(f"<details class=\"stack\"><summary>Stack trace ({len(stack)} frame"
-                     f'{"s" if len(stack) != 1 else ""}): <code>'
-                     f"{esc(stack[0], 160, oneline=True)}</code></summary>"
+        parts.append(f'<details class="stack"><summary>Stack trace ({len(stack)} frame'
+                     f'{"s" if len(stack) != 1 else ""})</summary>'
                      f"<pre>{esc(frames, 20000)}</pre></details>")
     if lk.get("fingerprint"):
         parts.append(f'<div class="fp">fingerprint <code>'
@@ -935,8 +937,7 @@ def _test_section(i: int, t: dict[str, Any]) -> str:
     body.append(_resources(t))
     growth = _growth_table(t)
     if growth:
-        body.append(f'<details class="growthbox"{" open" if verdict == "leak" else ""}>'
-                    f"<summary>Growth pattern by metric</summary>{growth}</details>")
+        body.append(f"<h4>Growth pattern by metric</h4>{growth}")
     diag_notes = [n for n in _list(_dict(t.get("diagnosis")).get("notes")) if n is not None]
     if t.get("message"):
         body.append(f'<details class="msg"><summary>Full message</summary>'
@@ -1089,7 +1090,7 @@ svg .leg{fill:#1f2328;font-size:12px}svg .flat{text-anchor:middle;font-size:13px
 svg .grid{stroke:#eaeef2}svg .zero{stroke:#8c959f;stroke-width:1}svg .tick{stroke:#8c959f}
 svg .frame{fill:none;stroke:#d0d7de}
 svg .line{fill:none;stroke-width:2.2;stroke-linejoin:round}
-svg .line.count{stroke:#8250df}
+svg .line.count{stroke:#8250df}svg .line.heap{stroke-width:5;stroke-opacity:.5}
 svg .band{fill-opacity:.22;stroke:none}
 svg .round{stroke:#8c959f;stroke-dasharray:2 3}svg .roundlab{font-size:10px}
 svg .hits rect{fill:transparent}svg .hits rect:hover{fill:rgba(9,105,218,.07)}

@@ -1,0 +1,176 @@
+"""Faults: a run that is cut short, a probe that fails, hostile text. Nothing is lost or crashes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_memleak.render import json_report
+
+
+def _schema_errors(doc: dict) -> list[str]:
+    return json_report.validate(doc)
+
+
+def test_timeout_stops_the_loop_and_marks_partial(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+
+        @pytest.mark.memcheck(timeout="0.5s", iterations=50, max_iterations=100)
+        def test_slow():
+            time.sleep(0.05)
+        """
+    )
+    run = run_memleak("--memleak-warmup=1")
+    run.result.assert_outcomes(passed=1)
+    entry = run.test("test_slow")
+    assert entry["partial"] is True
+    assert entry["stop_reason"] == "timeout"
+    assert entry["iterations"] < 50
+    assert entry["verdict"] == "ok"
+    assert _schema_errors(run.report) == []
+
+
+def test_interpreter_exit_mid_run_leaves_a_valid_partial_report(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        SINK = []
+        CALLS = []
+
+        @pytest.mark.memcheck
+        def test_a_leak():
+            SINK.append(bytes(4096))
+
+        @pytest.mark.memcheck
+        def test_b_exits():
+            CALLS.append(1)
+            if len(CALLS) == 3:
+                os._exit(3)
+        """
+    )
+    run = run_memleak("--memleak-iterations=6", "--memleak-warmup=1")
+    assert run.result.ret == 3
+    assert run.report is not None, run.output
+    assert run.report["partial"] is True
+    assert [t["nodeid"].split("::")[-1] for t in run.report["tests"]] == ["test_a_leak"]
+    assert run.test("test_a_leak")["verdict"] == "leak"
+    assert _schema_errors(run.report) == []
+
+
+def test_keyboard_interrupt_mid_loop_keeps_earlier_results(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        CALLS = []
+
+        @pytest.mark.memcheck
+        def test_a_clean():
+            x = [1, 2, 3]
+
+        @pytest.mark.memcheck
+        def test_b_interrupted():
+            CALLS.append(1)
+            if len(CALLS) == 2:
+                raise KeyboardInterrupt
+        """
+    )
+    run = run_memleak("--memleak-iterations=6", "--memleak-warmup=1")
+    assert run.result.ret == pytest.ExitCode.INTERRUPTED
+    assert run.report is not None and run.report["partial"] is True
+    assert run.test("test_a_clean")["verdict"] == "ok"
+    assert _schema_errors(run.report) == []
+
+
+def test_failing_probes_degrade_to_null_with_a_note(pytester, run_memleak, monkeypatch):
+    monkeypatch.setenv("PYTEST_MEMLEAK_FAULTS", "malloc:absent,fds:raise")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.memcheck
+        def test_leak():
+            SINK.append(bytes(4096))
+
+        @pytest.mark.memcheck
+        def test_clean():
+            x = [1, 2, 3]
+        """
+    )
+    run = run_memleak("--memleak-iterations=6", "--memleak-warmup=1")
+    run.result.assert_outcomes(passed=1, failed=1)
+    leak = run.test("test_leak")
+    assert leak["verdict"] == "leak"  # py_blocks still sees it
+    assert set(leak["snapshots"]["malloc"]) == {None}
+    assert set(leak["snapshots"]["fds"]) == {None}
+    assert "not available" in leak["probe_notes"]["malloc"]
+    assert "failed at run time" in leak["probe_notes"]["fds"]
+    assert run.test("test_clean")["verdict"] == "ok"
+    assert "Traceback" not in run.output
+
+
+def test_background_thread_churn_is_no_false_alarm(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        import logging
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pytest
+
+        STOP = threading.Event()
+        log = logging.getLogger("exporter")
+
+        def exporter():
+            while not STOP.wait(0.002):
+                metrics = {str(i): [i] * 8 for i in range(64)}
+                log.debug("exported %d", len(metrics))
+
+        T = threading.Thread(target=exporter, daemon=True)
+        T.start()
+        POOL = ThreadPoolExecutor(2)
+
+        @pytest.mark.memcheck
+        def test_clean_with_background_work():
+            assert sum(POOL.map(len, ["ab", "cde"])) == 5
+        """
+    )
+    for _ in range(3):
+        run = run_memleak()
+        run.result.assert_outcomes(passed=1)
+        assert run.test("test_clean_with_background_work")["verdict"] == "ok"
+
+
+HOSTILE = """
+import pytest
+
+SINK = []
+IDS = ["<script>alert(1)</script>", 'quote"s\\'', "new\\nline", "x" * 3000, "bad\\udcff"]
+
+@pytest.mark.memcheck
+@pytest.mark.parametrize("tag", IDS, ids=IDS)
+def test_hostile(tag):
+    SINK.append(bytes(1024))
+"""
+
+
+def test_hostile_ids_are_safe_in_terminal_and_json(pytester, run_memleak):
+    pytester.makepyfile(test_hostile=HOSTILE)
+    run = run_memleak("--memleak-iterations=5", "--memleak-warmup=1")
+    run.result.assert_outcomes(failed=5)
+    assert len(run.report["tests"]) == 5
+    text = json.dumps(run.report)  # round-trips: no lone surrogates, no NaN
+    assert json.loads(text)["tests"][0]["nodeid"]
+    table = [line for line in run.result.outlines
+             if line.startswith("test_hostile.py::test_hostile[") and line.endswith("LEAK")]
+    assert len(table) == 5
+    assert all(len(line) < 400 for line in table)  # the 3000-character id is cut
+    assert _schema_errors(run.report) == []
