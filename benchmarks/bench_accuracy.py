@@ -200,14 +200,17 @@ def score(expected: dict, runs: list[dict], precomputed: bool) -> tuple[list[dic
         vals = [pr[key] for pr in per_run]
         return "%d" % vals[0] if min(vals) == max(vals) else "%d-%d" % (min(vals), max(vals))
 
+    def total(key: str) -> int:
+        return sum(pr[key] for pr in per_run)
+
     first = per_run[0]
     totals = {
         "tests": len(expected), "leaks": first["leaks"], "clean": first["clean"],
         "recall": "%s/%d" % (rng("caught"), first["leaks"]),
         "false_alarms": "%s/%d" % (rng("false_alarms"), first["clean"]),
-        "type": ("%s/%s" % (rng("type_ok"), rng("caught"))) if any(pr["typed"] for pr in per_run)
+        "type": ("%d/%d" % (total("type_ok"), total("caught"))) if any(pr["typed"] for pr in per_run)
         else "n/a (no leak types reported)",
-        "source": ("%s/%s" % (rng("source_ok"), rng("caught"))) if any(pr["sourced"] for pr in per_run)
+        "source": ("%d/%d" % (total("source_ok"), total("caught"))) if any(pr["sourced"] for pr in per_run)
         else "n/a (no leak sources reported)",
         "stable": "%d/%d" % (stable, len(expected)),
         "errors": rng("errors"),
@@ -273,10 +276,11 @@ def main() -> int:
              "stable verdicts", "errors", "wall s (median)"],
             [[name, args.repeat, t["recall"], t["false_alarms"], t["type"], t["source"], t["stable"],
               t["errors"], c.fmt_s(c.median(w))] for name, t, w in totals],
-            title="Totals (a-b: range over the runs)")
+            title="Totals (recall, false alarms: a-b is the range over the runs; type and source right: "
+                  "caught leaks summed over all runs)")
     parts = []
     for name, t, _ in totals:
-        parts.append("%s: recall %s, false alarms %s, type %s, source %s, stable %s over %d run(s)" % (
+        parts.append("%s: recall %s, false alarms %s, type right %s, source right %s, stable %s over %d run(s)" % (
             name, t["recall"], t["false_alarms"], t["type"].split(" (")[0], t["source"].split(" (")[0],
             t["stable"], args.repeat))
     perfect = all(t["recall_min"] == t["leaks"] and t["fa_max"] == 0 and t["stable_n"] == t["tests"]

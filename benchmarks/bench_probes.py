@@ -11,7 +11,8 @@ garbage collector), times:
   probe alone;
 * the standard-library cache clearing the loop does between iterations (``CacheClearer``);
 * ``gc.collect()`` on its own: a full collection as is, and after ``gc.freeze()`` (what the loop
-  does between iterations once the objects that existed before it are frozen).
+  does between iterations once the objects that existed before it are frozen), with nothing
+  young and with 1,000 fresh tracked objects to look at.
 
 Target: <= 100 us median for one Probes.read. --quick: 300 reads, fewer collections.
 """
@@ -67,6 +68,13 @@ def child(args: argparse.Namespace) -> None:
     full = timed(gc.collect, 3 if args.quick else 7)
     gc.freeze()
     frozen = timed(gc.collect, 20 if args.quick else 100)
+    young = []
+    for _ in range(20 if args.quick else 100):  # with 1,000 fresh tracked objects to look at
+        scratch = [[j] for j in range(1000)]
+        t0 = time.perf_counter()
+        gc.collect()
+        young.append(time.perf_counter() - t0)
+        del scratch
     gc.unfreeze()
     read.sort()
     json.dump({
@@ -74,7 +82,7 @@ def child(args: argparse.Namespace) -> None:
         "median_us": statistics.median(read) * 1e6, "p99_us": read[int(0.99 * (len(read) - 1))] * 1e6,
         "max_us": read[-1] * 1e6, "each_us": {k: v * 1e6 for k, v in each.items()},
         "clear_us": statistics.median(clear) * 1e6, "gc_full_ms": statistics.median(full) * 1e3,
-        "gc_frozen_us": statistics.median(frozen) * 1e6,
+        "gc_frozen_us": statistics.median(frozen) * 1e6, "gc_young_us": statistics.median(young) * 1e6,
     }, sys.stdout)
     del held
 
@@ -111,9 +119,10 @@ def main() -> int:
              for r in results],
             title="One Probes.read (all default probes), each probe alone (median), the cache clearing "
                   "between iterations, and the one-off Probes() construction")
-    c.table(["objects held", "gc-tracked", "gc.collect() full ms", "gc.collect() after gc.freeze() us"],
+    c.table(["objects held", "gc-tracked", "gc.collect() full ms", "gc.collect() after gc.freeze() us",
+             "after gc.freeze(), 1k young objects us"],
             [["%dk" % (r["objects"] // 1000), "%dk" % (r["tracked"] // 1000), "%.2f" % r["gc_full_ms"],
-              "%.1f" % r["gc_frozen_us"]] for r in results],
+              "%.1f" % r["gc_frozen_us"], "%.0f" % r["gc_young_us"]] for r in results],
             title="gc.collect() alone (median), without and with gc.freeze()")
     worst = max(results, key=lambda r: r["median_us"])
     c.summary("Probes.read median %s us (10k/100k/1M objects), worst max %.0f us; target <= 100 us median: "

@@ -7,9 +7,21 @@ Outside pytest, :func:`check` runs the same analysis on a callable.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-from .analysis import check
-from .report import Leak, TestResult
-
 __all__ = ["Leak", "TestResult", "__version__", "check"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the command-line tool and the plugin's start-up do not pay for numpy and the loop.
+    if name == "check":
+        from .analysis import check
+
+        return check
+    if name in ("Leak", "TestResult"):
+        from . import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module 'pytest_memleak' has no attribute {name!r}")

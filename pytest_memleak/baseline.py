@@ -156,27 +156,31 @@ def parse_rule(text: str, key: str = "--memleak-compare-fail") -> Rule:
     terms: list[Term] = []
     for raw in text.split(","):
         part = raw.strip()
-        name, sep, value = part.partition(":")
-        name = name.strip().lower().replace("_", "-")
-        value = value.strip()
-        if name == "new-leaks" and not sep:
-            terms.append(Term("new-leaks"))
-            continue
-        if name not in ("rate", "growth") or not value:
-            raise ConfigError(key, text, RULE_EXPECTED)
-        try:
-            if value.endswith("%"):
-                terms.append(Term(name, percent=parse_float(value[:-1], key, minimum=0.0)))
-            elif name == "rate":
-                rate = parse_rate(value, key)  # "4KiB" or "4KiB/iter"
-                if rate.per != "iter":
-                    raise ConfigError(key, text, RULE_EXPECTED)
-                terms.append(Term(name, bytes=rate.bytes))
-            else:
-                terms.append(Term(name, bytes=float(parse_size(value, key))))
-        except ConfigError:
-            raise ConfigError(key, text, RULE_EXPECTED) from None
+        term = _parse_term(part, key)
+        if term is None:
+            bad = f"{RULE_EXPECTED}; {part!r} is not a term" if part else RULE_EXPECTED
+            raise ConfigError(key, text, bad)
+        terms.append(term)
     return Rule(tuple(terms))
+
+
+def _parse_term(part: str, key: str) -> Term | None:
+    name, sep, value = part.partition(":")
+    name = name.strip().lower().replace("_", "-")
+    value = value.strip()
+    if name == "new-leaks" and not sep:
+        return Term("new-leaks")
+    if name not in ("rate", "growth") or not value:
+        return None
+    try:
+        if value.endswith("%"):
+            return Term(name, percent=parse_float(value[:-1], key, minimum=0.0))
+        if name == "rate":
+            rate = parse_rate(value, key)  # "4KiB" or "4KiB/iter"
+            return Term(name, bytes=rate.bytes) if rate.per == "iter" else None
+        return Term(name, bytes=float(parse_size(value, key)))
+    except ConfigError:
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +342,8 @@ class TestComparison:
                 "failures": list(self.failures),
                 "hint": self.hint,
                 "renamed": list(self.renamed),
+                # a new test's likely former name (the HTML report shows "was ...")
+                "old_nodeid": self.renamed[0] if self.status == "new" and self.renamed else None,
                 "reason": self.reason,
             }
         )
@@ -479,6 +485,7 @@ class Comparison:
         """Plain JSON, the input of the HTML report's "Baseline comparison" section."""
         return clean(  # type: ignore[no-any-return]
             {
+                "baseline": self.old_name or self.old_created,  # what the HTML header shows
                 "old": {"name": self.old_name, "created": self.old_created},
                 "new": {"name": self.new_name, "created": self.new_created},
                 "rule": str(self.rule),

@@ -44,6 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if option.flag:
             group.addoption(option.cli_flag, action="store_const", const="true", default=None,
                             dest=option.dest, help=option.help)
+        elif option.name == "compare":
+            group.addoption(option.cli_flag, action="store", nargs="?", const="latest",
+                            default=None, dest=option.dest, metavar=option.metavar,
+                            help=option.help)
         else:
             group.addoption(option.cli_flag, action="store", default=None, dest=option.dest,
                             metavar=option.metavar, help=option.help)
@@ -84,6 +88,11 @@ def pytest_configure(config: pytest.Config) -> None:
         except ReportError as exc:
             raise pytest.UsageError(f"{exc} (--memleak-report / memleak_report)") from None
     plugin = MemleakPlugin(config, settings, is_worker)
+    if settings.compare:
+        try:
+            plugin.load_baseline()
+        except ReportError as exc:
+            raise pytest.UsageError(f"{exc} (--memleak-compare / memleak_compare)") from None
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "memleak-manager")
 
@@ -97,7 +106,36 @@ class MemleakPlugin:
         self.report_path: str | None = None
         self.report_error: str | None = None
         self.interrupted = False
+        self.baseline: dict[str, Any] | None = None
+        self.baseline_path: str | None = None
+        self._baseline_index: dict[str, dict[str, Any]] = {}
+        self.comparison: Any = None
+        self.saved_path: str | None = None
+        self.save_error: str | None = None
         self._last_write = float("-inf")  # the first result is written at once
+
+    def _storage(self) -> Any:
+        from .baseline import Storage
+
+        root = self.config.rootpath
+        return Storage(str(root / (self.settings.storage or ".memleak/history")), cwd=str(root))
+
+    def load_baseline(self) -> None:
+        """Read the run to compare against (before this run could be saved over "latest")."""
+        from .baseline import test_key
+
+        ref = self.settings.compare or "latest"
+        path = self._storage().resolve(ref)
+        self.baseline = json_report.read_report(path)
+        self.baseline_path = path
+        self._baseline_index = {test_key(t): t for t in self.baseline["tests"]
+                                if isinstance(t, dict) and "nodeid" in t}
+
+    def _rule(self) -> Any:
+        from .baseline import Rule, parse_rule
+
+        text = self.settings.compare_fail
+        return parse_rule(text) if text else Rule(())
 
     # -- collection: decide and validate per test ------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -195,12 +233,14 @@ class MemleakPlugin:
             return report
         payload = [r for r in results if _json_safe(r)]
         report.memleak = payload  # type: ignore[attr-defined]
-        leaking = [r for r in payload if r["verdict"] == "leak"]
-        if leaking and report.passed:
+        failing = [r["message"] for r in payload if r["verdict"] == "leak"]
+        if self.baseline is not None:
+            failing += self._regressions(payload)
+        if failing and report.passed:
             report.outcome = "failed"
-            report.longrepr = "\n\n".join(r["message"] for r in leaking)
-        for r in leaking:
-            report.sections.append(("memleak", r["message"]))
+            report.longrepr = "\n\n".join(failing)
+        for message in failing:
+            report.sections.append(("memleak", message))
         props = getattr(report, "user_properties", None)
         if props is not None:
             for r in payload:
@@ -209,6 +249,22 @@ class MemleakPlugin:
                 props.append((f"memleak{suffix}.iterations", r["iterations"]))
                 props.append((f"memleak{suffix}.leaks", len(r["leaks"])))
         return report
+
+    def _regressions(self, payload: list[dict[str, Any]]) -> list[str]:
+        """Compare each result with its baseline entry; failure messages for regressions."""
+        from .baseline import compare_test, test_key
+
+        rule = self._rule()
+        messages = []
+        for r in payload:
+            comp = compare_test(self._baseline_index.get(test_key(r)), r, rule)
+            r["baseline"] = comp.to_dict()
+            if comp.failures:
+                lines = [f"memleak: {r['nodeid']} regressed against baseline "
+                         f"{self.baseline_path}"]
+                lines += [f"  - {f}" for f in comp.failures]
+                messages.append("\n".join(lines))
+        return messages
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
@@ -237,20 +293,43 @@ class MemleakPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or not self.results or not self.settings.report:
+        if self.is_worker or not self.results:
             return
         partial = self.interrupted or exitstatus in (2, 3)
-        doc = build(self.results, self.settings.to_dict(), partial=partial)
-        try:
-            json_report.write_atomic(self.settings.report, doc)
-            self.report_path = self.settings.report
-        except OSError as exc:
-            self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
+        extra: dict[str, Any] = {}
+        if self.baseline is not None:
+            from .baseline import compare_docs
+
+            self.comparison = compare_docs(self.baseline, build(self.results, {}), self._rule(),
+                                           old_name=self.baseline_path or "",
+                                           new_name=self.settings.report or "")
+            extra["comparison"] = self.comparison.to_dict()
+        doc = build(self.results, self.settings.to_dict(), partial=partial, extra=extra)
+        if self.settings.report:
+            try:
+                json_report.write_atomic(self.settings.report, doc)
+                self.report_path = self.settings.report
+            except OSError as exc:
+                self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
+        if self.settings.save or self.settings.autosave:
+            try:
+                self.saved_path = self._storage().save(doc)
+            except (ReportError, OSError) as exc:
+                self.save_error = str(exc)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results:
             return
         terminal.summary(terminalreporter, self.results, self.report_path, self.report_error)
+        tr = terminalreporter
+        if self.comparison is not None:
+            tr.write_sep("-", f"memleak comparison against {self.baseline_path}")
+            for line in self.comparison.table_lines():
+                tr.write_line(line)
+        if self.saved_path:
+            tr.write_line(f"memleak: run saved to {self.saved_path}")
+        elif self.save_error:
+            tr.write_line(f"memleak: run NOT saved: {self.save_error}")
 
 
 def _fire_events(item: pytest.Item, result: dict[str, Any]) -> None:

@@ -72,6 +72,24 @@ def _retention(v: Any, key: str) -> int:
     return units.parse_int(v, key, minimum=10)
 
 
+def _ref(v: Any, key: str) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise ConfigError(key, v, "'latest', a saved run's name or prefix, or a report path")
+    return v.strip()
+
+
+def _rule(v: Any, key: str) -> str | None:
+    from .baseline import parse_rule
+
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if not isinstance(v, str):
+        raise ConfigError(key, v, "a rule such as 'rate:10%,growth:1MiB,new-leaks'")
+    return str(parse_rule(v, key))
+
+
 def _path(v: Any, key: str) -> str | None:
     if v is None:
         return None
@@ -166,6 +184,22 @@ OPTIONS: tuple[Option, ...] = (
            "soak / watch sampling interval, e.g. '100ms'", metavar="DURATION"),
     Option("retention", _retention, 1000,
            "soak / watch: samples kept (beyond it, every other sample is dropped)", metavar="N"),
+    Option("save", units.parse_bool, False,
+           "save this run's report to the history folder (--memleak-storage)", flag=True,
+           marker=False),
+    Option("autosave", units.parse_bool, False,
+           "save every run to the history folder (like --memleak-save on each run)", flag=True,
+           marker=False),
+    Option("storage", _path, ".memleak/history",
+           "history folder for saved runs (one JSON per run)", metavar="DIR", marker=False),
+    Option("compare", _ref, None,
+           "compare against a saved run: 'latest' (the default when no value is given), a run "
+           "name or prefix from the history folder, or a report path", metavar="REF",
+           marker=False),
+    Option("compare_fail", _rule, None,
+           "fail a test that regressed against the baseline, e.g. 'rate:10%,growth:1MiB,"
+           "new-leaks' (applies even when the absolute thresholds pass)", metavar="RULE",
+           marker=False),
     Option("suppress", _patterns, (),
            "suppress known growth: patterns matched against a leak's fingerprint, source, "
            "type or module", metavar="PATTERNS", ini_type="linelist"),
@@ -207,6 +241,11 @@ class Settings:
     mode: str = "repeat"
     interval: float = 0.1
     retention: int = 1000
+    save: bool = False
+    autosave: bool = False
+    storage: str | None = ".memleak/history"
+    compare: str | None = None
+    compare_fail: str | None = None
     suppress: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -140,6 +140,8 @@ def test_parse_rule_rejects(text: str) -> None:
     assert "rate:10%" in err.expected
     assert "new-leaks" in err.expected
     assert "--memleak-compare-fail" in str(err)
+    if all(part.strip() for part in text.split(",")):
+        assert "is not a term" in err.expected
 
 
 def test_parse_rule_names_the_key() -> None:
@@ -390,6 +392,8 @@ def test_renamed_hint_by_function_name() -> None:
     assert (removed.status, added.status) == ("removed", "new")
     assert removed.hint == "renamed? now tests/test_new.py::test_parse[b]"
     assert added.hint == "renamed? was tests/test_old.py::TestK::test_parse[a]"
+    assert added.to_dict()["old_nodeid"] == "tests/test_old.py::TestK::test_parse[a]"
+    assert removed.to_dict()["old_nodeid"] is None
     assert "renamed?" in removed.reason
     assert rows["t.py::test_x"].hint == ""
 
@@ -416,6 +420,7 @@ def test_to_dict_is_plain_json() -> None:
     assert data["failed"] is True
     assert data["rule"] == "rate:1KiB"
     assert data["old"] == {"name": "o.json", "created": "2026-11-28T09:00:00+0000"}
+    assert data["baseline"] == "o.json"
     first = data["rows"][0]
     for key in ("nodeid", "status", "old_rate", "new_rate", "delta_pct", "reason"):
         assert key in first

@@ -84,13 +84,13 @@ def test_leak_caught_and_clean_passes_with_fast_settings(run_memleak, leak_and_c
 #: yet): ini text -> the value in the JSON.
 VALUE_ONLY = {
     "max_external": ("64 MiB", 64 * 1024**2),
-    "diagnose": ("never", "never"),
-    "trace_frames": ("3", 3),
-    "suppress": ("pkg.module:*\n*lru_cache*", ["pkg.module:*", "*lru_cache*"]),
 }
 
 #: ini keys with a behaviour test below.
 BEHAVIOUR = {
+    "mode",
+    "interval",
+    "retention",
     "all",
     "disable",
     "report",
@@ -104,6 +104,9 @@ BEHAVIOUR = {
     "max_external_ratio",
     "fail_on",
     "timeout",
+    "diagnose",
+    "trace_frames",
+    "suppress",
 }
 
 
@@ -339,6 +342,152 @@ def test_ini_timeout_stops_the_loop(pytester, run_memleak):
     assert slow["partial"] is True
     assert slow["stop_reason"] == "timeout"
     assert slow["warmup"] + slow["iterations"] < 15
+
+
+def test_ini_diagnose_never_skips_the_diagnosis(pytester, run_memleak):
+    make_ini(pytester, iterations=6, warmup=1, diagnose="never")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.memcheck
+        def test_leak():
+            SINK.append(bytes(4096))
+
+        @pytest.mark.memcheck(diagnose="auto")
+        def test_leak_diagnosed():
+            SINK.append(bytes(4096))
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(failed=2)
+    assert_ini(run, "diagnose", "never", test="test_leak")
+    leak = run.test("test_leak")
+    assert leak["verdict"] == "leak"
+    assert leak["diagnosis"] is None
+    assert leak["leaks"] == []
+    diagnosed = run.test("test_leak_diagnosed")
+    assert diagnosed["diagnosis"] is not None
+    assert diagnosed["leaks"]
+
+
+def test_ini_trace_frames_bounds_the_stacks(pytester, run_memleak):
+    make_ini(pytester, iterations=6, warmup=1, trace_frames=2)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SINK = []
+
+        def store():
+            SINK.append(bytes(4096))
+
+        def remember():
+            store()
+
+        def handle():
+            remember()
+
+        @pytest.mark.memcheck
+        def test_leak():
+            handle()
+
+        @pytest.mark.memcheck(trace_frames=10)
+        def test_leak_deep():
+            handle()
+        """
+    )
+    run = run_memleak()
+    assert_ini(run, "trace_frames", 2, test="test_leak")
+    stacks = [lk["stack_trace"] for lk in run.test("test_leak")["leaks"] if lk["stack_trace"]]
+    assert stacks, run.test("test_leak")["leaks"]
+    assert all(1 <= len(stack) <= 2 for stack in stacks), stacks
+    deep = [lk["stack_trace"] for lk in run.test("test_leak_deep")["leaks"] if lk["stack_trace"]]
+    assert deep
+    assert max(len(stack) for stack in deep) > 2, deep
+
+
+def test_ini_suppress_accepts_known_growth(pytester, run_memleak):
+    make_ini(pytester, iterations=6, warmup=1, suppress="vendor.*\ntest_cache.py:*")
+    pytester.makepyfile(
+        test_cache="""
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.memcheck
+        def test_leak():
+            SINK.append(bytes(4096))
+
+        @pytest.mark.memcheck(suppress="vendor.*")
+        def test_leak_not_suppressed():
+            SINK.append(bytes(4096))
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert_ini(run, "suppress", ["vendor.*", "test_cache.py:*"], test="test_leak")
+    leak = run.test("test_leak")
+    assert (leak["verdict"], leak["stop_reason"]) == ("ok", "suppressed")
+    assert leak["leaks"]
+    assert all(lk["suppressed"] for lk in leak["leaks"])
+    assert {lk["suppressed_by"] for lk in leak["leaks"]} == {"test_cache.py:*"}
+    assert run.test("test_leak_not_suppressed")["verdict"] == "leak"
+
+
+#: A soaked test (run once under a background sampler) and a test that counts its calls.
+SOAKED = """
+import time
+import pytest
+
+CALLS = []
+
+@pytest.mark.memcheck
+def test_soaked():
+    CALLS.append(1)
+    time.sleep({seconds})
+
+def test_called_once():
+    assert len(CALLS) == 1
+"""
+
+
+def test_ini_mode_soak_runs_the_body_once_under_a_sampler(pytester, run_memleak):
+    make_ini(pytester, mode="soak", interval="10ms")
+    pytester.makepyfile(SOAKED.format(seconds=0.1))
+    run = run_memleak()
+    run.result.assert_outcomes(passed=2)
+    assert_ini(run, "mode", "soak", test="test_soaked")
+    soaked = run.test("test_soaked")
+    assert soaked["trend"]["mode"] == "soak"
+    assert soaked["warmup"] == 0
+    assert soaked["iterations"] == soaked["trend"]["samples"] >= 2
+
+
+def test_ini_interval_sets_the_sampling_step(pytester, run_memleak):
+    make_ini(pytester, mode="soak", interval="20ms")
+    pytester.makepyfile(SOAKED.format(seconds=0.2))
+    run = run_memleak()
+    run.result.assert_outcomes(passed=2)
+    assert_ini(run, "interval", 0.02, test="test_soaked")
+    soaked = run.test("test_soaked")
+    assert soaked["trend"]["interval_s"] == pytest.approx(0.02)
+    # 0.2 s at one sample per 20 ms, plus the first and the last: at most 12.
+    assert 2 <= soaked["trend"]["samples"] <= 12, soaked["trend"]
+
+
+def test_ini_retention_bounds_the_samples_kept(pytester, run_memleak):
+    make_ini(pytester, mode="soak", interval="2ms", retention=10)
+    pytester.makepyfile(SOAKED.format(seconds=0.5))
+    run = run_memleak()
+    run.result.assert_outcomes(passed=2)
+    assert_ini(run, "retention", 10, test="test_soaked")
+    soaked = run.test("test_soaked")
+    assert soaked["trend"]["samples"] <= 10
+    assert len(soaked["snapshots"]["rss"]) == soaked["trend"]["samples"]
+    assert soaked["trend"]["interval_s"] > 0.002  # downsampled: every other sample dropped
 
 
 # --------------------------------------------------------------------------- pyproject.toml

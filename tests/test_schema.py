@@ -271,6 +271,40 @@ def test_real_run_validates(pytester, run_memleak):
     assert json_report.read_report(str(run.report_path)) == doc
 
 
+def test_sampled_entries_validate(pytester, run_memleak):
+    """Soak mode (the test's own process sampled) and memcheck.watch() (another process)."""
+    pytester.makepyfile(
+        """
+        import subprocess
+        import sys
+        import time
+
+        import pytest
+
+        @pytest.mark.memcheck(mode="soak", interval="10ms")
+        def test_soaked():
+            time.sleep(0.1)
+
+        def test_watched(memcheck):
+            proc = subprocess.Popen([sys.executable, "-S", "-c", "import time; time.sleep(10)"])
+            try:
+                time.sleep(0.1)
+                with memcheck.watch(proc, interval="10ms"):
+                    time.sleep(0.1)
+            finally:
+                proc.kill()
+                proc.wait()
+        """
+    )
+    run = run_memleak()
+    doc = run.report
+    assert json_report.validate(doc) == []
+    soaked, watched = run.test("test_soaked"), run.test("test_watched")
+    assert (soaked["origin"], soaked["trend"]["mode"]) == ("marker", "soak")
+    assert (watched["origin"], watched["trend"]["mode"]) == ("watch", "watch")
+    assert watched["trend"]["process"]["pid"] > 0
+
+
 def _break(path: str, value: Any = None, delete: bool = False) -> Callable[[dict], None]:
     def apply(doc: dict[str, Any]) -> None:
         *parents, last = path.split("/")

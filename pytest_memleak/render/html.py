@@ -16,6 +16,7 @@ from the report and never uses ``innerHTML``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import math
@@ -24,7 +25,7 @@ import re
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..units import format_size
 
@@ -59,25 +60,23 @@ def _printable(value: Any, *, oneline: bool = False) -> str:
     if text.isprintable():
         return text
     keep = () if oneline else _PRINTABLE_KEEP
-    return "".join(
-        ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text
-    )
+    return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
 
 
-def _cut(text: str, limit: Optional[int]) -> str:
+def _cut(text: str, limit: int | None) -> str:
     if limit is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
 
 
-def esc(value: Any, limit: Optional[int] = None, *, oneline: bool = False) -> str:
+def esc(value: Any, limit: int | None = None, *, oneline: bool = False) -> str:
     """Escape report text for HTML text and attribute values (quotes included)."""
     if value is None:
         return ""
     return html.escape(_cut(_printable(value, oneline=oneline), limit), quote=True)
 
 
-def _num(value: Any) -> Optional[float]:
+def _num(value: Any) -> float | None:
     """A finite number, or None for anything else (bools, strings, NaN, None)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -128,21 +127,21 @@ def _rate(value: Any, unit: Any) -> str:
     return f"{v:+.2f} {unit}/iter"
 
 
-def _series(snaps: dict[str, Any], name: str) -> list[Optional[float]]:
+def _series(snaps: dict[str, Any], name: str) -> list[float | None]:
     return [_num(v) for v in _list(snaps.get(name))]
 
 
-def _first_last(values: Sequence[Optional[float]]) -> tuple[Optional[float], Optional[float]]:
+def _first_last(values: Sequence[float | None]) -> tuple[float | None, float | None]:
     present = [v for v in values if v is not None]
     return (present[0], present[-1]) if present else (None, None)
 
 
-def _delta(values: Sequence[Optional[float]]) -> Optional[float]:
+def _delta(values: Sequence[float | None]) -> float | None:
     first, last = _first_last(values)
     return None if first is None or last is None else last - first
 
 
-def _badge(kind: str, value: Any, text: Optional[str] = None) -> str:
+def _badge(kind: str, value: Any, text: str | None = None) -> str:
     word = _str(value, "unknown") or "unknown"
     css = re.sub(r"[^a-z0-9_-]", "", word.lower())[:20] or "unknown"
     label = esc(text if text is not None else word, 40, oneline=True)
@@ -176,8 +175,10 @@ def _full_name(t: dict[str, Any]) -> str:
 def _name_html(t: dict[str, Any], limit: int = NAME_LIMIT) -> str:
     """The test's name, cut to ``limit`` characters; the full id is in the title attribute."""
     full = _full_name(t)
-    return (f'<span class="tname" title="{esc(full, oneline=True)}">'
-            f"{esc(full, limit, oneline=True)}</span>")
+    return (
+        f'<span class="tname" title="{esc(full, oneline=True)}">'
+        f"{esc(full, limit, oneline=True)}</span>"
+    )
 
 
 def _sort_key(item: tuple[int, dict[str, Any]]) -> tuple[int, int, int]:
@@ -189,7 +190,7 @@ def _active_leaks(t: dict[str, Any]) -> list[dict[str, Any]]:
     return [lk for lk in _list(t.get("leaks")) if isinstance(lk, dict) and not lk.get("suppressed")]
 
 
-def _main_finding(t: dict[str, Any]) -> Optional[dict[str, Any]]:
+def _main_finding(t: dict[str, Any]) -> dict[str, Any] | None:
     findings = [f for f in _list(t.get("findings")) if isinstance(f, dict)]
     pool = [f for f in findings if f.get("failing")] or findings
     if not pool:
@@ -201,9 +202,9 @@ def _main_finding(t: dict[str, Any]) -> Optional[dict[str, Any]]:
     return max(pool, key=weight)
 
 
-def _finding_rate(f: Optional[dict[str, Any]]) -> tuple[str, str]:
+def _finding_rate(f: dict[str, Any] | None) -> tuple[str, str]:
     if f is None:
-        return "–", "stable"
+        return "-", "stable"
     pattern = _str(f.get("pattern"), "?")
     if _num(f.get("bytes_per_iter")) is not None:
         return _rate(f.get("bytes_per_iter"), "bytes"), pattern
@@ -252,7 +253,7 @@ def _ticks(lo: float, hi: float, *, integer: bool = False, target: int = 5) -> l
         step = max(1.0, math.ceil(step))
     start = math.floor(lo / step) * step
     stop = math.ceil(hi / step) * step
-    n = int(round((stop - start) / step))
+    n = round((stop - start) / step)
     return [round(start + k * step, 10) for k in range(min(n, 50) + 1)]
 
 
@@ -276,8 +277,17 @@ def _thin(n: int) -> list[int]:
 class _Frame:
     """Pixel geometry of one plot: x is the iteration index, y the value."""
 
-    def __init__(self, width: int, height: int, n: int, yticks: list[float],
-                 left: int = 70, right: int = 14, top: int = 30, bottom: int = 34) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        n: int,
+        yticks: list[float],
+        left: int = 70,
+        right: int = 14,
+        top: int = 30,
+        bottom: int = 34,
+    ) -> None:
         self.width, self.height = width, height
         self.left, self.right, self.top, self.bottom = left, right, top, bottom
         self.n = max(n, 1)
@@ -301,34 +311,44 @@ class _Frame:
         span = self.yhi - self.ylo or 1.0
         return self.top + self.plot_h * (1 - (v - self.ylo) / span)
 
-    def axes(self, ylabel: Callable[[float], str], xlabel: str = "iteration",
-             xtarget: int = 10) -> list[str]:
+    def axes(
+        self, ylabel: Callable[[float], str], xlabel: str = "iteration", xtarget: int = 10
+    ) -> list[str]:
         out = []
         for tv in self.yticks:
             y = self.y(tv)
             cls = "zero" if tv == 0 else "grid"
-            out.append(f'<line class="{cls}" x1="{self.left}" x2="{self.width - self.right}" '
-                       f'y1="{y:.1f}" y2="{y:.1f}"/>')
-            out.append(f'<text class="ylab" x="{self.left - 6}" y="{y + 3.5:.1f}">'
-                       f"{esc(ylabel(tv))}</text>")
+            out.append(
+                f'<line class="{cls}" x1="{self.left}" x2="{self.width - self.right}" '
+                f'y1="{y:.1f}" y2="{y:.1f}"/>'
+            )
+            out.append(
+                f'<text class="ylab" x="{self.left - 6}" y="{y + 3.5:.1f}">{esc(ylabel(tv))}</text>'
+            )
         xt = _ticks(0, max(self.n - 1, 1), integer=True, target=min(xtarget, max(self.n - 1, 1)))
         for xv in xt:
             if xv > self.n - 1 and self.n > 1:
                 continue
             x = self.x(xv)
             base = self.height - self.bottom
-            out.append(f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" '
-                       f'y2="{base + 4}"/>')
+            out.append(
+                f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}"/>'
+            )
             out.append(f'<text class="xlab" x="{x:.1f}" y="{base + 15}">{int(xv)}</text>')
-        out.append(f'<rect class="frame" x="{self.left}" y="{self.top}" '
-                   f'width="{self.plot_w:.1f}" height="{self.plot_h:.1f}"/>')
-        out.append(f'<text class="axtitle" x="{self.left + self.plot_w / 2:.1f}" '
-                   f'y="{self.height - 4}">{esc(xlabel)}</text>')
+        out.append(
+            f'<rect class="frame" x="{self.left}" y="{self.top}" '
+            f'width="{self.plot_w:.1f}" height="{self.plot_h:.1f}"/>'
+        )
+        out.append(
+            f'<text class="axtitle" x="{self.left + self.plot_w / 2:.1f}" '
+            f'y="{self.height - 4}">{esc(xlabel)}</text>'
+        )
         return out
 
 
-def _path(frame: _Frame, values: Sequence[Optional[float]], idx: Sequence[int],
-          step: bool = False) -> str:
+def _path(
+    frame: _Frame, values: Sequence[float | None], idx: Sequence[int], step: bool = False
+) -> str:
     """An SVG path through the points, broken where a value is missing."""
     parts: list[str] = []
     pen_down = False
@@ -351,8 +371,9 @@ def _path(frame: _Frame, values: Sequence[Optional[float]], idx: Sequence[int],
     return "".join(parts)
 
 
-def _band(frame: _Frame, upper: Sequence[Optional[float]], lower: Sequence[Optional[float]],
-          idx: Sequence[int]) -> list[str]:
+def _band(
+    frame: _Frame, upper: Sequence[float | None], lower: Sequence[float | None], idx: Sequence[int]
+) -> list[str]:
     """Closed paths filling the area between two series, one per run of points with both."""
     runs: list[list[int]] = [[]]
     for i in idx:
@@ -377,10 +398,13 @@ def _round_marks(frame: _Frame, rounds: list[Any]) -> list[str]:
     for k, end in enumerate(ends[:-1], start=2):
         if 0 < end < frame.n - 1:
             x = frame.x(end)
-            out.append(f'<line class="round" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" '
-                       f'y2="{frame.height - frame.bottom}"/>')
-            out.append(f'<text class="roundlab" x="{x + 3:.1f}" y="{frame.top + 10}">'
-                       f"round {k}</text>")
+            out.append(
+                f'<line class="round" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" '
+                f'y2="{frame.height - frame.bottom}"/>'
+            )
+            out.append(
+                f'<text class="roundlab" x="{x + 3:.1f}" y="{frame.top + 10}">round {k}</text>'
+            )
     return out
 
 
@@ -389,14 +413,21 @@ def _legend(items: list[tuple[str, str, str]], x0: float, y: float) -> list[str]
     out, x = [], x0
     for cls, color, text in items:
         if cls == "band":
-            out.append(f'<rect x="{x:.1f}" y="{y - 8}" width="18" height="10" fill="{color}" '
-                       'fill-opacity="0.22"/>')
+            out.append(
+                f'<rect x="{x:.1f}" y="{y - 8}" width="18" height="10" fill="{color}" '
+                'fill-opacity="0.22"/>'
+            )
         else:
             dash = ' stroke-dasharray="5 3"' if cls == "dashed" else ""
-            wide = ' stroke-width="5" stroke-opacity="0.5"' if cls == "wide" else (
-                ' stroke-width="2.5"')
-            out.append(f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3}" y2="{y - 3}" '
-                       f'stroke="{color}"{wide}{dash}/>')
+            wide = (
+                ' stroke-width="5" stroke-opacity="0.5"'
+                if cls == "wide"
+                else (' stroke-width="2.5"')
+            )
+            out.append(
+                f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3}" y2="{y - 3}" '
+                f'stroke="{color}"{wide}{dash}/>'
+            )
         out.append(f'<text class="leg" x="{x + 23:.1f}" y="{y}">{esc(text)}</text>')
         x += 36 + 7 * len(text)
     return out
@@ -420,8 +451,8 @@ def memory_chart(t: dict[str, Any], width: int = 760, height: int = 290) -> str:
     n = max(len(rss), len(heap), len(ext))
     if not any(v is not None for v in (*rss, *heap, *ext)):
         return ""
-    deltas: dict[str, list[Optional[float]]] = {}
-    bases: dict[str, Optional[float]] = {}
+    deltas: dict[str, list[float | None]] = {}
+    bases: dict[str, float | None] = {}
     for name, values in (("rss", rss), ("heap", heap), ("external", ext)):
         base = _first_last(values)[0]
         bases[name] = base
@@ -435,9 +466,11 @@ def memory_chart(t: dict[str, Any], width: int = 760, height: int = 290) -> str:
     yt = [v * factor for v in _ticks(lo / factor, hi / factor, integer=unit == "B")]
     f = _Frame(width, height, n, yt)
     idx = _thin(n)
-    out = [f'<svg class="chart memory" viewBox="0 0 {width} {height}" role="img" '
-           f'xmlns="http://www.w3.org/2000/svg" '
-           f'aria-label="RSS, heap and external memory change by iteration">']
+    out = [
+        f'<svg class="chart memory" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" '
+        f'aria-label="RSS, heap and external memory change by iteration">'
+    ]
     out += f.axes(_bytes_label(factor, unit, signed=True))
     for p in _band(f, deltas["rss"], deltas["heap"], idx):
         out.append(f'<path class="band" d="{p}" fill="{COLORS["external"]}"/>')
@@ -451,26 +484,44 @@ def memory_chart(t: dict[str, Any], width: int = 760, height: int = 290) -> str:
         for i in idx[-1:]:
             v = deltas[name][i] if i < len(deltas[name]) else None
             if v is not None:
-                out.append(f'<circle cx="{f.x(i):.1f}" cy="{f.y(v):.1f}" r="3" '
-                           f'fill="{COLORS[name]}"/>')
+                out.append(
+                    f'<circle cx="{f.x(i):.1f}" cy="{f.y(v):.1f}" r="3" fill="{COLORS[name]}"/>'
+                )
     if flat:
-        out.append(f'<text class="flat" x="{f.left + f.plot_w / 2:.1f}" y="{f.y(0) - 10:.1f}">'
-                   "no change in memory</text>")
+        out.append(
+            f'<text class="flat" x="{f.left + f.plot_w / 2:.1f}" y="{f.y(0) - 10:.1f}">'
+            "no change in memory</text>"
+        )
     out += _hover(f, idx, [(m, deltas[m], bases[m]) for m in ("rss", "heap", "external")])
-    out += _legend([("line", COLORS["rss"], "RSS"), ("wide", COLORS["heap"], "heap"),
-                    ("dashed", COLORS["external"], "external"),
-                    ("band", COLORS["external"], "gap RSS − heap")], f.left, 16)
+    out += _legend(
+        [
+            ("line", COLORS["rss"], "RSS"),
+            ("wide", COLORS["heap"], "heap"),
+            ("dashed", COLORS["external"], "external"),
+            ("band", COLORS["external"], "gap RSS - heap"),
+        ],
+        f.left,
+        16,
+    )
     out.append("</svg>")
-    caption = ("Change since the first snapshot. Start: " + ", ".join(
-        f"{name} {_size(bases[name])}" for name in ("rss", "heap", "external")
-        if bases[name] is not None) + ". A widening shaded band means RSS grows apart from "
-        "the Python heap (memory outside it: native buffers, arenas, mmaps).")
-    return (f'<figure class="chartbox">{"".join(out)}'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    caption = (
+        "Change since the first snapshot. Start: "
+        + ", ".join(
+            f"{name} {_size(bases[name])}"
+            for name in ("rss", "heap", "external")
+            if bases[name] is not None
+        )
+        + ". A widening shaded band means RSS grows apart from "
+        "the Python heap (memory outside it: native buffers, arenas, mmaps)."
+    )
+    return (
+        f'<figure class="chartbox">{"".join(out)}<figcaption>{esc(caption)}</figcaption></figure>'
+    )
 
 
-def _hover(f: _Frame, idx: list[int],
-           rows: list[tuple[str, list[Optional[float]], Optional[float]]]) -> list[str]:
+def _hover(
+    f: _Frame, idx: list[int], rows: list[tuple[str, list[float | None], float | None]]
+) -> list[str]:
     """Invisible columns with a native tooltip (``<title>``) giving the values at each point."""
     out = ['<g class="hits">']
     for k, i in enumerate(idx):
@@ -481,14 +532,17 @@ def _hover(f: _Frame, idx: list[int],
             d = deltas[i] if i < len(deltas) else None
             if d is not None and base is not None:
                 lines.append(f"{name}: {_size(base + d)} ({_size(d, signed=True)})")
-        out.append(f'<rect x="{x0:.1f}" y="{f.top}" width="{max(x1 - x0, 0.5):.1f}" '
-                   f'height="{f.plot_h:.1f}"><title>{esc(chr(10).join(lines))}</title></rect>')
+        out.append(
+            f'<rect x="{x0:.1f}" y="{f.top}" width="{max(x1 - x0, 0.5):.1f}" '
+            f'height="{f.plot_h:.1f}"><title>{esc(chr(10).join(lines))}</title></rect>'
+        )
     out.append("</g>")
     return out
 
 
-def count_chart(metric: str, values: list[Optional[float]], rounds: list[Any],
-                width: int = 250, height: int = 130) -> str:
+def count_chart(
+    metric: str, values: list[float | None], rounds: list[Any], width: int = 250, height: int = 130
+) -> str:
     """A small step chart of a count (fds, threads, children)."""
     present = [v for v in values if v is not None]
     if not present:
@@ -498,8 +552,10 @@ def count_chart(metric: str, values: list[Optional[float]], rounds: list[Any],
     idx = _thin(len(values))
     first, last = present[0], present[-1]
     title = f"{metric}: {_count(first)} → {_count(last)} ({_count(last - first, signed=True)})"
-    out = [f'<svg class="chart small" viewBox="0 0 {width} {height}" role="img" '
-           f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(title)}">']
+    out = [
+        f'<svg class="chart small" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(title)}">'
+    ]
     out += f.axes(lambda v: f"{v:g}", xtarget=4)
     out += _round_marks(f, rounds)
     out.append(f'<path class="line count" d="{_path(f, values, idx, step=True)}"/>')
@@ -508,7 +564,7 @@ def count_chart(metric: str, values: list[Optional[float]], rounds: list[Any],
     return "".join(out)
 
 
-def sparkline(values: list[Optional[float]], width: int = 110, height: int = 24) -> str:
+def sparkline(values: list[float | None], width: int = 110, height: int = 24) -> str:
     present = [v for v in values if v is not None]
     if len(present) < 2:
         return ""
@@ -517,8 +573,10 @@ def sparkline(values: list[Optional[float]], width: int = 110, height: int = 24)
         lo, hi = lo - 1, hi + 1
     f = _Frame(width, height, len(values), [lo, hi], left=1, right=1, top=2, bottom=2)
     d = _path(f, values, _thin(len(values)))
-    return (f'<svg class="spark" viewBox="0 0 {width} {height}" aria-hidden="true" '
-            f'xmlns="http://www.w3.org/2000/svg"><path d="{d}"/></svg>')
+    return (
+        f'<svg class="spark" viewBox="0 0 {width} {height}" aria-hidden="true" '
+        f'xmlns="http://www.w3.org/2000/svg"><path d="{d}"/></svg>'
+    )
 
 
 def native_bars(rows: list[dict[str, Any]], width: int = 640) -> str:
@@ -531,22 +589,32 @@ def native_bars(rows: list[dict[str, Any]], width: int = 640) -> str:
     row_h, label_w, value_w = 24, 170, 230
     bar_w = width - label_w - value_w - 10
     height = row_h * len(items) + 6
-    out = [f'<svg class="bars" viewBox="0 0 {width} {height}" role="img" '
-           f'xmlns="http://www.w3.org/2000/svg" aria-label="native memory by module">']
+    out = [
+        f'<svg class="bars" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="native memory by module">'
+    ]
     for k, (r, v) in enumerate(items):
         y = 3 + k * row_h
         w = max(2.0, bar_w * abs(v) / top)
         cat = _str(r.get("category"), "other")
         css = re.sub(r"[^a-z]", "", cat.lower())[:16] or "other"
-        tip = (f"{_printable(r.get('module', '?'))} ({cat}): {_size(v, signed=True)}/iter, "
-               f"{_count(r.get('allocations'))} allocations, {_count(r.get('frees'))} frees")
-        out.append(f'<g><title>{esc(tip)}</title>')
-        out.append(f'<text class="barlab" x="{label_w - 8}" y="{y + 15}">'
-                   f"{esc(r.get('module', '?'), 24, oneline=True)}</text>")
-        out.append(f'<rect class="bar cat-{css}" x="{label_w}" y="{y + 3}" width="{w:.1f}" '
-                   f'height="{row_h - 8}" rx="3"/>')
-        out.append(f'<text class="barval" x="{label_w + bar_w + 10}" y="{y + 15}">'
-                   f"{esc(_size(v, signed=True))}/iter · {esc(cat, 20, oneline=True)}</text>")
+        tip = (
+            f"{_printable(r.get('module', '?'))} ({cat}): {_size(v, signed=True)}/iter, "
+            f"{_count(r.get('allocations'))} allocations, {_count(r.get('frees'))} frees"
+        )
+        out.append(f"<g><title>{esc(tip)}</title>")
+        out.append(
+            f'<text class="barlab" x="{label_w - 8}" y="{y + 15}">'
+            f"{esc(r.get('module', '?'), 24, oneline=True)}</text>"
+        )
+        out.append(
+            f'<rect class="bar cat-{css}" x="{label_w}" y="{y + 3}" width="{w:.1f}" '
+            f'height="{row_h - 8}" rx="3"/>'
+        )
+        out.append(
+            f'<text class="barval" x="{label_w + bar_w + 10}" y="{y + 15}">'
+            f"{esc(_size(v, signed=True))}/iter · {esc(cat, 20, oneline=True)}</text>"
+        )
         out.append("</g>")
     out.append("</svg>")
     return "".join(out)
@@ -564,19 +632,31 @@ def _kv_table(rows: Iterable[tuple[str, str]], cls: str = "kv") -> str:
 def _header(doc: dict[str, Any], counts: dict[str, int]) -> str:
     env = _dict(doc.get("environment"))
     cards = []
-    for key, label in (("checked", "checked"), ("ok", "ok"), ("leak", "leak"),
-                       ("error", "error"), ("skipped", "skipped"), ("leaks", "leaks found")):
+    for key, label in (
+        ("checked", "checked"),
+        ("ok", "ok"),
+        ("leak", "leak"),
+        ("error", "error"),
+        ("skipped", "skipped"),
+        ("leaks", "leaks found"),
+    ):
         hot = " hot" if key in ("leak", "error", "leaks") and counts[key] else ""
-        cards.append(f'<div class="card c-{key}{hot}"><div class="num">{counts[key]}</div>'
-                     f'<div class="lab">{label}</div></div>')
+        cards.append(
+            f'<div class="card c-{key}{hot}"><div class="num">{counts[key]}</div>'
+            f'<div class="lab">{label}</div></div>'
+        )
     if counts["leak"]:
-        banner = (f'<div class="banner bad">{counts["leak"]} of {counts["checked"]} '
-                  f'checked test{"s" if counts["checked"] != 1 else ""} leak'
-                  f'{"" if counts["leak"] != 1 else "s"} · {counts["leaks"]} leak'
-                  f'{"s" if counts["leaks"] != 1 else ""} found</div>')
+        banner = (
+            f'<div class="banner bad">{counts["leak"]} of {counts["checked"]} '
+            f"checked test{'s' if counts['checked'] != 1 else ''} leak"
+            f"{'' if counts['leak'] != 1 else 's'} · {counts['leaks']} leak"
+            f"{'s' if counts['leaks'] != 1 else ''} found</div>"
+        )
     elif counts["error"]:
-        banner = (f'<div class="banner warn">No leak found, but {counts["error"]} '
-                  f'test{"s" if counts["error"] != 1 else ""} could not be measured</div>')
+        banner = (
+            f'<div class="banner warn">No leak found, but {counts["error"]} '
+            f"test{'s' if counts['error'] != 1 else ''} could not be measured</div>"
+        )
     elif counts["checked"]:
         banner = '<div class="banner good">No leaks: every checked test is stable</div>'
     else:
@@ -586,18 +666,30 @@ def _header(doc: dict[str, Any], counts: dict[str, int]) -> str:
         meta.append(f"created {esc(doc.get('created'), 40, oneline=True)}")
     if doc.get("schema"):
         meta.append(f"schema {esc(doc.get('schema'), 40, oneline=True)}")
-    partial = ('<div class="banner warn">Partial report: the session was interrupted; '
-               "some tests are missing or incomplete.</div>") if doc.get("partial") else ""
-    env_line = " · ".join(esc(p, 120, oneline=True) for p in (
-        " ".join(_str(env.get(k)) for k in ("implementation", "python") if env.get(k)),
-        _str(env.get("platform")),
-        f"pytest {_str(env.get('pytest'))}" if env.get("pytest") else "",
-        f"pytest-memleak {_str(env.get('plugin'))}" if env.get("plugin") else "",
-    ) if p)
-    return (f'<header class="top"><div class="wrap"><h1>pytest-memleak report</h1>'
-            f'<div class="meta">{" · ".join(meta)}</div>{banner}{partial}'
-            f'<div class="cards">{"".join(cards)}</div>'
-            f'<div class="env">{env_line}</div>{_env_details(doc)}</div></header>')
+    partial = (
+        (
+            '<div class="banner warn">Partial report: the session was interrupted; '
+            "some tests are missing or incomplete.</div>"
+        )
+        if doc.get("partial")
+        else ""
+    )
+    env_line = " · ".join(
+        esc(p, 120, oneline=True)
+        for p in (
+            " ".join(_str(env.get(k)) for k in ("implementation", "python") if env.get(k)),
+            _str(env.get("platform")),
+            f"pytest {_str(env.get('pytest'))}" if env.get("pytest") else "",
+            f"pytest-memleak {_str(env.get('plugin'))}" if env.get("plugin") else "",
+        )
+        if p
+    )
+    return (
+        f'<header class="top"><div class="wrap"><h1>pytest-memleak report</h1>'
+        f'<div class="meta">{" · ".join(meta)}</div>{banner}{partial}'
+        f'<div class="cards">{"".join(cards)}</div>'
+        f'<div class="env">{env_line}</div>{_env_details(doc)}</div></header>'
+    )
 
 
 def _env_details(doc: dict[str, Any]) -> str:
@@ -617,8 +709,11 @@ def _env_details(doc: dict[str, Any]) -> str:
         if key == "sources":
             continue
         src = _str(sources.get(key), "")
-        shown = "none" if value is None else (
-            ", ".join(_printable(v) for v in value) if isinstance(value, list) else value)
+        shown = (
+            "none"
+            if value is None
+            else (", ".join(_printable(v) for v in value) if isinstance(value, list) else value)
+        )
         cell = f"<code>{esc(shown, 1000)}</code>"
         if src and src != "default":
             cell += f' <span class="src">from {esc(src, 40, oneline=True)}</span>'
@@ -631,9 +726,11 @@ def _env_details(doc: dict[str, Any]) -> str:
         summary += f" (set: {', '.join(changed)})"
     elif cfg_rows:
         summary += " (all defaults)"
-    return (f'<details class="envdetails"><summary>{summary}</summary><div class="cols">'
-            f'<div><h3>Environment</h3>{_kv_table(env_rows)}</div>'
-            f'<div><h3>Configuration</h3>{_kv_table(cfg_rows)}</div></div></details>')
+    return (
+        f'<details class="envdetails"><summary>{summary}</summary><div class="cols">'
+        f"<div><h3>Environment</h3>{_kv_table(env_rows)}</div>"
+        f"<div><h3>Configuration</h3>{_kv_table(cfg_rows)}</div></div></details>"
+    )
 
 
 def _tests_table(ordered: list[tuple[int, dict[str, Any]]]) -> str:
@@ -648,33 +745,44 @@ def _tests_table(ordered: list[tuple[int, dict[str, Any]]]) -> str:
         metric = _str(f.get("metric"), "rss") if f else "rss"
         spark = sparkline(_series(snaps, metric if metric in snaps else "rss"))
         health = _str(_dict(t.get("trend")).get("health"), "unknown")
-        deltas = [_size(_delta(_series(snaps, m)), signed=True) for m in ("rss", "heap",
-                                                                          "external")]
+        deltas = [
+            _size(_delta(_series(snaps, m)), signed=True) for m in ("rss", "heap", "external")
+        ]
         v_text = verdict.upper() if verdict == "leak" else verdict
         if t.get("partial") and verdict not in ("error", "skipped"):
             v_text += " (partial)"
         n_leaks = len(_active_leaks(t))
         rows.append(
             f'<tr class="v-{verdict}" data-verdict="{verdict}">'
-            f'<td>{_badge("v", verdict, v_text)}</td>'
+            f"<td>{_badge('v', verdict, v_text)}</td>"
             f'<td class="name"><a href="#t{i}">{_name_html(t)}</a></td>'
-            f'<td>{_badge("sev", _severity(t.get("severity")))}</td>'
-            f'<td>{_badge("h", health)}</td>'
+            f"<td>{_badge('sev', _severity(t.get('severity')))}</td>"
+            f"<td>{_badge('h', health)}</td>"
             f'<td class="num">{_count(t.get("iterations"))}</td>'
             + "".join(f'<td class="num">{esc(d)}</td>' for d in deltas)
             + f'<td class="num">{esc(rate)}</td><td>{_badge("p", pattern)}</td>'
             f'<td class="num">{n_leaks or ""}</td><td class="sparkcell" '
-            f'title="{esc(metric)} by iteration">{spark}</td></tr>')
-    head = ("<tr><th>verdict</th><th>test</th><th>severity</th><th>health</th>"
-            '<th class="num">iter</th><th class="num">RSS Δ</th><th class="num">heap Δ</th>'
-            '<th class="num">external Δ</th><th class="num">rate</th><th>pattern</th>'
-            '<th class="num">leaks</th><th>trend</th></tr>')
-    filt = ('<div class="filter" hidden><label>Filter <input type="search" id="q" '
-            'placeholder="test name"></label>' + "".join(
-                f'<label class="chk"><input type="checkbox" data-v="{v}" checked> {v}</label>'
-                for v in VERDICT_ORDER) + "</div>")
-    return f'{filt}<table class="tests" id="tests-table"><thead>{head}</thead>' \
-           f'<tbody>{"".join(rows)}</tbody></table>'
+            f'title="{esc(metric)} by iteration">{spark}</td></tr>'
+        )
+    head = (
+        "<tr><th>verdict</th><th>test</th><th>severity</th><th>health</th>"
+        '<th class="num">iter</th><th class="num">RSS Δ</th><th class="num">heap Δ</th>'
+        '<th class="num">external Δ</th><th class="num">rate</th><th>pattern</th>'
+        '<th class="num">leaks</th><th>trend</th></tr>'
+    )
+    filt = (
+        '<div class="filter" hidden><label>Filter <input type="search" id="q" '
+        'placeholder="test name"></label>'
+        + "".join(
+            f'<label class="chk"><input type="checkbox" data-v="{v}" checked> {v}</label>'
+            for v in VERDICT_ORDER
+        )
+        + "</div>"
+    )
+    return (
+        f'{filt}<table class="tests" id="tests-table"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _growth_table(t: dict[str, Any]) -> str:
@@ -687,7 +795,8 @@ def _growth_table(t: dict[str, Any]) -> str:
             sev[f["metric"]] = f
     screens = _dict(t.get("screens"))
     names = [m for m in METRIC_ORDER if m in growth] + sorted(
-        (m for m in growth if m not in METRIC_ORDER), key=str)
+        (m for m in growth if m not in METRIC_ORDER), key=str
+    )
     rows, stable = [], []
     for m in names:
         g = _dict(growth.get(m))
@@ -696,10 +805,16 @@ def _growth_table(t: dict[str, Any]) -> str:
             continue
         unit = _str(g.get("unit"), "bytes")
         is_bytes = unit == "bytes"
-        slope = (_rate(g.get("slope_per_iter"), "bytes") if is_bytes
-                 else _rate(g.get("slope_per_iter"), COUNT_UNITS.get(m, unit)))
-        total = _size(g.get("total_growth"), signed=True) if is_bytes else _count(
-            g.get("total_growth"), signed=True)
+        slope = (
+            _rate(g.get("slope_per_iter"), "bytes")
+            if is_bytes
+            else _rate(g.get("slope_per_iter"), COUNT_UNITS.get(m, unit))
+        )
+        total = (
+            _size(g.get("total_growth"), signed=True)
+            if is_bytes
+            else _count(g.get("total_growth"), signed=True)
+        )
         conf = _num(g.get("confidence"))
         finding = sev.get(m)
         pattern = _str(g.get("pattern"), "?")
@@ -711,15 +826,25 @@ def _growth_table(t: dict[str, Any]) -> str:
             f'<td class="num">{esc(slope)}</td><td class="num">{esc(total)}</td>'
             f'<td class="num">{"n/a" if conf is None else f"{conf:.2f}"}</td>'
             f"<td>{_badge('sev', _severity(finding.get('severity'))) if finding else ''}</td>"
-            f"<td>{esc(scr, 200)}</td></tr>")
-    note = ('<p class="muted small">Stable: ' + ", ".join(
-        f"<code>{esc(m, 40, oneline=True)}</code>" for m in stable) + "</p>") if stable else ""
+            f"<td>{esc(scr, 200)}</td></tr>"
+        )
+    note = (
+        (
+            '<p class="muted small">Stable: '
+            + ", ".join(f"<code>{esc(m, 40, oneline=True)}</code>" for m in stable)
+            + "</p>"
+        )
+        if stable
+        else ""
+    )
     if not rows:
         return note
-    return ('<table class="grid growth"><thead><tr><th>metric</th><th>pattern</th>'
-            '<th class="num">slope</th><th class="num">total</th><th class="num">confidence'
-            "</th><th>severity</th><th>rounds screened</th></tr></thead>"
-            f'<tbody>{"".join(rows)}</tbody></table>{note}')
+    return (
+        '<table class="grid growth"><thead><tr><th>metric</th><th>pattern</th>'
+        '<th class="num">slope</th><th class="num">total</th><th class="num">confidence'
+        "</th><th>severity</th><th>rounds screened</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}"
+    )
 
 
 def _findings(t: dict[str, Any]) -> str:
@@ -728,8 +853,10 @@ def _findings(t: dict[str, Any]) -> str:
         if not isinstance(f, dict):
             continue
         mark = "fail" if f.get("failing") else "info"
-        items.append(f'<li class="{mark}">{_badge("sev", _severity(f.get("severity")))} '
-                     f'{esc(f.get("reason") or f.get("metric"), 2000)}</li>')
+        items.append(
+            f'<li class="{mark}">{_badge("sev", _severity(f.get("severity")))} '
+            f"{esc(f.get('reason') or f.get('metric'), 2000)}</li>"
+        )
     return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
 
 
@@ -742,28 +869,44 @@ def _leak_table(t: dict[str, Any]) -> str:
         sup = bool(lk.get("suppressed"))
         size = _num(lk.get("estimated_size"))
         unit = _str(lk.get("unit"), "bytes")
-        est = ("n/a" if size is None else
-               (_size(size) if unit == "bytes" else f"{_count(size)} {unit}"))
+        est = (
+            "n/a"
+            if size is None
+            else (_size(size) if unit == "bytes" else f"{_count(size)} {unit}")
+        )
         conf = _num(lk.get("confidence"))
-        sup_note = (f'<div class="supp">suppressed by <code>{esc(lk.get("suppressed_by"), 200)}'
-                    "</code></div>") if sup else ""
+        sup_note = (
+            (
+                f'<div class="supp">suppressed by <code>{esc(lk.get("suppressed_by"), 200)}'
+                "</code></div>"
+            )
+            if sup
+            else ""
+        )
         rows.append(
             f'<tr class="leakrow{" suppressed" if sup else ""}">'
             f'<td class="lid">{esc(lk.get("id"), 12, oneline=True)}</td>'
-            f'<td>{_badge("lt", _str(lk.get("type"), "unknown"))}</td>'
+            f"<td>{_badge('lt', _str(lk.get('type'), 'unknown'))}</td>"
             f'<td><code class="src">{esc(lk.get("source"), 300, oneline=True)}</code>'
-            + (f'<div class="mod">module <code>{esc(lk.get("module"), 100, oneline=True)}'
-               f"</code></div>" if lk.get("module") else "")
+            + (
+                f'<div class="mod">module <code>{esc(lk.get("module"), 100, oneline=True)}'
+                f"</code></div>"
+                if lk.get("module")
+                else ""
+            )
             + f"{sup_note}</td>"
             f'<td class="num">{esc(_rate(lk.get("growth_rate"), unit))}</td>'
             f'<td class="num">{esc(est)}</td>'
-            f'<td>{_badge("sev", _severity(lk.get("severity")))}</td>'
+            f"<td>{_badge('sev', _severity(lk.get('severity')))}</td>"
             f'<td class="num">{"" if conf is None else f"{conf:.2f}"}</td></tr>'
             f'<tr class="leakdetail{" suppressed" if sup else ""}"><td></td>'
-            f'<td colspan="6">{_leak_detail(lk)}</td></tr>')
-    return ('<table class="grid leaks"><thead><tr><th>id</th><th>type</th><th>source</th>'
-            '<th class="num">rate</th><th class="num">est. size</th><th>severity</th>'
-            f'<th class="num">conf.</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            f'<td colspan="6">{_leak_detail(lk)}</td></tr>'
+        )
+    return (
+        '<table class="grid leaks"><thead><tr><th>id</th><th>type</th><th>source</th>'
+        '<th class="num">rate</th><th class="num">est. size</th><th>severity</th>'
+        f'<th class="num">conf.</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 def _leak_detail(lk: dict[str, Any]) -> str:
@@ -771,12 +914,17 @@ def _leak_detail(lk: dict[str, Any]) -> str:
     if lk.get("recommendation"):
         parts.append(f'<div class="fix"><b>Fix:</b> {esc(lk.get("recommendation"), 3000)}</div>')
     if lk.get("retainer_path"):
-        parts.append(f'<div class="held"><b>Held by:</b> <code>'
-                     f'{esc(lk.get("retainer_path"), 2000)}</code></div>')
+        parts.append(
+            f'<div class="held"><b>Held by:</b> <code>'
+            f"{esc(lk.get('retainer_path'), 2000)}</code></div>"
+        )
     evidence = [e for e in _list(lk.get("evidence")) if e is not None]
     if evidence:
-        parts.append('<ul class="evidence">' + "".join(
-            f"<li>{esc(e, 2000)}</li>" for e in evidence[:30]) + "</ul>")
+        parts.append(
+            '<ul class="evidence">'
+            + "".join(f"<li>{esc(e, 2000)}</li>" for e in evidence[:30])
+            + "</ul>"
+        )
     native = _list(_dict(lk.get("details")).get("native"))
     bars = native_bars(native)
     if bars:
@@ -784,18 +932,25 @@ def _leak_detail(lk: dict[str, Any]) -> str:
     stack = [s for s in _list(lk.get("stack_trace")) if s is not None]
     if stack:
         frames = "\n".join(_printable(s) for s in stack)
-        parts.append(f'<details class="stack"><summary>Stack trace ({len(stack)} frame'
-                     f'{"s" if len(stack) != 1 else ""})</summary>'
-                     f"<pre>{esc(frames, 20000)}</pre></details>")
+        parts.append(
+            f'<details class="stack"><summary>Stack trace ({len(stack)} frame'
+            f"{'s' if len(stack) != 1 else ''})</summary>"
+            f"<pre>{esc(frames, 20000)}</pre></details>"
+        )
     if lk.get("fingerprint"):
-        parts.append(f'<div class="fp">fingerprint <code>'
-                     f'{esc(lk.get("fingerprint"), 64, oneline=True)}</code></div>')
+        parts.append(
+            f'<div class="fp">fingerprint <code>'
+            f"{esc(lk.get('fingerprint'), 64, oneline=True)}</code></div>"
+        )
     return "".join(parts)
 
 
 def _buffer_leaks(t: dict[str, Any]) -> str:
-    bufs = [lk for lk in _list(t.get("leaks"))
-            if isinstance(lk, dict) and lk.get("type") == "buffer_leak"]
+    bufs = [
+        lk
+        for lk in _list(t.get("leaks"))
+        if isinstance(lk, dict) and lk.get("type") == "buffer_leak"
+    ]
     if not bufs:
         return ""
     items = "".join(
@@ -803,26 +958,37 @@ def _buffer_leaks(t: dict[str, Any]) -> str:
         f"<code>{esc(lk.get('source'), 300, oneline=True)}</code>: "
         f"{esc(_rate(lk.get('growth_rate'), lk.get('unit')))}, "
         f"{esc(_size(lk.get('estimated_size')))} kept over the run"
-        f"{' (suppressed)' if lk.get('suppressed') else ''}</li>" for lk in bufs)
-    return (f'<h4>Buffer leaks</h4><p class="muted">Buffers (bytes, arrays, memoryviews, '
-            f'numpy data) kept alive on every call.</p><ul class="buffers">{items}</ul>')
+        f"{' (suppressed)' if lk.get('suppressed') else ''}</li>"
+        for lk in bufs
+    )
+    return (
+        f'<h4>Buffer leaks</h4><p class="muted">Buffers (bytes, arrays, memoryviews, '
+        f'numpy data) kept alive on every call.</p><ul class="buffers">{items}</ul>'
+    )
 
 
 def _native_section(t: dict[str, Any]) -> str:
     """Per-test native attribution from the diagnosis, when no leak row already shows it."""
-    if any(_list(_dict(lk.get("details")).get("native")) for lk in _list(t.get("leaks"))
-           if isinstance(lk, dict)):
+    if any(
+        _list(_dict(lk.get("details")).get("native"))
+        for lk in _list(t.get("leaks"))
+        if isinstance(lk, dict)
+    ):
         return ""
     leaks = [lk for lk in _list(t.get("leaks")) if isinstance(lk, dict)]
     native_leak = any(lk.get("type") == "native_module" or lk.get("module") for lk in leaks)
     native_growth = not leaks and any(
         isinstance(f, dict) and f.get("failing") and f.get("metric") in ("malloc", "rss")
-        for f in _list(t.get("findings")))
+        for f in _list(t.get("findings"))
+    )
     if not (native_leak or native_growth):
         return ""  # the diagnosis' module list is only noise next to a Python-level leak
     diag = _dict(t.get("diagnosis"))
-    modules = [m for m in _list(diag.get("modules"))
-               if isinstance(m, dict) and (_num(m.get("per_iter")) or 0) > 0]
+    modules = [
+        m
+        for m in _list(diag.get("modules"))
+        if isinstance(m, dict) and (_num(m.get("per_iter")) or 0) > 0
+    ]
     lines = [ln for ln in _list(_dict(diag.get("lines")).get("malloc")) if isinstance(ln, dict)]
     if not modules and not lines:
         return ""
@@ -832,21 +998,29 @@ def _native_section(t: dict[str, Any]) -> str:
         out.append(bars)
     if lines:
         rows = "".join(
-            f'<tr><td><code>{esc(ln.get("source"), 300, oneline=True)}</code></td>'
+            f"<tr><td><code>{esc(ln.get('source'), 300, oneline=True)}</code></td>"
             f'<td class="num">{esc(_size(ln.get("per_iter"), signed=True))}/iter</td>'
             f'<td class="num">{esc(_count(ln.get("allocations")))}</td>'
-            f'<td class="num">{esc(_count(ln.get("frees")))}</td></tr>' for ln in lines[:10])
-        out.append('<table class="grid"><thead><tr><th>malloc growth by line</th>'
-                   '<th class="num">per iteration</th><th class="num">raising</th>'
-                   f'<th class="num">lowering</th></tr></thead><tbody>{rows}</tbody></table>')
+            f'<td class="num">{esc(_count(ln.get("frees")))}</td></tr>'
+            for ln in lines[:10]
+        )
+        out.append(
+            '<table class="grid"><thead><tr><th>malloc growth by line</th>'
+            '<th class="num">per iteration</th><th class="num">raising</th>'
+            f'<th class="num">lowering</th></tr></thead><tbody>{rows}</tbody></table>'
+        )
     return "".join(out)
 
 
 def _resources(t: dict[str, Any]) -> str:
     res = _dict(_dict(t.get("diagnosis")).get("resources"))
     groups = []
-    for key, label in (("files", "open files"), ("sockets", "sockets"), ("threads", "threads"),
-                       ("children", "child processes")):
+    for key, label in (
+        ("files", "open files"),
+        ("sockets", "sockets"),
+        ("threads", "threads"),
+        ("children", "child processes"),
+    ):
         items = [x for x in _list(res.get(key)) if x is not None]
         count = _num(res.get(key[:-1] + "_count" if key != "children" else "child_count"))
         if not items and not count:
@@ -854,12 +1028,13 @@ def _resources(t: dict[str, Any]) -> str:
         shown = "".join(f"<li><code>{esc(x, 500, oneline=True)}</code></li>" for x in items[:20])
         more = f"<li>… {len(items) - 20} more</li>" if len(items) > 20 else ""
         n = _count(count) if count is not None else str(len(items))
-        groups.append(f'<div class="resgroup"><b>{n} new {label}</b>'
-                      f"<ul>{shown}{more}</ul></div>")
+        groups.append(f'<div class="resgroup"><b>{n} new {label}</b><ul>{shown}{more}</ul></div>')
     if not groups:
         return ""
-    return ('<h4>Resources left open</h4><p class="muted">New during the traced iterations.'
-            f'</p><div class="resources">{"".join(groups)}</div>')
+    return (
+        '<h4>Resources left open</h4><p class="muted">New during the traced iterations.'
+        f'</p><div class="resources">{"".join(groups)}</div>'
+    )
 
 
 def _health(t: dict[str, Any]) -> str:
@@ -872,7 +1047,7 @@ def _health(t: dict[str, Any]) -> str:
     ds, de = _num(trend.get("divergence_start")), _num(trend.get("divergence_end"))
     slope = _num(trend.get("divergence_slope_per_iter"))
     if ds is not None and de is not None:
-        bits.append(f"<div>RSS − heap {esc(_size(ds))} → {esc(_size(de))}</div>")
+        bits.append(f"<div>RSS - heap {esc(_size(ds))} → {esc(_size(de))}</div>")
     if slope is not None:
         bits.append(f"<div>divergence {esc(_rate(slope, 'bytes'))}</div>")
     for key, label in (("rss_slope_per_iter", "RSS"), ("heap_slope_per_iter", "heap")):
@@ -889,8 +1064,10 @@ def _test_section(i: int, t: dict[str, Any]) -> str:
     facts = []
     iters, warm = _num(t.get("iterations")), _num(t.get("warmup"))
     if iters is not None:
-        facts.append(f"{_count(iters)} measured iterations"
-                     + (f" after {_count(warm)} warm-up" if warm else ""))
+        facts.append(
+            f"{_count(iters)} measured iterations"
+            + (f" after {_count(warm)} warm-up" if warm else "")
+        )
     if rounds:
         facts.append("rounds at " + ", ".join(esc(r, 12, oneline=True) for r in rounds[:20]))
     dur = _num(t.get("duration_s"))
@@ -906,8 +1083,9 @@ def _test_section(i: int, t: dict[str, Any]) -> str:
     if t.get("error"):
         where = t.get("error_iteration")
         at = f" (iteration {esc(where, 12)})" if where is not None else ""
-        body.append(f'<div class="error"><b>Error{at}:</b><pre>{esc(t.get("error"), 20000)}'
-                    "</pre></div>")
+        body.append(
+            f'<div class="error"><b>Error{at}:</b><pre>{esc(t.get("error"), 20000)}</pre></div>'
+        )
     chart = memory_chart(t)
     smalls = []
     for m in COUNT_METRICS:
@@ -916,15 +1094,22 @@ def _test_section(i: int, t: dict[str, Any]) -> str:
         if present and min(present) != max(present):
             smalls.append(count_chart(m, values, rounds))
     if chart:
-        body.append(f'<div class="chartrow">{chart}<div class="side">{_health(t)}'
-                    f'{"".join(smalls)}</div></div>')
+        body.append(
+            f'<div class="chartrow">{chart}<div class="side">{_health(t)}'
+            f"{''.join(smalls)}</div></div>"
+        )
     elif verdict != "skipped":
         body.append('<p class="muted">No measurements were recorded.</p>')
     notes = _dict(t.get("probe_notes"))
     if notes:
-        body.append('<ul class="notes">' + "".join(
-            f"<li><code>{esc(k, 40, oneline=True)}</code>: {esc(v, 500)}</li>"
-            for k, v in notes.items()) + "</ul>")
+        body.append(
+            '<ul class="notes">'
+            + "".join(
+                f"<li><code>{esc(k, 40, oneline=True)}</code>: {esc(v, 500)}</li>"
+                for k, v in notes.items()
+            )
+            + "</ul>"
+        )
     findings = _findings(t)
     if findings:
         body.append(f"<h4>Findings</h4>{findings}")
@@ -940,19 +1125,26 @@ def _test_section(i: int, t: dict[str, Any]) -> str:
         body.append(f"<h4>Growth pattern by metric</h4>{growth}")
     diag_notes = [n for n in _list(_dict(t.get("diagnosis")).get("notes")) if n is not None]
     if t.get("message"):
-        body.append(f'<details class="msg"><summary>Full message</summary>'
-                    f'<pre>{esc(t.get("message"), 50000)}</pre></details>')
+        body.append(
+            f'<details class="msg"><summary>Full message</summary>'
+            f"<pre>{esc(t.get('message'), 50000)}</pre></details>"
+        )
     if diag_notes:
-        body.append('<div class="muted small">' + " · ".join(esc(n, 300) for n in diag_notes[:10])
-                    + "</div>")
+        body.append(
+            '<div class="muted small">'
+            + " · ".join(esc(n, 300) for n in diag_notes[:10])
+            + "</div>"
+        )
     open_attr = " open" if verdict in ("leak", "error") else ""
     sev = _severity(t.get("severity"))
-    summary = (f'<summary>{_badge("v", verdict, verdict.upper() if verdict == "leak" else None)}'
-               f" {_name_html(t)}"
-               + (f" {_badge('sev', sev)}" if sev != "none" else "")
-               + "</summary>")
-    return (f'<details class="test v-{verdict}" id="t{i}"{open_attr}>{summary}'
-            f'<div class="tbody">{"".join(body)}</div></details>')
+    summary = (
+        f"<summary>{_badge('v', verdict, verdict.upper() if verdict == 'leak' else None)}"
+        f" {_name_html(t)}" + (f" {_badge('sev', sev)}" if sev != "none" else "") + "</summary>"
+    )
+    return (
+        f'<details class="test v-{verdict}" id="t{i}"{open_attr}>{summary}'
+        f'<div class="tbody">{"".join(body)}</div></details>'
+    )
 
 
 def _comparison(comparison: dict[str, Any]) -> str:
@@ -963,11 +1155,16 @@ def _comparison(comparison: dict[str, Any]) -> str:
     for r in rows:
         s = _str(r.get("status"), "unknown")
         counts[s] = counts.get(s, 0) + 1
-    chips = " ".join(f"{_badge('cmp', s)} {n}" for s, n in
-                     sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order))))
+    chips = " ".join(
+        f"{_badge('cmp', s)} {n}"
+        for s, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))
+    )
     base = comparison.get("baseline") or comparison.get("base")
-    head = f'<p class="muted">Against <code>{esc(base, 500)}</code></p>' if isinstance(
-        base, str) else ""
+    head = (
+        f'<p class="muted">Against <code>{esc(base, 500)}</code></p>'
+        if isinstance(base, str)
+        else ""
+    )
     body = []
     for r in rows:
         unit = _str(r.get("unit"), "bytes")
@@ -975,21 +1172,33 @@ def _comparison(comparison: dict[str, Any]) -> str:
         status = _str(r.get("status"), "unknown")
         name = {"nodeid": r.get("nodeid"), "label": r.get("label")}
         old_name = r.get("old_nodeid")
-        renamed = (f'<div class="mod">was <code>{esc(old_name, NAME_LIMIT, oneline=True)}'
-                   "</code></div>") if old_name else ""
+        renamed = (
+            (f'<div class="mod">was <code>{esc(old_name, NAME_LIMIT, oneline=True)}</code></div>')
+            if old_name
+            else ""
+        )
         body.append(
             f'<tr class="cmp-{esc(status, 20, oneline=True)}"><td>{_badge("cmp", status)}</td>'
-            f"<td class=\"name\">{_name_html(name)}{renamed}</td>"
+            f'<td class="name">{_name_html(name)}{renamed}</td>'
             f'<td class="num">{esc(_rate(r.get("old_rate"), unit))}</td>'
             f'<td class="num">{esc(_rate(r.get("new_rate"), unit))}</td>'
             f'<td class="num">{"" if pct is None else f"{pct:+.0f}%"}</td>'
-            f'<td>{esc(r.get("reason"), 1000)}</td></tr>')
-    table = ('<table class="grid cmp"><thead><tr><th>status</th><th>test</th>'
-             '<th class="num">baseline rate</th><th class="num">new rate</th>'
-             f'<th class="num">Δ</th><th>reason</th></tr></thead><tbody>{"".join(body)}'
-             "</tbody></table>") if body else '<p class="muted">No rows to compare.</p>'
-    return (f'<section id="comparison"><h2>Baseline comparison</h2>{head}'
-            f'<div class="chips">{chips}</div>{table}</section>')
+            f"<td>{esc(r.get('reason'), 1000)}</td></tr>"
+        )
+    table = (
+        (
+            '<table class="grid cmp"><thead><tr><th>status</th><th>test</th>'
+            '<th class="num">baseline rate</th><th class="num">new rate</th>'
+            f'<th class="num">Δ</th><th>reason</th></tr></thead><tbody>{"".join(body)}'
+            "</tbody></table>"
+        )
+        if body
+        else '<p class="muted">No rows to compare.</p>'
+    )
+    return (
+        f'<section id="comparison"><h2>Baseline comparison</h2>{head}'
+        f'<div class="chips">{chips}</div>{table}</section>'
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1086,7 +1295,8 @@ svg.chart{display:block;width:100%;height:auto;background:#fff}
 svg.chart.small{width:250px;max-width:100%;margin-top:8px}
 svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#57606a}
 svg .ylab{text-anchor:end}svg .xlab,svg .axtitle{text-anchor:middle}
-svg .leg{fill:#1f2328;font-size:12px}svg .flat{text-anchor:middle;font-size:13px}svg .smalltitle{fill:#1f2328;font-weight:600}
+svg .leg{fill:#1f2328;font-size:12px}svg .flat{text-anchor:middle;font-size:13px}
+svg .smalltitle{fill:#1f2328;font-weight:600}
 svg .grid{stroke:#eaeef2}svg .zero{stroke:#8c959f;stroke-width:1}svg .tick{stroke:#8c959f}
 svg .frame{fill:none;stroke:#d0d7de}
 svg .line{fill:none;stroke-width:2.2;stroke-linejoin:round}
@@ -1154,25 +1364,31 @@ def _csp_hash(script: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def render(doc: dict[str, Any], comparison: Optional[dict[str, Any]] = None) -> str:
+def render(doc: dict[str, Any], comparison: dict[str, Any] | None = None) -> str:
     """The HTML page for a report dictionary (and an optional baseline comparison)."""
     doc = _dict(doc)
     tests = _tests(doc)
     counts = _summary(doc, tests)
     ordered = sorted(enumerate(tests), key=_sort_key)
-    parts = [_header(doc, counts), "<main>",
-             f'<section id="tests"><h2>Tests ({len(tests)})</h2>{_tests_table(ordered)}'
-             "</section>"]
+    parts = [
+        _header(doc, counts),
+        "<main>",
+        f'<section id="tests"><h2>Tests ({len(tests)})</h2>{_tests_table(ordered)}</section>',
+    ]
     if comparison is not None:
         parts.append(_comparison(_dict(comparison)))
     if ordered:
         parts.append('<div id="details">')
         parts += [_test_section(i, t) for i, t in ordered]
         parts.append("</div>")
-    parts.append("</main><footer>pytest-memleak · self-contained report: no network, "
-                 "charts are inline SVG</footer>")
-    csp = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-           f"form-action 'none'; script-src {_csp_hash(JS_ERRORS)} {_csp_hash(JS_MAIN)}")
+    parts.append(
+        "</main><footer>pytest-memleak · self-contained report: no network, "
+        "charts are inline SVG</footer>"
+    )
+    csp = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+        f"form-action 'none'; script-src {_csp_hash(JS_ERRORS)} {_csp_hash(JS_MAIN)}"
+    )
     title = "pytest-memleak report"
     if counts["leak"]:
         title = f"{counts['leak']} leaking · {title}"
@@ -1183,7 +1399,7 @@ def render(doc: dict[str, Any], comparison: Optional[dict[str, Any]] = None) -> 
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style>"
         f"<script>{JS_ERRORS}</script></head>\n"
-        f'<body>{"".join(parts)}\n<script>{JS_MAIN}</script></body></html>\n'
+        f"<body>{''.join(parts)}\n<script>{JS_MAIN}</script></body></html>\n"
     )
     return page
 
@@ -1202,8 +1418,6 @@ def write(path: str | os.PathLike[str], html_text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
