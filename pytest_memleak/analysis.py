@@ -88,11 +88,16 @@ def failure_message(r: TestResult, v: Verdict) -> str:
         rate = lk.get("growth_rate")
         unit = lk.get("unit", "bytes")
         rate_text = (
-            f"{format_size(rate)}/iter" if unit == "bytes" and rate is not None
-            else f"{rate:+.2f} {unit}/iter" if rate is not None else "?"
+            f"{format_size(rate)}/iter"
+            if unit == "bytes" and rate is not None
+            else f"{rate:+.2f} {unit}/iter"
+            if rate is not None
+            else "?"
         )
-        lines.append(f"  leak {lk['id']}: {lk['type']} at {lk['source']} ({rate_text}, "
-                     f"severity {lk['severity']})")
+        lines.append(
+            f"  leak {lk['id']}: {lk['type']} at {lk['source']} ({rate_text}, "
+            f"severity {lk['severity']})"
+        )
         if lk.get("retainer_path"):
             lines.append(f"      held by: {lk['retainer_path']}")
         for ev in lk.get("evidence", [])[:3]:

@@ -14,9 +14,14 @@ class LeakError(AssertionError):
 
 
 class MemcheckFixture:
-    def __init__(self, nodeid: str, base: Settings, marker_kwargs: dict[str, Any],
-                 sink: list[dict[str, Any]],
-                 on_result: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        nodeid: str,
+        base: Settings,
+        marker_kwargs: dict[str, Any],
+        sink: list[dict[str, Any]],
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._nodeid = nodeid
         self._base = base
         self._marker = marker_kwargs
@@ -28,8 +33,14 @@ class MemcheckFixture:
         """One snapshot of every cheap probe (rss, py_blocks, malloc, heap, external, fds, ...)."""
         return shared_probes().snapshot()
 
-    def measure(self, fn: Callable[[], Any], *, label: str | None = None,
-                setup: Callable[[], Any] | None = None, **overrides: Any) -> analysis.TestResult:
+    def measure(
+        self,
+        fn: Callable[[], Any],
+        *,
+        label: str | None = None,
+        setup: Callable[[], Any] | None = None,
+        **overrides: Any,
+    ) -> analysis.TestResult:
         """Call ``fn`` repeatedly (warm-up, measured rounds) and judge its growth.
 
         ``setup``, when given, runs before every call and its return value is passed to ``fn``.
@@ -72,8 +83,11 @@ class MemcheckFixture:
         layer.pop("mode", None)
         layer.update(marker_layer((), overrides, f"{self._nodeid}: {where}"))
         base = self._base.to_dict()
-        base_layer = {k: v for k, v in base.items() if k not in ("sources", "all", "disable",
-                                                                  "mode") and v is not None}
+        base_layer = {
+            k: v
+            for k, v in base.items()
+            if k not in ("sources", "all", "disable", "mode") and v is not None
+        }
         return resolve([("marker", layer), ("cli", base_layer)])
 
     def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> analysis.TestResult:

@@ -42,17 +42,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("memleak", "memory-leak checks (pytest-memleak)")
     for option in OPTIONS:
         if option.flag:
-            group.addoption(option.cli_flag, action="store_const", const="true", default=None,
-                            dest=option.dest, help=option.help)
+            group.addoption(
+                option.cli_flag,
+                action="store_const",
+                const="true",
+                default=None,
+                dest=option.dest,
+                help=option.help,
+            )
         elif option.name == "compare":
-            group.addoption(option.cli_flag, action="store", nargs="?", const="latest",
-                            default=None, dest=option.dest, metavar=option.metavar,
-                            help=option.help)
+            group.addoption(
+                option.cli_flag,
+                action="store",
+                nargs="?",
+                const="latest",
+                default=None,
+                dest=option.dest,
+                metavar=option.metavar,
+                help=option.help,
+            )
         else:
-            group.addoption(option.cli_flag, action="store", default=None, dest=option.dest,
-                            metavar=option.metavar, help=option.help)
-        parser.addini(option.ini_key, option.help,
-                      type="linelist" if option.ini_type == "linelist" else "string", default=None)
+            group.addoption(
+                option.cli_flag,
+                action="store",
+                default=None,
+                dest=option.dest,
+                metavar=option.metavar,
+                help=option.help,
+            )
+        parser.addini(
+            option.ini_key,
+            option.help,
+            type="linelist" if option.ini_type == "linelist" else "string",
+            default=None,
+        )
 
 
 def _ini_layer(config: pytest.Config) -> dict[str, Any]:
@@ -66,8 +89,11 @@ def _ini_layer(config: pytest.Config) -> dict[str, Any]:
 
 
 def _cli_layer(config: pytest.Config) -> dict[str, Any]:
-    return {o.name: getattr(config.option, o.dest, None) for o in OPTIONS
-            if getattr(config.option, o.dest, None) is not None}
+    return {
+        o.name: getattr(config.option, o.dest, None)
+        for o in OPTIONS
+        if getattr(config.option, o.dest, None) is not None
+    }
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -128,8 +154,9 @@ class MemleakPlugin:
         path = self._storage().resolve(ref)
         self.baseline = json_report.read_report(path)
         self.baseline_path = path
-        self._baseline_index = {test_key(t): t for t in self.baseline["tests"]
-                                if isinstance(t, dict) and "nodeid" in t}
+        self._baseline_index = {
+            test_key(t): t for t in self.baseline["tests"] if isinstance(t, dict) and "nodeid" in t
+        }
 
     def _rule(self) -> Any:
         from .baseline import Rule, parse_rule
@@ -203,14 +230,20 @@ class MemleakPlugin:
         finally:
             pyfuncitem.obj = original
 
-    def _soak(self, item: pytest.Function, settings: Settings, origin: str
-              ) -> Generator[None, Any, Any]:
+    def _soak(
+        self, item: pytest.Function, settings: Settings, origin: str
+    ) -> Generator[None, Any, Any]:
         """Run the test once while a background sampler watches this process."""
         from .runner import shared_probes
         from .soak import SOAK_FIELDS, Sampler, build_result, own_reader, soak_progress
 
-        sampler = Sampler(own_reader(shared_probes()), SOAK_FIELDS, settings.interval,
-                          settings.retention, progress=soak_progress(self.config))
+        sampler = Sampler(
+            own_reader(shared_probes()),
+            SOAK_FIELDS,
+            settings.interval,
+            settings.retention,
+            progress=soak_progress(self.config),
+        )
         sampler.start()
         try:
             return (yield)
@@ -260,8 +293,7 @@ class MemleakPlugin:
             comp = compare_test(self._baseline_index.get(test_key(r)), r, rule)
             r["baseline"] = comp.to_dict()
             if comp.failures:
-                lines = [f"memleak: {r['nodeid']} regressed against baseline "
-                         f"{self.baseline_path}"]
+                lines = [f"memleak: {r['nodeid']} regressed against baseline {self.baseline_path}"]
                 lines += [f"  - {f}" for f in comp.failures]
                 messages.append("\n".join(lines))
         return messages
@@ -300,9 +332,13 @@ class MemleakPlugin:
         if self.baseline is not None:
             from .baseline import compare_docs
 
-            self.comparison = compare_docs(self.baseline, build(self.results, {}), self._rule(),
-                                           old_name=self.baseline_path or "",
-                                           new_name=self.settings.report or "")
+            self.comparison = compare_docs(
+                self.baseline,
+                build(self.results, {}),
+                self._rule(),
+                old_name=self.baseline_path or "",
+                new_name=self.settings.report or "",
+            )
             extra["comparison"] = self.comparison.to_dict()
         doc = build(self.results, self.settings.to_dict(), partial=partial, extra=extra)
         if self.settings.report:
@@ -336,8 +372,9 @@ def _fire_events(item: pytest.Item, result: dict[str, Any]) -> None:
     hook = item.config.hook
     for finding in result.get("findings", []):
         growth = result.get("growth", {}).get(finding["metric"], {})
-        hook.pytest_memleak_growth_detected(item=item, metric=finding["metric"],
-                                            growth={**growth, **finding})
+        hook.pytest_memleak_growth_detected(
+            item=item, metric=finding["metric"], growth={**growth, **finding}
+        )
     for leak in result.get("leaks", []):
         hook.pytest_memleak_leak_detected(item=item, leak=leak)
         if leak.get("type") == "buffer_leak":

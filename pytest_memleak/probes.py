@@ -58,7 +58,7 @@ def _raiser(name: str) -> Callable[[], float]:
 
 
 class _Mallinfo2(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes needs a class attribute
+    _fields_ = [
         (name, ctypes.c_size_t)
         for name in (
             "arena",
@@ -287,7 +287,7 @@ def derive(row: dict[str, float], block_size: float) -> dict[str, float]:
     """Heap, external memory and external ratio from one snapshot's raw fields."""
     malloc = row["malloc"]
     blocks = row["py_blocks"]
-    parts = [v for v in (malloc, blocks * block_size if not math.isnan(blocks) else NAN)]
+    parts = [malloc, blocks * block_size if not math.isnan(blocks) else NAN]
     heap = NAN if all(math.isnan(p) for p in parts) else sum(p for p in parts if not math.isnan(p))
     external = row["rss"] - heap if not math.isnan(heap) else NAN
     ratio = external / heap if heap and not math.isnan(heap) and heap > 0 else NAN

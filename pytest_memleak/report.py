@@ -1,4 +1,4 @@
-"""The report model: plain dataclasses that serialise to the JSON contract (schema pytest-memleak/1).
+"""The report model: plain dataclasses that serialise to the JSON contract (pytest-memleak/1).
 
 Everything here is made of ``str``, ``int``, ``float``, ``bool``, ``None``, ``list`` and ``dict``
 so that a :class:`TestResult` can ride on a pytest report across pytest-xdist's wire and be
@@ -136,7 +136,7 @@ def environment() -> dict[str, Any]:
 
 
 def summarise(tests: list[dict[str, Any]]) -> dict[str, Any]:
-    counts = {v: 0 for v in VERDICTS}
+    counts = dict.fromkeys(VERDICTS, 0)
     leaks = 0
     for t in tests:
         counts[t.get("verdict", "error")] = counts.get(t.get("verdict", "error"), 0) + 1
@@ -144,8 +144,13 @@ def summarise(tests: list[dict[str, Any]]) -> dict[str, Any]:
     return {"checked": len(tests), **counts, "leaks": leaks}
 
 
-def build(tests: list[dict[str, Any]], config: dict[str, Any], *, partial: bool = False,
-          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(
+    tests: list[dict[str, Any]],
+    config: dict[str, Any],
+    *,
+    partial: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -41,8 +41,16 @@ FLOORS: dict[str, float] = {
 }
 MEMORY_METRICS = ("py_blocks", "malloc", "rss")
 COUNT_METRICS = ("fds", "threads", "children")
-UNITS = {"py_blocks": "count", "malloc": "bytes", "rss": "bytes", "heap": "bytes",
-         "external": "bytes", "fds": "count", "threads": "count", "children": "count"}
+UNITS = {
+    "py_blocks": "count",
+    "malloc": "bytes",
+    "rss": "bytes",
+    "heap": "bytes",
+    "external": "bytes",
+    "fds": "count",
+    "threads": "count",
+    "children": "count",
+}
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -166,7 +174,7 @@ class Loop:
                     if self._timed_out():
                         break
                 # Everything the measuring path keeps is made before the baseline.
-                state = {name: 0 for name in MEMORY_METRICS + COUNT_METRICS}
+                state = dict.fromkeys(MEMORY_METRICS + COUNT_METRICS, 0)
                 clean: set[str] = set()
                 round_start = 0
                 done = 0
@@ -269,8 +277,13 @@ class Loop:
             if len(values) < 2 or any(v is None for v in values):
                 continue
             vals = [float(v) for v in values]  # type: ignore[arg-type]
-            m.growth[metric] = analyse(vals, times, metric=metric, unit=UNITS[metric],
-                                       min_slope=FLOORS.get(metric, FLOORS["malloc"]))
+            m.growth[metric] = analyse(
+                vals,
+                times,
+                metric=metric,
+                unit=UNITS[metric],
+                min_slope=FLOORS.get(metric, FLOORS["malloc"]),
+            )
 
     def record_error(self, exc: BaseException) -> None:
         m = self.m

@@ -138,71 +138,190 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("all", units.parse_bool, False, "check every test as if marked @pytest.mark.memcheck",
-           flag=True, marker=False, ini_type="bool"),
-    Option("disable", units.parse_bool, False,
-           "switch checking off: marked tests run once, as plain tests", flag=True, marker=False,
-           ini_type="bool"),
-    Option("report", _path, ".memleak/report.json",
-           "JSON report path ('off' for none); written when any test was checked",
-           metavar="PATH", marker=False),
-    Option("profile", _profile, "default", "threshold preset: strict, default or lenient",
-           metavar="NAME"),
-    Option("iterations", _iterations, 10, "measured iterations per round (>= 5: fewer cannot show a significant trend)", metavar="N"),
-    Option("warmup", _nonneg_int, 5, "warm-up iterations before measuring (not judged)",
-           metavar="N"),
-    Option("max_iterations", _iterations, 30,
-           "cap on measured iterations when growth needs confirming rounds", metavar="N"),
-    Option("max_rate", _optional(units.parse_rate), None,
-           "largest sustained growth rate allowed, e.g. '4 KiB/iter' or '100 KB/s' "
-           "(default: any confirmed growth fails)", metavar="RATE"),
-    Option("max_growth", _optional(units.parse_size), None,
-           "largest total growth over the measured iterations allowed, e.g. '1 MiB'",
-           metavar="SIZE"),
-    Option("max_rss", _optional(units.parse_size), None,
-           "fail when RSS ends above this size, e.g. '2 GiB'", metavar="SIZE"),
-    Option("max_external", _optional(units.parse_size), None,
-           "largest growth of external memory (RSS - heap) allowed over the measured "
-           "iterations", metavar="SIZE"),
-    Option("max_external_ratio", _optional(_ratio), None,
-           "fail when external / heap ends above this ratio (health: < 1.5 healthy, "
-           "> 2.5 critical)", metavar="RATIO"),
-    Option("fail_on", _fail_on, "low",
-           "lowest severity that fails a test: low, medium, high or critical", metavar="SEVERITY"),
-    Option("diagnose", _diagnose, "auto",
-           "diagnosis pass with tracing: auto (leaking tests only), always or never",
-           metavar="WHEN"),
-    Option("trace_frames", _positive_int, 10, "frames per traceback in the diagnosis pass",
-           metavar="N"),
-    Option("timeout", _optional(units.parse_duration), None,
-           "time budget for one test's whole memcheck loop, e.g. '60s'; past it the loop stops "
-           "and judges what it measured", metavar="DURATION"),
-    Option("mode", _mode, "repeat",
-           "repeat: run the body in a measured loop; soak: run it once while a background "
-           "sampler watches memory (for long-running tests)", metavar="MODE"),
-    Option("interval", _interval, 0.1,
-           "soak / watch sampling interval, e.g. '100ms'", metavar="DURATION"),
-    Option("retention", _retention, 1000,
-           "soak / watch: samples kept (beyond it, every other sample is dropped)", metavar="N"),
-    Option("save", units.parse_bool, False,
-           "save this run's report to the history folder (--memleak-storage)", flag=True,
-           marker=False),
-    Option("autosave", units.parse_bool, False,
-           "save every run to the history folder (like --memleak-save on each run)", flag=True,
-           marker=False),
-    Option("storage", _path, ".memleak/history",
-           "history folder for saved runs (one JSON per run)", metavar="DIR", marker=False),
-    Option("compare", _ref, None,
-           "compare against a saved run: 'latest' (the default when no value is given), a run "
-           "name or prefix from the history folder, or a report path", metavar="REF",
-           marker=False),
-    Option("compare_fail", _rule, None,
-           "fail a test that regressed against the baseline, e.g. 'rate:10%,growth:1MiB,"
-           "new-leaks' (applies even when the absolute thresholds pass)", metavar="RULE",
-           marker=False),
-    Option("suppress", _patterns, (),
-           "suppress known growth: patterns matched against a leak's fingerprint, source, "
-           "type or module", metavar="PATTERNS", ini_type="linelist"),
+    Option(
+        "all",
+        units.parse_bool,
+        False,
+        "check every test as if marked @pytest.mark.memcheck",
+        flag=True,
+        marker=False,
+        ini_type="bool",
+    ),
+    Option(
+        "disable",
+        units.parse_bool,
+        False,
+        "switch checking off: marked tests run once, as plain tests",
+        flag=True,
+        marker=False,
+        ini_type="bool",
+    ),
+    Option(
+        "report",
+        _path,
+        ".memleak/report.json",
+        "JSON report path ('off' for none); written when any test was checked",
+        metavar="PATH",
+        marker=False,
+    ),
+    Option(
+        "profile",
+        _profile,
+        "default",
+        "threshold preset: strict, default or lenient",
+        metavar="NAME",
+    ),
+    Option(
+        "iterations",
+        _iterations,
+        10,
+        "measured iterations per round (>= 5: fewer cannot show a significant trend)",
+        metavar="N",
+    ),
+    Option(
+        "warmup", _nonneg_int, 5, "warm-up iterations before measuring (not judged)", metavar="N"
+    ),
+    Option(
+        "max_iterations",
+        _iterations,
+        30,
+        "cap on measured iterations when growth needs confirming rounds",
+        metavar="N",
+    ),
+    Option(
+        "max_rate",
+        _optional(units.parse_rate),
+        None,
+        "largest sustained growth rate allowed, e.g. '4 KiB/iter' or '100 KB/s' "
+        "(default: any confirmed growth fails)",
+        metavar="RATE",
+    ),
+    Option(
+        "max_growth",
+        _optional(units.parse_size),
+        None,
+        "largest total growth over the measured iterations allowed, e.g. '1 MiB'",
+        metavar="SIZE",
+    ),
+    Option(
+        "max_rss",
+        _optional(units.parse_size),
+        None,
+        "fail when RSS ends above this size, e.g. '2 GiB'",
+        metavar="SIZE",
+    ),
+    Option(
+        "max_external",
+        _optional(units.parse_size),
+        None,
+        "largest growth of external memory (RSS - heap) allowed over the measured iterations",
+        metavar="SIZE",
+    ),
+    Option(
+        "max_external_ratio",
+        _optional(_ratio),
+        None,
+        "fail when external / heap ends above this ratio (health: < 1.5 healthy, > 2.5 critical)",
+        metavar="RATIO",
+    ),
+    Option(
+        "fail_on",
+        _fail_on,
+        "low",
+        "lowest severity that fails a test: low, medium, high or critical",
+        metavar="SEVERITY",
+    ),
+    Option(
+        "diagnose",
+        _diagnose,
+        "auto",
+        "diagnosis pass with tracing: auto (leaking tests only), always or never",
+        metavar="WHEN",
+    ),
+    Option(
+        "trace_frames", _positive_int, 10, "frames per traceback in the diagnosis pass", metavar="N"
+    ),
+    Option(
+        "timeout",
+        _optional(units.parse_duration),
+        None,
+        "time budget for one test's whole memcheck loop, e.g. '60s'; past it the loop stops "
+        "and judges what it measured",
+        metavar="DURATION",
+    ),
+    Option(
+        "mode",
+        _mode,
+        "repeat",
+        "repeat: run the body in a measured loop; soak: run it once while a background "
+        "sampler watches memory (for long-running tests)",
+        metavar="MODE",
+    ),
+    Option(
+        "interval",
+        _interval,
+        0.1,
+        "soak / watch sampling interval, e.g. '100ms'",
+        metavar="DURATION",
+    ),
+    Option(
+        "retention",
+        _retention,
+        1000,
+        "soak / watch: samples kept (beyond it, every other sample is dropped)",
+        metavar="N",
+    ),
+    Option(
+        "save",
+        units.parse_bool,
+        False,
+        "save this run's report to the history folder (--memleak-storage)",
+        flag=True,
+        marker=False,
+    ),
+    Option(
+        "autosave",
+        units.parse_bool,
+        False,
+        "save every run to the history folder (like --memleak-save on each run)",
+        flag=True,
+        marker=False,
+    ),
+    Option(
+        "storage",
+        _path,
+        ".memleak/history",
+        "history folder for saved runs (one JSON per run)",
+        metavar="DIR",
+        marker=False,
+    ),
+    Option(
+        "compare",
+        _ref,
+        None,
+        "compare against a saved run: 'latest' (the default when no value is given), a run "
+        "name or prefix from the history folder, or a report path",
+        metavar="REF",
+        marker=False,
+    ),
+    Option(
+        "compare_fail",
+        _rule,
+        None,
+        "fail a test that regressed against the baseline, e.g. 'rate:10%,growth:1MiB,"
+        "new-leaks' (applies even when the absolute thresholds pass)",
+        metavar="RULE",
+        marker=False,
+    ),
+    Option(
+        "suppress",
+        _patterns,
+        (),
+        "suppress known growth: patterns matched against a leak's fingerprint, source, "
+        "type or module",
+        metavar="PATTERNS",
+        ini_type="linelist",
+    ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 MARKER_KEYS = tuple(o.name for o in OPTIONS if o.marker)
@@ -274,8 +393,11 @@ def resolve(layers: list[tuple[str, Mapping[str, Any]]]) -> Settings:
             if value is None:
                 continue
             option = BY_NAME[name]
-            key = option.ini_key if origin == "ini" else (
-                option.cli_flag if origin == "cli" else f"memcheck({name}=...)")
+            key = (
+                option.ini_key
+                if origin == "ini"
+                else (option.cli_flag if origin == "cli" else f"memcheck({name}=...)")
+            )
             parsed[name] = (option.parse(value, key), origin)
     profile = parsed.get("profile", ("default", "default"))[0]
     values: dict[str, Any] = {}
@@ -298,11 +420,15 @@ def marker_layer(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str) -
     """Check a marker's arguments; the returned dict is a layer for :func:`resolve`."""
     if args:
         raise ConfigError(
-            f"{where}: @pytest.mark.memcheck", args,
-            "keyword arguments only, e.g. memcheck(iterations=20, max_rate='1 KiB/iter')")
+            f"{where}: @pytest.mark.memcheck",
+            args,
+            "keyword arguments only, e.g. memcheck(iterations=20, max_rate='1 KiB/iter')",
+        )
     unknown = sorted(set(kwargs) - set(MARKER_KEYS))
     if unknown:
         raise ConfigError(
-            f"{where}: @pytest.mark.memcheck({unknown[0]}=...)", kwargs[unknown[0]],
-            "one of the keyword arguments " + ", ".join(MARKER_KEYS))
+            f"{where}: @pytest.mark.memcheck({unknown[0]}=...)",
+            kwargs[unknown[0]],
+            "one of the keyword arguments " + ", ".join(MARKER_KEYS),
+        )
     return dict(kwargs)

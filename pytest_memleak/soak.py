@@ -24,18 +24,29 @@ SOAK_FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
 WATCH_FIELDS = ("t", "rss", "fds", "threads", "children")
 #: Smallest total growth that a soak or a watch can call a leak, per metric (no gc.collect runs
 #: between samples, so memory moves by more than in the repeat loop).
-SOAK_FLOORS = {"rss": 1024 * 1024.0, "malloc": 512 * 1024.0, "py_blocks": 2000.0,
-               "fds": 3.0, "threads": 3.0, "children": 3.0}
+SOAK_FLOORS = {
+    "rss": 1024 * 1024.0,
+    "malloc": 512 * 1024.0,
+    "py_blocks": 2000.0,
+    "fds": 3.0,
+    "threads": 3.0,
+    "children": 3.0,
+}
 MAX_POINTS = 200  # samples handed to the trend analysis (evenly thinned)
 
 
 class Sampler:
     """Samples ``read()`` every ``interval`` seconds on a daemon thread until stopped."""
 
-    def __init__(self, read: Callable[[], dict[str, float]], fields: tuple[str, ...],
-                 interval: float, retention: int,
-                 progress: Callable[[dict[str, float]], None] | None = None,
-                 progress_every: float = 1.0) -> None:
+    def __init__(
+        self,
+        read: Callable[[], dict[str, float]],
+        fields: tuple[str, ...],
+        interval: float,
+        retention: int,
+        progress: Callable[[dict[str, float]], None] | None = None,
+        progress_every: float = 1.0,
+    ) -> None:
         self.read = read
         self.fields = fields
         self.interval = max(0.001, interval)
@@ -172,8 +183,9 @@ def _thin(values: list[float], times: list[float]) -> tuple[list[float], list[fl
     return [values[i] for i in idx], [times[i] for i in idx]
 
 
-def judge_samples(samples: list[dict[str, float]], fields: tuple[str, ...],
-                  settings: Settings) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+def judge_samples(
+    samples: list[dict[str, float]], fields: tuple[str, ...], settings: Settings
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     """(growth per metric, findings, failing reasons) for sampled series, rates per second."""
     growth: dict[str, Any] = {}
     findings: list[dict[str, Any]] = []
@@ -198,20 +210,38 @@ def judge_samples(samples: list[dict[str, float]], fields: tuple[str, ...],
         sustained = g.pattern in ("linear", "step", "exponential", "leak") and g.mk_p < 0.01
         if not (sustained and g.total_growth >= need):
             continue
-        if unit == "bytes" and settings.max_rate is not None and settings.max_rate.per == "s" \
-                and g.slope_per_s <= settings.max_rate.bytes:
+        if (
+            unit == "bytes"
+            and settings.max_rate is not None
+            and settings.max_rate.per == "s"
+            and g.slope_per_s <= settings.max_rate.bytes
+        ):
             continue
-        rate = (f"{format_size(g.slope_per_s)}/s" if unit == "bytes"
-                else f"{g.slope_per_s:+.2f} {metric}/s")
+        rate = (
+            f"{format_size(g.slope_per_s)}/s"
+            if unit == "bytes"
+            else f"{g.slope_per_s:+.2f} {metric}/s"
+        )
         total = format_size(g.total_growth) if unit == "bytes" else f"{g.total_growth:+.0f}"
-        reason = (f"{metric} grew {rate}, {total} over {times[-1]:.1f} s; pattern {g.pattern}, "
-                  f"confidence {g.confidence:.2f}")
+        reason = (
+            f"{metric} grew {rate}, {total} over {times[-1]:.1f} s; pattern {g.pattern}, "
+            f"confidence {g.confidence:.2f}"
+        )
         reasons.append(reason)
-        findings.append({"metric": metric, "rate_per_iter": g.slope_per_iter,
-                         "bytes_per_iter": None, "rate_per_s": g.slope_per_s,
-                         "total": g.total_growth, "pattern": g.pattern,
-                         "confidence": g.confidence, "severity": "medium", "failing": True,
-                         "reason": reason})
+        findings.append(
+            {
+                "metric": metric,
+                "rate_per_iter": g.slope_per_iter,
+                "bytes_per_iter": None,
+                "rate_per_s": g.slope_per_s,
+                "total": g.total_growth,
+                "pattern": g.pattern,
+                "confidence": g.confidence,
+                "severity": "medium",
+                "failing": True,
+                "reason": reason,
+            }
+        )
     return growth, findings, reasons
 
 
@@ -223,15 +253,26 @@ _RESOURCE_FIX = {
 }
 
 
-def build_result(nodeid: str, label: str, origin: str, sampler: Sampler,
-                 fields: tuple[str, ...], settings: Settings,
-                 process: dict[str, Any] | None = None) -> TestResult:
+def build_result(
+    nodeid: str,
+    label: str,
+    origin: str,
+    sampler: Sampler,
+    fields: tuple[str, ...],
+    settings: Settings,
+    process: dict[str, Any] | None = None,
+) -> TestResult:
     from .detectors.trend import severity_for
 
     samples = sampler.samples
     growth, findings, reasons = judge_samples(samples, fields, settings)
-    snapshots = {f: [s.get(f) if not (isinstance(s.get(f), float) and math.isnan(s[f]))
-                     else None for s in samples] for f in fields}
+    snapshots = {
+        f: [
+            s.get(f) if not (isinstance(s.get(f), float) and math.isnan(s[f])) else None
+            for s in samples
+        ]
+        for f in fields
+    }
     leaks: list[dict[str, Any]] = []
     severity = "none"
     order = ["none", "low", "medium", "high", "critical"]
@@ -245,22 +286,37 @@ def build_result(nodeid: str, label: str, origin: str, sampler: Sampler,
         for f in group:
             f["severity"] = sev
         severity = max(severity, sev, key=order.index)
-        leaks.append({
-            "id": f"L{i}", "type": kind, "source": where, "severity": sev,
-            "estimated_size": main["total"] if kind == "unknown" else None,
-            "growth_rate": main["rate_per_s"],
-            "unit": "bytes/s" if kind == "unknown" else f"{main['metric']}/s",
-            "evidence": [f["reason"] for f in group],
-            "recommendation": (
-                "Memory of the watched process grows under load: profile that process "
-                "(tracemalloc, memray) while it handles requests." if process and kind ==
-                "unknown" else "Memory grows while the test runs: rerun the workload as a "
-                "repeated @pytest.mark.memcheck test to get leak sites." if kind == "unknown"
-                else _RESOURCE_FIX[kind]),
-            "stack_trace": None, "fingerprint": "", "module": None, "retainer_path": None,
-            "objects": {}, "details": {"pattern": main["pattern"], "metric": main["metric"]},
-            "suppressed": False, "suppressed_by": None, "confidence": main["confidence"],
-            "growth_rate_per_s": main["rate_per_s"]})
+        leaks.append(
+            {
+                "id": f"L{i}",
+                "type": kind,
+                "source": where,
+                "severity": sev,
+                "estimated_size": main["total"] if kind == "unknown" else None,
+                "growth_rate": main["rate_per_s"],
+                "unit": "bytes/s" if kind == "unknown" else f"{main['metric']}/s",
+                "evidence": [f["reason"] for f in group],
+                "recommendation": (
+                    "Memory of the watched process grows under load: profile that process "
+                    "(tracemalloc, memray) while it handles requests."
+                    if process and kind == "unknown"
+                    else "Memory grows while the test runs: rerun the workload as a "
+                    "repeated @pytest.mark.memcheck test to get leak sites."
+                    if kind == "unknown"
+                    else _RESOURCE_FIX[kind]
+                ),
+                "stack_trace": None,
+                "fingerprint": "",
+                "module": None,
+                "retainer_path": None,
+                "objects": {},
+                "details": {"pattern": main["pattern"], "metric": main["metric"]},
+                "suppressed": False,
+                "suppressed_by": None,
+                "confidence": main["confidence"],
+                "growth_rate_per_s": main["rate_per_s"],
+            }
+        )
     verdict = "leak" if reasons else "ok"
     notes = {}
     if sampler.ended:
@@ -268,39 +324,56 @@ def build_result(nodeid: str, label: str, origin: str, sampler: Sampler,
     if sampler.errors:
         notes["errors"] = "; ".join(sampler.errors[:3])
     result = TestResult(
-        nodeid=nodeid, label=label, origin=origin, verdict=verdict, severity=severity,
-        iterations=len(samples), warmup=0,
+        nodeid=nodeid,
+        label=label,
+        origin=origin,
+        verdict=verdict,
+        severity=severity,
+        iterations=len(samples),
+        warmup=0,
         partial=bool(sampler.ended) and "exited with code 0" not in (sampler.ended or ""),
         stop_reason=sampler.ended or ("confirmed growth" if reasons else "clean"),
-        duration_s=samples[-1]["t"] if samples else 0.0, snapshots=snapshots,
-        growth=growth, findings=findings, leaks=leaks, settings=settings.to_dict(),
+        duration_s=samples[-1]["t"] if samples else 0.0,
+        snapshots=snapshots,
+        growth=growth,
+        findings=findings,
+        leaks=leaks,
+        settings=settings.to_dict(),
         probe_notes=notes,
-        trend={"health": "unknown", "mode": "watch" if process else "soak",
-               "samples": len(samples), "interval_s": sampler.interval * sampler.step,
-               "sampler_cpu_s": round(sampler.cpu_s, 4)},
+        trend={
+            "health": "unknown",
+            "mode": "watch" if process else "soak",
+            "samples": len(samples),
+            "interval_s": sampler.interval * sampler.step,
+            "sampler_cpu_s": round(sampler.cpu_s, 4),
+        },
     )
     if process:
         result.trend["process"] = process
     if reasons:
-        what = f"watched process {process['pid']} ({process['cmdline'][:80]})" if process \
-            else nodeid
-        result.message = "\n".join([f"memleak: {what} leaks ({len(samples)} samples over "
-                                    f"{result.duration_s:.1f} s)"] +
-                                   [f"  - {r}" for r in reasons])
+        what = (
+            f"watched process {process['pid']} ({process['cmdline'][:80]})" if process else nodeid
+        )
+        result.message = "\n".join(
+            [f"memleak: {what} leaks ({len(samples)} samples over {result.duration_s:.1f} s)"]
+            + [f"  - {r}" for r in reasons]
+        )
     return result
 
 
 class Watch:
     """Context manager returned by ``memcheck.watch(proc)``: samples another process."""
 
-    def __init__(self, proc: Any, settings: Settings, nodeid: str,
-                 sink: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, proc: Any, settings: Settings, nodeid: str, sink: Callable[[dict[str, Any]], None]
+    ) -> None:
         self.process = describe_process(proc)
         self.settings = settings
         self.nodeid = nodeid
         self._sink = sink
-        self.sampler = Sampler(process_reader(proc), WATCH_FIELDS, settings.interval,
-                               settings.retention)
+        self.sampler = Sampler(
+            process_reader(proc), WATCH_FIELDS, settings.interval, settings.retention
+        )
         self.result: TestResult | None = None
 
     def __enter__(self) -> Watch:
@@ -309,8 +382,15 @@ class Watch:
 
     def __exit__(self, *exc: object) -> None:
         self.sampler.stop()
-        self.result = build_result(self.nodeid, f"watch pid {self.process['pid']}", "watch",
-                                   self.sampler, WATCH_FIELDS, self.settings, self.process)
+        self.result = build_result(
+            self.nodeid,
+            f"watch pid {self.process['pid']}",
+            "watch",
+            self.sampler,
+            WATCH_FIELDS,
+            self.settings,
+            self.process,
+        )
         self._sink(self.result.to_dict())
 
 
@@ -325,9 +405,11 @@ def soak_progress(config: Any) -> Callable[[dict[str, float]], None] | None:
         return None
 
     def show(row: dict[str, float]) -> None:
-        text = (f"memleak soak {row['t']:6.1f}s  rss {format_size(row['rss'])}  "
-                f"malloc {format_size(row.get('malloc') or 0)}  fds {row.get('fds', 0):.0f}  "
-                f"threads {row.get('threads', 0):.0f}  pid {os.getpid()}")
+        text = (
+            f"memleak soak {row['t']:6.1f}s  rss {format_size(row['rss'])}  "
+            f"malloc {format_size(row.get('malloc') or 0)}  fds {row.get('fds', 0):.0f}  "
+            f"threads {row.get('threads', 0):.0f}  pid {os.getpid()}"
+        )
         if capman is not None:
             with capman.global_and_fixture_disabled():
                 tr.write_line(text)

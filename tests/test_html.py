@@ -7,6 +7,7 @@ and hostile-id tests to get a real report; the rest uses hand-made dictionaries.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import html as html_mod
 import json
@@ -221,55 +222,73 @@ def test_leak_fields_are_shown(real_doc: dict[str, Any], real_page: str) -> None
 
 def test_comparison_section(real_doc: dict[str, Any], real_page: str) -> None:
     assert "Baseline comparison" not in real_page
+    row = {"label": "", "old_verdict": "leak", "new_verdict": "leak", "failures": []}
     comparison = {
         "baseline": "old <report>.json",
+        "old": {"name": "old <report>.json", "created": "2026-01-01T00:00:00+0000"},
+        "new": {"name": "new.json", "created": "2026-01-02T00:00:00+0000"},
+        "rule": "rate:10%",
+        "failed": True,
         "rows": [
             {
-                "nodeid": "t.py::test_a",
-                "status": "regressed",
-                "old_rate": 1024,
-                "new_rate": 4096,
-                "delta_pct": 300.0,
-                "reason": "rate x4",
-            },
-            {
-                "nodeid": f"t.py::test_b[{HOSTILE}]",
-                "status": "new",
-                "old_rate": None,
-                "new_rate": 100,
-                "delta_pct": None,
-                "reason": f"new {HOSTILE}",
-            },
-            {
+                **row,
                 "nodeid": "t.py::test_c",
                 "status": "improved",
                 "old_rate": 2048,
                 "new_rate": 1024,
+                "delta": -1024,
                 "delta_pct": -50.0,
-                "reason": "",
+                "reason": "halved",
             },
             {
+                **row,
+                "nodeid": "t.py::test_a",
+                "status": "regressed",
+                "old_rate": 1024,
+                "new_rate": 4096,
+                "delta": 3072,
+                "delta_pct": 300.0,
+                "reason": "rate x4",
+                "failures": ["rate:10% broke"],
+            },
+            {
+                **row,
+                "nodeid": f"t.py::test_b[{HOSTILE}]",
+                "status": "new",
+                "old_rate": None,
+                "new_rate": 100,
+                "delta": None,
+                "delta_pct": None,
+                "reason": f"new {HOSTILE}",
+                "old_nodeid": "t.py::test_b_old",
+                "old_verdict": None,
+            },
+            {
+                **row,
                 "nodeid": "t.py::test_d",
                 "status": "removed",
                 "old_rate": 5,
                 "new_rate": None,
-                "delta_pct": None,
                 "reason": "gone",
+                "new_verdict": None,
             },
             {
-                "nodeid": "t.py::test_e2",
-                "old_nodeid": "t.py::test_e",
-                "status": "renamed",
-                "old_rate": 1,
-                "new_rate": 1,
-                "delta_pct": 0.0,
-                "reason": "same fingerprint",
-            },
-            {
+                **row,
                 "nodeid": "t.py::test_f",
+                "status": "fixed",
+                "old_rate": 512,
+                "new_rate": 0,
+                "delta": -512,
+                "delta_pct": -100.0,
+                "new_verdict": "ok",
+            },
+            {
+                **row,
+                "nodeid": "t.py::test_g",
                 "status": "same",
                 "old_rate": 0,
                 "new_rate": 0,
+                "delta": 0,
                 "delta_pct": 0.0,
                 "reason": "",
             },
@@ -278,16 +297,35 @@ def test_comparison_section(real_doc: dict[str, Any], real_page: str) -> None:
     page = html.render(real_doc, comparison)
     assert "Baseline comparison" in page
     section = page[page.index('id="comparison"') :]
-    for status in ("regressed", "new", "improved", "removed", "renamed", "same"):
+    for status in ("regressed", "new", "improved", "removed", "fixed", "same"):
         assert f">{status}</span>" in section
     assert section.index("test_a") < section.index("test_c")  # regressions first
-    assert "+4.0 KiB/iter" in section
-    assert "+300%" in section
+    assert "+3.0 KiB/iter (+300%)" in section
+    assert "4.0 KiB/iter" in section
+    assert "LEAK → ok" in section
+    assert "was <code>t.py::test_b_old</code>" in section
     assert "old &lt;report&gt;.json" in section
+    assert "FAILED (1 test)" in section
     assert HOSTILE not in page
     assert_safe(page)
     assert_well_formed(page)
     assert "Baseline comparison" in html.render({}, {"rows": []})
+
+
+def test_comparison_from_the_baseline_module(real_doc: dict[str, Any]) -> None:
+    """The section renders what ``pytest_memleak.baseline`` really produces."""
+    baseline = pytest.importorskip("pytest_memleak.baseline")
+    old = copy.deepcopy(real_doc)
+    old["tests"] = [t for t in old["tests"] if not t["nodeid"].endswith("::test_leak")]
+    comparison = baseline.compare_docs(old, real_doc, old_name="old.json", new_name="new.json")
+    page = html.render(real_doc, comparison.to_dict())
+    section = page[page.index('id="comparison"') :]
+    assert ">new</span>" in section
+    assert "old.json" in section
+    assert section.count('<tr class="cmp-') == len(real_doc["tests"])
+    assert HOSTILE not in page
+    assert_safe(page)
+    assert_well_formed(page)
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,13 +566,23 @@ def test_hostile_strings_everywhere_are_escaped() -> None:
         doc,
         {
             "baseline": evil,
+            "old": {"name": evil, "created": evil},
+            "new": {"name": None, "created": evil},
+            "rule": evil,
+            "failed": True,
             "rows": [
                 {
                     "nodeid": evil,
+                    "label": evil,
+                    "old_nodeid": evil,
                     "status": evil,
                     "old_rate": evil,
-                    "new_rate": None,
+                    "new_rate": 5.0,
+                    "delta": 5.0,
                     "delta_pct": evil,
+                    "old_verdict": evil,
+                    "new_verdict": "leak",
+                    "failures": [evil],
                     "reason": evil,
                     "unit": evil,
                 }

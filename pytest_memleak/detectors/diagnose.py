@@ -32,18 +32,55 @@ from .sites import Site, find_sites, traced_growth
 RESOURCE_METRICS = ("fds", "threads", "children")
 
 BUFFER_TYPES = ("numpy.ndarray", "memoryview", "array.array", "mmap.mmap")
-CONNECTION_TYPES = ("sqlite3.Connection", "sqlite3.Cursor", "psycopg", "pymysql.connections",
-                    "asyncpg.connection")
-CRYPTO_TYPES = ("ssl.SSLContext", "_ssl._SSLContext", "ssl.SSLSocket", "ssl.SSLObject",
-                "_ssl._SSLSocket")
+CONNECTION_TYPES = (
+    "sqlite3.Connection",
+    "sqlite3.Cursor",
+    "psycopg",
+    "pymysql.connections",
+    "asyncpg.connection",
+)
+CRYPTO_TYPES = (
+    "ssl.SSLContext",
+    "_ssl._SSLContext",
+    "ssl.SSLSocket",
+    "ssl.SSLObject",
+    "_ssl._SSLSocket",
+)
 #: Types that only wrap a leaked resource (already reported as such).
-RESOURCE_WRAPPERS = ("_io.", "io.", "socket.", "threading.", "subprocess.", "_thread.",
-                     "builtins.", "dict", "list", "tuple", "function", "cell", "method",
-                     "weakref", "collections.deque")
+RESOURCE_WRAPPERS = (
+    "_io.",
+    "io.",
+    "socket.",
+    "threading.",
+    "subprocess.",
+    "_thread.",
+    "builtins.",
+    "dict",
+    "list",
+    "tuple",
+    "function",
+    "cell",
+    "method",
+    "weakref",
+    "collections.deque",
+)
 #: Growing types too generic to look for a retainer path first.
-GENERIC = {"int", "float", "str", "tuple", "cell", "builtin_function_or_method",
-           "weakref.ReferenceType", "method", "frame", "code", "_thread.lock", "_thread.RLock",
-           "encodings.utf_8.IncrementalDecoder", "weakref"}
+GENERIC = {
+    "int",
+    "float",
+    "str",
+    "tuple",
+    "cell",
+    "builtin_function_or_method",
+    "weakref.ReferenceType",
+    "method",
+    "frame",
+    "code",
+    "_thread.lock",
+    "_thread.RLock",
+    "encodings.utf_8.IncrementalDecoder",
+    "weakref",
+}
 #: Plain containers: searched only when nothing more specific grew.
 CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
 RETAINER_BUDGET_S = 0.15
@@ -140,8 +177,9 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
     inv_after = resources.capture("children" in confirmed)
     d.objects = objects.growth(census_before, census_after, n)
     d.resources = resources.diff(inv_before, inv_after)
-    d.notes.append(f"census: {census_before.seconds * 1000:.1f} ms + "
-                   f"{census_after.seconds * 1000:.1f} ms")
+    d.notes.append(
+        f"census: {census_before.seconds * 1000:.1f} ms + {census_after.seconds * 1000:.1f} ms"
+    )
     # Pass B, tracemalloc: where the surviving memory was allocated.
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
@@ -160,11 +198,14 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
         del snaps
         if d.sites and not any(t not in GENERIC and t not in CONTAINERS for t in d.objects):
             # Leaked objects the collector does not track: find their holder by site.
-            found = objects.find_by_site({x.source for x in d.sites[:3]},
-                                         deadline=time.perf_counter() + RETAINER_BUDGET_S)
+            found = objects.find_by_site(
+                {x.source for x in d.sites[:3]}, deadline=time.perf_counter() + RETAINER_BUDGET_S
+            )
             if found is not None:
                 d.retainers[objects.type_name(type(found[0]))] = {
-                    "path": found[1], "status": "found (module global, by allocation site)"}
+                    "path": found[1],
+                    "status": "found (module global, by allocation site)",
+                }
             found = None
     finally:
         if not tracing_before:
@@ -269,12 +310,19 @@ def _metric_rate(v: Any, metric: str) -> float | None:
     return None
 
 
-def _new_leak(kind: str, source: str, severity: str, rate: float | None, iterations: int,
-              unit: str = "bytes") -> Leak:
-    return Leak(id="", type=kind, source=source, severity=severity,
-                estimated_size=(rate * iterations if rate is not None and unit == "bytes"
-                                else None),
-                growth_rate=rate, unit=unit, recommendation=RECOMMENDATIONS[kind])
+def _new_leak(
+    kind: str, source: str, severity: str, rate: float | None, iterations: int, unit: str = "bytes"
+) -> Leak:
+    return Leak(
+        id="",
+        type=kind,
+        source=source,
+        severity=severity,
+        estimated_size=(rate * iterations if rate is not None and unit == "bytes" else None),
+        growth_rate=rate,
+        unit=unit,
+        recommendation=RECOMMENDATIONS[kind],
+    )
 
 
 def leaks_for(m: Any, v: Any) -> list[Leak]:
@@ -294,33 +342,57 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
     site = d.sites[0] if d.sites else None
     site_src = site.source if site else None
     if "fds" in confirmed:
-        kind = "socket" if res.get("socket_count", 0) >= res.get("file_count", 0) and res.get(
-            "socket_count") else "file_handle"
-        lk = _new_leak(kind, line_for("fds") or site_src or "unknown", "high",
-                       _metric_rate(v, "fds"), m.iterations, unit="fds")
+        kind = (
+            "socket"
+            if res.get("socket_count", 0) >= res.get("file_count", 0) and res.get("socket_count")
+            else "file_handle"
+        )
+        lk = _new_leak(
+            kind,
+            line_for("fds") or site_src or "unknown",
+            "high",
+            _metric_rate(v, "fds"),
+            m.iterations,
+            unit="fds",
+        )
         items = res.get("sockets" if kind == "socket" else "files", [])
-        lk.evidence.append(f"{res.get('socket_count' if kind == 'socket' else 'file_count', 0)}"
-                           f" new descriptors in {d.iterations} traced iterations")
+        lk.evidence.append(
+            f"{res.get('socket_count' if kind == 'socket' else 'file_count', 0)}"
+            f" new descriptors in {d.iterations} traced iterations"
+        )
         lk.evidence += [f"open: {t}" for t in items[:3]]
         leaks.append(lk)
     if "threads" in confirmed:
-        lk = _new_leak("thread", line_for("threads") or site_src or "unknown", "high",
-                       _metric_rate(v, "threads"), m.iterations, unit="threads")
-        lk.evidence.append(f"{res.get('thread_count', 0)} new threads in {d.iterations} traced "
-                           "iterations")
+        lk = _new_leak(
+            "thread",
+            line_for("threads") or site_src or "unknown",
+            "high",
+            _metric_rate(v, "threads"),
+            m.iterations,
+            unit="threads",
+        )
+        lk.evidence.append(
+            f"{res.get('thread_count', 0)} new threads in {d.iterations} traced iterations"
+        )
         lk.evidence += [f"thread: {t}" for t in res.get("threads", [])[:3]]
         leaks.append(lk)
     if "children" in confirmed:
-        lk = _new_leak("subprocess", line_for("children") or site_src or "unknown", "high",
-                       _metric_rate(v, "children"), m.iterations, unit="children")
-        lk.evidence.append(f"{res.get('child_count', 0)} new child processes in {d.iterations} "
-                           "traced iterations")
+        lk = _new_leak(
+            "subprocess",
+            line_for("children") or site_src or "unknown",
+            "high",
+            _metric_rate(v, "children"),
+            m.iterations,
+            unit="children",
+        )
+        lk.evidence.append(
+            f"{res.get('child_count', 0)} new child processes in {d.iterations} traced iterations"
+        )
         lk.evidence += [f"child: {c}" for c in res.get("children", [])[:3]]
         leaks.append(lk)
 
     memory = confirmed & {"py_blocks", "malloc", "rss"} or not leaks
-    if leaks and all(any(t.startswith(w) or t == w for w in RESOURCE_WRAPPERS)
-                     for t in d.objects):
+    if leaks and all(any(t.startswith(w) or t == w for w in RESOURCE_WRAPPERS) for t in d.objects):
         memory = False  # the memory is the leaked resources' own wrappers
     if memory:
         kind, module = _kind_from_objects(d.objects)
@@ -332,9 +404,11 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         sources: list[tuple[str, float | None, Site | None]] = []
         if mostly_native and kind == "python_object":
             kind = "native_module"
-        if mostly_native and line_for("malloc") and kind in ("native_module",
-                                                             "connection_pool",
-                                                             "crypto_context"):
+        if (
+            mostly_native
+            and line_for("malloc")
+            and kind in ("native_module", "connection_pool", "crypto_context")
+        ):
             sources.append((line_for("malloc") or "unknown", native_rate, None))
         elif d.sites:
             top = d.sites[0]
@@ -346,8 +420,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             if kind == "python_object" and top.user:
                 kind, module = _kind_from_line(top.source) or (kind, module)
             if mostly_native:
-                sources = [(src, native_rate if s is top else rate, s)
-                           for src, rate, s in sources]
+                sources = [(src, native_rate if s is top else rate, s) for src, rate, s in sources]
         else:
             src = line_for("malloc") or "unknown"
             sources.append((src, native_rate or _metric_rate(v, "py_blocks"), None))
@@ -364,8 +437,10 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         for src, rate, s in sources:
             owner = next((r for r in resource_leaks if _near(r.source, src)), None)
             if owner is not None:  # the memory of the leaked resource itself
-                owner.evidence.append(f"memory at {src}: {format_size(rate or 0)}/iter "
-                                      "(the resource's own objects and buffers)")
+                owner.evidence.append(
+                    f"memory at {src}: {format_size(rate or 0)}/iter "
+                    "(the resource's own objects and buffers)"
+                )
                 continue
             lk = _new_leak(kind, src, sev, rate, m.iterations)
             lk.module = module
@@ -374,7 +449,8 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
                 lk.evidence.append(
                     f"tracemalloc: {src} grew {format_size(s.bytes_per_iter)}/iter "
                     f"({s.blocks_per_iter:+.1f} blocks/iter) in {s.growing_steps} of "
-                    f"{s.steps} traced iterations" + (" (numpy buffers)" if s.numpy else ""))
+                    f"{s.steps} traced iterations" + (" (numpy buffers)" if s.numpy else "")
+                )
             for f in v.findings:
                 if f.failing and f.metric in ("py_blocks", "malloc", "rss"):
                     lk.evidence.append(f"{f.metric}: {f.reason.split(';')[0]}")
@@ -384,10 +460,22 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
                     lk.evidence.append(
                         f"malloc in-use grew {format_size(top['per_iter'])}/iter at "
                         f"{top['source']} ({top['allocations']} raising, {top['frees']} "
-                        "lowering events)")
+                        "lowering events)"
+                    )
                 lk.details["native"] = [
-                    {k: mm[k] for k in ("module", "category", "per_iter", "allocations",
-                                        "frees", "functions")} for mm in d.modules[:5]]
+                    {
+                        k: mm[k]
+                        for k in (
+                            "module",
+                            "category",
+                            "per_iter",
+                            "allocations",
+                            "frees",
+                            "functions",
+                        )
+                    }
+                    for mm in d.modules[:5]
+                ]
                 if module:
                     lk.details["category"] = native.category(module)
             leaks.append(lk)
@@ -400,8 +488,17 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
     retainer = next((r["path"] for r in d.retainers.values() if r.get("path")), None)
     for i, lk in enumerate(leaks, 1):
         lk.id = f"L{i}"
-        if lk.type in ("python_object", "buffer_leak", "connection_pool", "crypto_context",
-                       "native_module") and retainer:
+        if (
+            lk.type
+            in (
+                "python_object",
+                "buffer_leak",
+                "connection_pool",
+                "crypto_context",
+                "native_module",
+            )
+            and retainer
+        ):
             lk.retainer_path = retainer
         lk.fingerprint = _fingerprint(lk.type, lk.source, lk.retainer_path)
         lk.confidence = max((f.confidence for f in v.findings if f.failing), default=0.5)
@@ -422,8 +519,14 @@ def _suppress(leaks: list[Leak], patterns: tuple[str, ...]) -> None:
     if use_defaults:
         pats += list(DEFAULT_SUPPRESSIONS)
     for lk in leaks:
-        fields = [lk.fingerprint, lk.source, lk.type, lk.module or "",
-                  *lk.objects.keys(), *(lk.stack_trace or [])[:1]]
+        fields = [
+            lk.fingerprint,
+            lk.source,
+            lk.type,
+            lk.module or "",
+            *lk.objects.keys(),
+            *(lk.stack_trace or [])[:1],
+        ]
         for pat in pats:
             if any(fnmatch.fnmatchcase(f, pat) for f in fields if f):
                 lk.suppressed = True

@@ -20,15 +20,36 @@ from .frames import is_user_file, location
 
 #: Module name prefix -> category.
 CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("_sqlite3", "database"), ("sqlite3", "database"), ("psycopg", "database"),
-    ("_mysql", "database"), ("pymysql", "database"), ("asyncpg", "database"),
-    ("_ssl", "crypto"), ("ssl", "crypto"), ("_hashlib", "crypto"), ("cryptography", "crypto"),
-    ("_socket", "network"), ("socket", "network"), ("select", "network"), ("_asyncio", "network"),
-    ("zlib", "compression"), ("_bz2", "compression"), ("bz2", "compression"),
-    ("_lzma", "compression"), ("lzma", "compression"), ("_zstd", "compression"),
-    ("numpy", "numeric"), ("scipy", "numeric"), ("pandas", "numeric"),
-    ("pyexpat", "xml"), ("_elementtree", "xml"), ("xml", "xml"), ("lxml", "xml"),
-    ("ctypes", "ffi"), ("_ctypes", "ffi"), ("cffi", "ffi"),
+    ("_sqlite3", "database"),
+    ("sqlite3", "database"),
+    ("psycopg", "database"),
+    ("_mysql", "database"),
+    ("pymysql", "database"),
+    ("asyncpg", "database"),
+    ("_ssl", "crypto"),
+    ("ssl", "crypto"),
+    ("_hashlib", "crypto"),
+    ("cryptography", "crypto"),
+    ("_socket", "network"),
+    ("socket", "network"),
+    ("select", "network"),
+    ("_asyncio", "network"),
+    ("zlib", "compression"),
+    ("_bz2", "compression"),
+    ("bz2", "compression"),
+    ("_lzma", "compression"),
+    ("lzma", "compression"),
+    ("_zstd", "compression"),
+    ("numpy", "numeric"),
+    ("scipy", "numeric"),
+    ("pandas", "numeric"),
+    ("pyexpat", "xml"),
+    ("_elementtree", "xml"),
+    ("xml", "xml"),
+    ("lxml", "xml"),
+    ("ctypes", "ffi"),
+    ("_ctypes", "ffi"),
+    ("cffi", "ffi"),
 )
 
 
@@ -112,8 +133,9 @@ class Attributor:
         # C calls are charged on the malloc counter only: it costs ~1 us to read, the resource
         # counters tens of microseconds, and a C call can be made thousands of times per line.
         if event == "c_call":
-            self._cstack.append((f"{_c_module(arg)}.{getattr(arg, '__qualname__', '?')}",
-                                 self._cread()))
+            self._cstack.append(
+                (f"{_c_module(arg)}.{getattr(arg, '__qualname__', '?')}", self._cread())
+            )
         elif (event == "c_return" or event == "c_exception") and self._cstack:
             name, before = self._cstack.pop()
             d = self._cread() - before
@@ -153,8 +175,15 @@ class Attributor:
             positive = sum(1 for v in c.per_iter if v > 0)
             if positive < 0.6 * max(1, iterations):
                 continue
-            out.append({"source": where, "per_iter": c.total / max(1, iterations),
-                        "allocations": c.up, "frees": c.down, "iterations_positive": positive})
+            out.append(
+                {
+                    "source": where,
+                    "per_iter": c.total / max(1, iterations),
+                    "allocations": c.up,
+                    "frees": c.down,
+                    "iterations_positive": positive,
+                }
+            )
         out.sort(key=lambda d: -d["per_iter"])
         return out[:limit]
 
@@ -163,8 +192,10 @@ class Attributor:
         by_module: dict[str, dict[str, Any]] = {}
         for name, c in self.cfuncs[counter].items():
             module = name.rsplit(".", 1)[0].split(".")[0] if "." in name else name
-            m = by_module.setdefault(module, {"module": module, "total": 0.0, "allocations": 0,
-                                              "frees": 0, "functions": {}})
+            m = by_module.setdefault(
+                module,
+                {"module": module, "total": 0.0, "allocations": 0, "frees": 0, "functions": {}},
+            )
             m["total"] += c.total
             m["allocations"] += c.up
             m["frees"] += c.down
@@ -195,8 +226,11 @@ def ctypes_on_line(source: str) -> bool:
     ctypes = sys.modules.get("ctypes")
     if ctypes is None:
         return False
-    namespaces = [vars(m) for m in list(sys.modules.values())
-                  if getattr(m, "__file__", None) and _same(m.__file__, path)]
+    namespaces = [
+        vars(m)
+        for m in list(sys.modules.values())
+        if getattr(m, "__file__", None) and _same(m.__file__, path)
+    ]
     for ident in _IDENT.findall(text):
         for ns in namespaces:
             obj = ns.get(ident)
@@ -221,8 +255,11 @@ def _line_namespace(source: str) -> tuple[str, list[dict[str, Any]]]:
     text = linecache.getline(path, int(lineno)) if lineno.isdigit() else ""
     if not text:
         return "", []
-    spaces = [vars(m) for m in list(sys.modules.values())
-              if getattr(m, "__file__", None) and _same(m.__file__, path)]
+    spaces = [
+        vars(m)
+        for m in list(sys.modules.values())
+        if getattr(m, "__file__", None) and _same(m.__file__, path)
+    ]
     return text, spaces
 
 
@@ -247,9 +284,7 @@ def modules_called_on_line(source: str) -> list[str]:
             obj = getattr(builtins, ident, None)
         if isinstance(obj, _types.ModuleType):
             found.append(obj.__name__)
-        elif isinstance(obj, type) or callable(obj) and hasattr(obj, "__module__"):
-            if isinstance(obj, type) or isinstance(obj, (_types.FunctionType,
-                                                         _types.BuiltinFunctionType)):
-                mod = getattr(obj, "__module__", None) or "builtins"
-                found.append(f"builtins.{obj.__name__}" if mod == "builtins" else mod)
+        elif isinstance(obj, (type, _types.FunctionType, _types.BuiltinFunctionType)):
+            mod = getattr(obj, "__module__", None) or "builtins"
+            found.append(f"builtins.{obj.__name__}" if mod == "builtins" else mod)
     return found

@@ -55,8 +55,9 @@ def census(*mine: Census) -> Census:
     return Census(counts, ids, time.perf_counter() - t0)
 
 
-def growth(before: Census, after: Census, iterations: int, min_per_iter: float = 0.8
-           ) -> dict[str, float]:
+def growth(
+    before: Census, after: Census, iterations: int, min_per_iter: float = 0.8
+) -> dict[str, float]:
     """Types whose count grew by at least ``min_per_iter`` per iteration: name -> per iteration."""
     out = {}
     for name, n in after.counts.items():
@@ -87,8 +88,11 @@ def find_new_instances(name: str, before: Census, limit: int = 3) -> list[Any]:
 
 
 def _module_roots() -> dict[int, str]:
-    return {id(vars(m)): name for name, m in list(sys.modules.items())
-            if m is not None and hasattr(m, "__dict__")}
+    return {
+        id(vars(m)): name
+        for name, m in list(sys.modules.items())
+        if m is not None and hasattr(m, "__dict__")
+    }
 
 
 def _edge(parent: Any, child: Any) -> str:
@@ -188,8 +192,9 @@ def retainer_path(target: Any, budget_s: float = 0.5, max_depth: int = 8) -> tup
     return None, "no root found"
 
 
-def _push(frontier: list[Any], ignore: set[int], node: Any, path: list[Any], child: Any,
-          edge: str) -> None:
+def _push(
+    frontier: list[Any], ignore: set[int], node: Any, path: list[Any], child: Any, edge: str
+) -> None:
     """Queue ``node`` with its path; remember our own containers so they are never referrers."""
     step = (child, edge)
     new_path = [step, *path]

@@ -73,8 +73,9 @@ def _children() -> dict[int, str]:
 
 def capture(want_children: bool = True) -> Inventory:
     threads = {t.ident or 0: _describe_thread(t) for t in threading.enumerate()}
-    return Inventory(fds=_fd_table(), threads=threads,
-                     children=_children() if want_children else {})
+    return Inventory(
+        fds=_fd_table(), threads=threads, children=_children() if want_children else {}
+    )
 
 
 def socket_endpoints() -> dict[int, str]:

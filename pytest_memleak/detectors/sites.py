@@ -101,10 +101,18 @@ def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Si
         merged = by_source.get((source, numpy))
         if merged is None:
             by_source[(source, numpy)] = Site(
-                source=source, stack=stack, bytes_per_iter=total / steps,
-                blocks_per_iter=(counts[-1] - counts[0]) / steps, total_bytes=total,
-                growing_steps=growing, steps=steps, numpy=numpy, user=user, sizes=sizes,
-                frames=frames)
+                source=source,
+                stack=stack,
+                bytes_per_iter=total / steps,
+                blocks_per_iter=(counts[-1] - counts[0]) / steps,
+                total_bytes=total,
+                growing_steps=growing,
+                steps=steps,
+                numpy=numpy,
+                user=user,
+                sizes=sizes,
+                frames=frames,
+            )
         else:  # the same line reached through different callers: add up
             merged.bytes_per_iter += total / steps
             merged.blocks_per_iter += (counts[-1] - counts[0]) / steps

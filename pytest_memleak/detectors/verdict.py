@@ -115,9 +115,7 @@ def judge(m: Measurement) -> Verdict:
         rate_text = _describe(metric, g.slope_per_iter) + "/iter"
         if bpi is not None and metric == "py_blocks":
             rate_text += f" (~{format_size(bpi)}/iter)"
-        broke = (
-            f"max_rate={s.max_rate}" if s.max_rate is not None else "any confirmed growth"
-        )
+        broke = f"max_rate={s.max_rate}" if s.max_rate is not None else "any confirmed growth"
         reason = (
             f"{metric} grew {rate_text}, {_describe(metric, g.total_growth)} over "
             f"{m.iterations} iterations; pattern {g.pattern}, confidence {g.confidence:.2f}, "
@@ -131,24 +129,43 @@ def judge(m: Measurement) -> Verdict:
         else:
             reason += "; tolerated: " + ", ".join(checks)
         v.findings.append(
-            MetricFinding(metric, g.slope_per_iter, bpi, g.slope_per_s, g.total_growth,
-                          g.pattern, g.confidence, severity, failing, reason)
+            MetricFinding(
+                metric,
+                g.slope_per_iter,
+                bpi,
+                g.slope_per_s,
+                g.total_growth,
+                g.pattern,
+                g.confidence,
+                severity,
+                failing,
+                reason,
+            )
         )
     rss = series.get("rss") or []
     if s.max_rss is not None and rss and rss[-1] is not None and rss[-1] > s.max_rss:
-        v.reasons.append(f"rss ended at {format_size(rss[-1])}, above max_rss="
-                         f"{format_size(s.max_rss)}")
+        v.reasons.append(
+            f"rss ended at {format_size(rss[-1])}, above max_rss={format_size(s.max_rss)}"
+        )
         worst = max(worst, "medium", key=lambda x: _rank(x))
     ext = series.get("external") or []
-    if (s.max_external is not None and len(ext) > 1 and ext[0] is not None
-            and ext[-1] is not None and ext[-1] - ext[0] > s.max_external):
-        v.reasons.append(f"external memory grew {format_size(ext[-1] - ext[0])}, above "
-                         f"max_external={format_size(s.max_external)}")
+    if (
+        s.max_external is not None
+        and len(ext) > 1
+        and ext[0] is not None
+        and ext[-1] is not None
+        and ext[-1] - ext[0] > s.max_external
+    ):
+        v.reasons.append(
+            f"external memory grew {format_size(ext[-1] - ext[0])}, above "
+            f"max_external={format_size(s.max_external)}"
+        )
         worst = max(worst, "medium", key=lambda x: _rank(x))
     ratio = v.trend.get("external_ratio")
     if s.max_external_ratio is not None and ratio is not None and ratio > s.max_external_ratio:
-        v.reasons.append(f"external ratio {ratio:.2f} is above max_external_ratio="
-                         f"{s.max_external_ratio}")
+        v.reasons.append(
+            f"external ratio {ratio:.2f} is above max_external_ratio={s.max_external_ratio}"
+        )
         worst = max(worst, "medium", key=lambda x: _rank(x))
     if v.reasons:
         v.verdict = "leak"

@@ -43,7 +43,18 @@ COUNT_METRICS = ("fds", "threads", "children")
 METRIC_ORDER = (*MEMORY_METRICS, *COUNT_METRICS)
 COUNT_UNITS = {"py_blocks": "blocks", "fds": "fds", "threads": "threads", "children": "children"}
 COLORS = {"rss": "#0a66d6", "heap": "#1a7f37", "external": "#d9480f"}
-STATUS_ORDER = ("regressed", "new", "renamed", "improved", "removed", "same")
+STATUS_ORDER = (
+    "regressed",
+    "worse",
+    "new",
+    "error",
+    "renamed",
+    "removed",
+    "fixed",
+    "improved",
+    "skipped",
+    "same",
+)
 
 _PRINTABLE_KEEP = frozenset("\n\t")
 
@@ -1147,7 +1158,39 @@ def _test_section(i: int, t: dict[str, Any]) -> str:
     )
 
 
+def _cmp_delta(r: dict[str, Any]) -> str:
+    delta, pct = _num(r.get("delta")), _num(r.get("delta_pct"))
+    if delta is None:
+        if pct is None:
+            return ""
+        return f"{pct:+.0f}%"
+    text = f"{_size(delta, signed=True)}/iter"
+    if pct is None:
+        return text + " (from 0)"
+    return text + (f" ({pct:+.0f}%)" if delta else "")
+
+
+def _cmp_verdicts(r: dict[str, Any]) -> str:
+    def show(v: Any) -> str:
+        return "-" if v is None else ("LEAK" if v == "leak" else _printable(v, oneline=True))
+
+    old, new = r.get("old_verdict"), r.get("new_verdict")
+    if old is not None and new is not None and old != new:
+        return f"{show(old)} → {show(new)}"
+    return show(new if new is not None else old) if (old, new) != (None, None) else ""
+
+
+def _cmp_side(side: Any) -> str:
+    side = _dict(side)
+    name, created = side.get("name"), side.get("created")
+    if not name and not created:
+        return ""
+    text = f"<code>{esc(name or '?', 500, oneline=True)}</code>"
+    return text + (f" (created {esc(created, 40, oneline=True)})" if created else "")
+
+
 def _comparison(comparison: dict[str, Any]) -> str:
+    """The "Baseline comparison" section: the input is ``Comparison.to_dict()``."""
     rows = [r for r in _list(comparison.get("rows")) if isinstance(r, dict)]
     order = {s: k for k, s in enumerate(STATUS_ORDER)}
     rows.sort(key=lambda r: order.get(_str(r.get("status")), len(order)))
@@ -1159,44 +1202,65 @@ def _comparison(comparison: dict[str, Any]) -> str:
         f"{_badge('cmp', s)} {n}"
         for s, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))
     )
-    base = comparison.get("baseline") or comparison.get("base")
-    head = (
-        f'<p class="muted">Against <code>{esc(base, 500)}</code></p>'
-        if isinstance(base, str)
-        else ""
-    )
+    head = []
+    old_side, new_side = _cmp_side(comparison.get("old")), _cmp_side(comparison.get("new"))
+    base = comparison.get("baseline")
+    if old_side:
+        head.append(f"Baseline {old_side}")
+    elif isinstance(base, str) and base:
+        head.append(f"Baseline <code>{esc(base, 500, oneline=True)}</code>")
+    if new_side:
+        head.append(f"current {new_side}")
+    rule = comparison.get("rule")
+    if isinstance(rule, str) and rule:
+        failing = sum(1 for r in rows if _list(r.get("failures")))
+        verdict = (
+            f'<b class="cmpfail">FAILED ({failing} test{"s" if failing != 1 else ""})</b>'
+            if comparison.get("failed")
+            else '<b class="cmppass">passed</b>'
+        )
+        head.append(f"rule <code>{esc(rule, 300, oneline=True)}</code>: {verdict}")
     body = []
     for r in rows:
-        unit = _str(r.get("unit"), "bytes")
-        pct = _num(r.get("delta_pct"))
         status = _str(r.get("status"), "unknown")
         name = {"nodeid": r.get("nodeid"), "label": r.get("label")}
         old_name = r.get("old_nodeid")
         renamed = (
-            (f'<div class="mod">was <code>{esc(old_name, NAME_LIMIT, oneline=True)}</code></div>')
+            f'<div class="mod">was <code>{esc(old_name, NAME_LIMIT, oneline=True)}</code></div>'
             if old_name
             else ""
         )
+        unit = _str(r.get("unit"), "bytes")
+        rates = []
+        for key in ("old_rate", "new_rate"):
+            v = _num(r.get(key))
+            if v is None:
+                rates.append("-")
+            elif unit == "bytes":
+                rates.append(f"{_size(v)}/iter")
+            else:
+                rates.append(f"{v:.2f} {_printable(unit, oneline=True)}/iter")
         body.append(
             f'<tr class="cmp-{esc(status, 20, oneline=True)}"><td>{_badge("cmp", status)}</td>'
             f'<td class="name">{_name_html(name)}{renamed}</td>'
-            f'<td class="num">{esc(_rate(r.get("old_rate"), unit))}</td>'
-            f'<td class="num">{esc(_rate(r.get("new_rate"), unit))}</td>'
-            f'<td class="num">{"" if pct is None else f"{pct:+.0f}%"}</td>'
+            f'<td class="num">{esc(rates[0], 60)}</td><td class="num">{esc(rates[1], 60)}</td>'
+            f'<td class="num">{esc(_cmp_delta(r))}</td>'
+            f"<td>{esc(_cmp_verdicts(r), 60)}</td>"
             f"<td>{esc(r.get('reason'), 1000)}</td></tr>"
         )
     table = (
         (
             '<table class="grid cmp"><thead><tr><th>status</th><th>test</th>'
             '<th class="num">baseline rate</th><th class="num">new rate</th>'
-            f'<th class="num">Δ</th><th>reason</th></tr></thead><tbody>{"".join(body)}'
-            "</tbody></table>"
+            '<th class="num">Δ rate</th><th>verdict</th><th>reason</th></tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
         )
         if body
-        else '<p class="muted">No rows to compare.</p>'
+        else '<p class="muted">No tests to compare.</p>'
     )
+    head_html = f'<p class="cmphead">{" · ".join(head)}</p>' if head else ""
     return (
-        f'<section id="comparison"><h2>Baseline comparison</h2>{head}'
+        f'<section id="comparison"><h2>Baseline comparison</h2>{head_html}'
         f'<div class="chips">{chips}</div>{table}</section>'
     )
 
@@ -1270,8 +1334,11 @@ color:#0969da}.lt-file_handle,.lt-socket,.lt-thread,.lt-subprocess{background:va
 color:var(--orange)}
 .cmp-regressed{background:var(--red-bg);color:var(--red)}.cmp-new{background:#fbefff;
 color:#8250df}.cmp-improved{background:var(--green-bg);color:var(--green)}
-.cmp-removed,.cmp-same{color:var(--muted)}.cmp-renamed{background:#ddf4ff;color:#0969da}
-tr.cmp-regressed,tr.cmp-new,tr.cmp-improved,tr.cmp-renamed{background:none;color:inherit}
+.cmp-removed,.cmp-same,.cmp-skipped{color:var(--muted)}.cmp-worse{background:var(--orange-bg);
+color:var(--orange)}.cmp-fixed{background:var(--green-bg);color:var(--green)}
+.cmp-error{background:#d4a72c;color:#1f2328}.cmphead{color:var(--muted)}
+.cmpfail{color:var(--red)}.cmppass{color:var(--green)}.cmp-renamed{background:#ddf4ff;color:#0969da}
+tr[class^="cmp-"]{background:none;color:inherit}tr.cmp-regressed{background:#fff5f5}
 .chips{margin:.2em 0 .6em}
 svg.spark{width:110px;height:24px;display:block}svg.spark path{fill:none;stroke:#57606a;
 stroke-width:1.5}tr.v-leak svg.spark path{stroke:var(--red)}
@@ -1295,7 +1362,8 @@ svg.chart{display:block;width:100%;height:auto;background:#fff}
 svg.chart.small{width:250px;max-width:100%;margin-top:8px}
 svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#57606a}
 svg .ylab{text-anchor:end}svg .xlab,svg .axtitle{text-anchor:middle}
-svg .leg{fill:#1f2328;font-size:12px}svg .flat{text-anchor:middle;font-size:13px}
+svg .leg{fill:#1f2328;font-size:12px}
+svg .flat{text-anchor:middle;font-size:13px;paint-order:stroke;stroke:#fff;stroke-width:4px}
 svg .smalltitle{fill:#1f2328;font-weight:600}
 svg .grid{stroke:#eaeef2}svg .zero{stroke:#8c959f;stroke-width:1}svg .tick{stroke:#8c959f}
 svg .frame{fill:none;stroke:#d0d7de}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -43,10 +44,8 @@ def write_atomic(path: str, doc: dict[str, Any]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -69,14 +68,14 @@ def read_report(path: str) -> dict[str, Any]:
     except ValueError as exc:
         raise ReportError(path, f"is not valid JSON (truncated or corrupt?): {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str):
-        raise ReportError(path, "is not a pytest-memleak report (no \"schema\" key)")
+        raise ReportError(path, 'is not a pytest-memleak report (no "schema" key)')
     schema = doc["schema"]
     if not schema.startswith("pytest-memleak/"):
         raise ReportError(path, f"is a report of another tool (schema {schema!r})")
     if schema != SCHEMA:
         raise ReportError(path, f"has schema {schema!r}; this version reads {SCHEMA!r}")
     if not isinstance(doc.get("tests"), list):
-        raise ReportError(path, "has no \"tests\" list")
+        raise ReportError(path, 'has no "tests" list')
     return doc
 
 

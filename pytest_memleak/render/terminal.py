@@ -8,8 +8,18 @@ from tabulate import tabulate
 
 from ..units import format_size
 
-HEADERS = ["test", "iter", "RSS Δ", "heap Δ", "external Δ", "rate", "pattern", "severity",
-           "health", "verdict"]
+HEADERS = [
+    "test",
+    "iter",
+    "RSS Δ",
+    "heap Δ",
+    "external Δ",
+    "rate",
+    "pattern",
+    "severity",
+    "health",
+    "verdict",
+]
 
 
 def _delta(series: list[Any] | None) -> str:
@@ -40,8 +50,11 @@ def row(r: dict[str, Any]) -> list[str]:
         rate, pattern = "-", "stable"
     elif f.get("rate_per_s") is not None and r.get("trend", {}).get("mode") in ("soak", "watch"):
         per_s = f["rate_per_s"]
-        rate = (f"{format_size(per_s)}/s" if f["metric"] in ("rss", "malloc")
-                else f"{per_s:+.2f} {f['metric']}/s")
+        rate = (
+            f"{format_size(per_s)}/s"
+            if f["metric"] in ("rss", "malloc")
+            else f"{per_s:+.2f} {f['metric']}/s"
+        )
         pattern = f["pattern"]
     elif f.get("bytes_per_iter") is not None:
         rate, pattern = f"{format_size(f['bytes_per_iter'])}/iter", f["pattern"]
@@ -54,9 +67,18 @@ def row(r: dict[str, Any]) -> list[str]:
     iters = str(r.get("iterations", 0))
     if r.get("trend", {}).get("mode") in ("soak", "watch"):
         iters += " samples"
-    return [safe(name, 70), iters, _delta(snaps.get("rss")),
-            _delta(snaps.get("heap")), _delta(snaps.get("external")), rate, pattern,
-            r.get("severity", "none"), r.get("trend", {}).get("health", "unknown"), verdict]
+    return [
+        safe(name, 70),
+        iters,
+        _delta(snaps.get("rss")),
+        _delta(snaps.get("heap")),
+        _delta(snaps.get("external")),
+        rate,
+        pattern,
+        r.get("severity", "none"),
+        r.get("trend", {}).get("health", "unknown"),
+        verdict,
+    ]
 
 
 def detail(r: dict[str, Any]) -> list[str]:
@@ -75,9 +97,11 @@ def detail(r: dict[str, Any]) -> list[str]:
             rate_text = f"{rate:+.2f} {unit}"
         else:
             rate_text = f"{rate:+.2f} {unit}/iter"
-        lines.append(f"  {lk['id']} {lk['type']} at {safe(lk['source'])}: {rate_text}, "
-                     f"{lk.get('details', {}).get('pattern', '')} severity {lk['severity']}"
-                     f"{tag}")
+        lines.append(
+            f"  {lk['id']} {lk['type']} at {safe(lk['source'])}: {rate_text}, "
+            f"{lk.get('details', {}).get('pattern', '')} severity {lk['severity']}"
+            f"{tag}"
+        )
         if lk.get("module"):
             lines.append(f"      module: {safe(lk['module'])}")
         for ev in lk.get("evidence", [])[:4]:
@@ -94,8 +118,9 @@ def detail(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def summary(tr: Any, results: list[dict[str, Any]], report_path: str | None,
-            report_error: str | None) -> None:
+def summary(
+    tr: Any, results: list[dict[str, Any]], report_path: str | None, report_error: str | None
+) -> None:
     tr.write_sep("=", "memleak summary")
     rows = [row(r) for r in results]
     for line in tabulate(rows, headers=HEADERS, tablefmt="simple").splitlines():
@@ -105,8 +130,11 @@ def summary(tr: Any, results: list[dict[str, Any]], report_path: str | None,
             continue
         name = r["nodeid"] + (f" [{r['label']}]" if r.get("label") else "")
         tr.write_line("")
-        tr.write_line(f"LEAK {safe(name)}: {r.get('severity')} severity" if r["verdict"] == "leak"
-                      else f"{safe(name)}: {r['verdict']}")
+        tr.write_line(
+            f"LEAK {safe(name)}: {r.get('severity')} severity"
+            if r["verdict"] == "leak"
+            else f"{safe(name)}: {r['verdict']}"
+        )
         for finding in r.get("findings", []):
             if finding.get("failing"):
                 tr.write_line(f"  - {safe(finding['reason'], 400)}")
