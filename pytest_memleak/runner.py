@@ -51,6 +51,8 @@ UNITS = {
     "threads": "count",
     "children": "count",
 }
+#: Measured iterations after which a body whose exact counters stayed flat is judged clean.
+EARLY_AT = 5
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -205,6 +207,9 @@ class Loop:
                         self._snap()
                         if self._timed_out():
                             break
+                        if done == EARLY_AT and not m.rounds and self._flat(round_start):
+                            m.stop_reason = "flat"
+                            break
                     m.rounds.append(m.iterations)
                     undecided = self._screen_round(round_start, state, clean)
                     if self._timed_out():
@@ -232,6 +237,20 @@ class Loop:
                 m.duration_s = time.perf_counter() - self._t_start
                 if not m.series:
                     self._finish_series()
+
+    def _flat(self, start: int) -> bool:
+        """True when the exact counters did not move at all and memory moved less than its
+        floor: a clean body is decided after ``EARLY_AT`` iterations instead of a full round."""
+        stop = self._n
+        for name in ("py_blocks", *COUNT_METRICS):
+            col = self._column(name, start, stop)
+            if any(v != col[0] for v in col if not math.isnan(v)):
+                return False
+        for name in ("malloc", "rss"):
+            col = [v for v in self._column(name, start, stop) if not math.isnan(v)]
+            if col and max(col) - min(col) >= FLOORS[name] * (stop - start - 1):
+                return False
+        return not math.isnan(self._buf[start * WIDTH + INDEX["py_blocks"]])
 
     def _screen_round(self, start: int, state: dict[str, int], clean: set[str]) -> bool:
         """Screen the round that began at snapshot ``start``; True while a metric is undecided."""
