@@ -121,13 +121,13 @@ def summary(text: str) -> None:
 
 def verdict_vs_target(value: float, target: float, fmt: str = "%.3g", lower_is_better: bool = True
                       ) -> str:
-    """'MET' or 'MISSED by X' for a value against a target."""
+    """'MET' or 'MISSED (value vs target, N% over)' for a value against a target."""
     ok = value <= target if lower_is_better else value >= target
     if ok:
         return "MET"
     if lower_is_better:
-        return "MISSED by " + (fmt % (value - target)) + " (%.0f%% over)" % (100.0 * (value / target - 1))
-    return "MISSED by " + (fmt % (target - value))
+        return "MISSED (%s vs <= %s, %.0f%% over)" % (fmt % value, fmt % target, 100.0 * (value / target - 1))
+    return "MISSED (%s vs >= %s)" % (fmt % value, fmt % target)
 
 
 # ------------------------------------------------------------------------------- numbers

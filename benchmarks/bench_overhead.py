@@ -13,8 +13,11 @@ the plugin does after the loop (``analysis.finish``), not included in the ratio.
 
 Everything is run twice, each in a fresh child process: with an empty heap and after allocating
 1M live objects (1M small lists, all tracked by the garbage collector). The fixed cost per
-iteration is measured with a no-op body: (memcheck time - plain time) / calls, split into a
-marginal cost per iteration (slope between a 10- and a 30-iteration loop) and a cost per loop.
+iteration is measured with a no-op body: (memcheck time - plain time) / calls, split into the
+loop's own work between two calls (timed directly: cache clearing, gc.collect() with the old
+objects frozen, one probe snapshot) and the rest, a cost per loop.
+The bodies are calibrated (to 1, 5 and 50 ms a call) in the empty-heap process; the 1M-object
+process runs the same bodies (same n), so its ms/call may differ.
 
 Target: <= 1.25x for clean bodies of >= 5 ms. --quick: 5 ms bodies only, 3 repetitions.
 """
@@ -115,6 +118,32 @@ def calibrate(kind: str, target_ms: float, tmpdir: str) -> tuple[int, float]:
     return n, ms
 
 
+def step_cost(settings, n: int) -> float:
+    """Median us of the loop's own work between two calls (settle: cache clearing + gc.collect,
+    then one probe snapshot), measured directly with the objects frozen as the loop does."""
+    from array import array
+
+    from pytest_memleak import analysis
+    from pytest_memleak.probes import WIDTH
+
+    loop = analysis.make_loop(settings)
+    settle = getattr(loop, "settle", None) or getattr(loop, "_settle")
+    buf = array("d", bytes(8 * WIDTH))
+    read = loop.probes.read
+    gc.collect()
+    gc.freeze()
+    try:
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            settle()
+            read(buf, 0)
+            samples.append(time.perf_counter() - t0)
+    finally:
+        gc.unfreeze()
+    return c.median(samples) * 1e6
+
+
 # ------------------------------------------------------------------------------- child
 def child(args: argparse.Namespace) -> None:
     from pytest_memleak import analysis
@@ -186,18 +215,22 @@ def child(args: argparse.Namespace) -> None:
                 "extra_us": c.median(extra_us), "finish_ms": c.median(finish_ms),
                 "verdicts": sorted(set(verdicts)), "reps": reps}
 
+    given = json.loads(args.sizes) if args.sizes else {}
     for target in targets:
         for kind in KINDS:
-            n, ms = calibrate(kind, target, tmpdir)
+            key = "%s/%g" % (kind, target)
+            if key in given:  # the same work as in the empty-heap process
+                n, ms = given[key], float("nan")
+            else:
+                n, ms = calibrate(kind, target, tmpdir)
             reps = args.reps or (3 if args.quick else {1.0: 9, 5.0: 7, 50.0: 5}[target])
             c.log("  heap %d: %s %.0f ms (n=%d, %.2f ms) x%d" % (args.heap, kind, target, n, ms, reps))
             out.append(one(kind, target, n, reps))
     c.log("  heap %d: noop" % args.heap)
-    reps = args.reps or (3 if args.quick else 15)
-    out.append(one("noop", None, 0, reps))
-    # a longer loop (30 measured iterations in one round) separates per-loop from per-iteration cost
-    long = resolve([("marker", {"iterations": 30, "max_iterations": 30})])
-    out.append(one("noop", None, 0, reps, settings=long))
+    reps = args.reps or (3 if args.quick else 21)
+    noop = one("noop", None, 0, reps)
+    noop["step_us"] = step_cost(settings, 200 if args.quick else 2000)
+    out.append(noop)
     del heap
     json.dump(out, sys.stdout)
 
@@ -209,6 +242,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 9/7/5 by size)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--heap", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -217,6 +251,9 @@ def main() -> int:
     for heap in (0, BIG_HEAP):
         c.log("child process, %d live objects ..." % heap)
         cmd = [c.PYTHON, os.path.abspath(__file__), "--child", "--heap", str(heap)]
+        if results:  # the 1M-object process runs the bodies calibrated in the empty one
+            cmd += ["--sizes", json.dumps({"%s/%g" % (r["kind"], r["target_ms"]): r["n"]
+                                           for r in results if r["kind"] != "noop"})]
         if args.quick:
             cmd.append("--quick")
         if args.reps:
@@ -246,31 +283,24 @@ def main() -> int:
                      "%.0f" % r["extra_us"], "%.1f" % r["finish_ms"], ",".join(r["verdicts"]), check])
     c.table(["heap", "body", "target ms", "ms/call", "calls", "memcheck s", "plain s", "ratio",
              "ratio range", "extra us/call", "finish ms", "verdict", "<= 1.25x"], rows,
-            title="Bodies: " + "; ".join("%s = %s" % kv for kv in KINDS.items()))
+            title="Bodies (sizes calibrated in the empty process, the same bodies in the 1M-object one): "
+                  + "; ".join("%s = %s" % kv for kv in KINDS.items()))
     noop = [r for r in results if r["kind"] == "noop"]
     rows, fixed_parts = [], []
-    for heap in (0, BIG_HEAP):
-        pair = sorted((r for r in noop if r["heap"] == heap), key=lambda r: r["calls"][0])
-        if len(pair) != 2:
-            continue
-        short, long = pair
-        d_calls = long["calls"][0] - short["calls"][0]
-        over_short = short["mem_s"] - short["plain_s"]
-        over_long = long["mem_s"] - long["plain_s"]
-        per_iter = (over_long - over_short) / d_calls if d_calls else float("nan")
-        per_loop = over_short - short["calls"][0] * per_iter
-        name = "1M objects" if heap else "empty"
-        for r in (short, long):
-            rows.append([name, r["iterations_setting"], "/".join(map(str, r["calls"])), "%.4f" % r["mem_s"],
-                         "%.5f" % r["plain_s"], "%.0f" % r["extra_us"],
-                         "%.0f" % (per_iter * 1e6), "%.1f" % (per_loop * 1e3), ",".join(r["verdicts"])])
-            rows[-1].insert(-1, "%.1f (%dk objects)" % (r["gc_ms"], r["gc_objects"] // 1000))
-        fixed_parts.append("%s: %.0f us/iteration + %.1f ms/loop" % (name, per_iter * 1e6, per_loop * 1e3))
-    c.table(["heap", "iterations/round", "calls", "memcheck s", "plain s", "average us/call",
-             "marginal us/iteration", "fixed ms/loop", "one full gc.collect ms", "verdict"], rows,
-            title="Fixed cost with a no-op body: average = (memcheck - plain) / calls; marginal = the "
-                  "slope between the 10- and 30-iteration loops; fixed per loop = the rest (the one full "
-                  "gc.collect() before gc.freeze(), setup, screening)")
+    for r in noop:
+        name = "1M objects" if r["heap"] else "empty"
+        calls = c.median(r["calls"])
+        per_loop = (r["mem_s"] - r["plain_s"]) - calls * r["step_us"] / 1e6
+        rows.append([name, "/".join(map(str, r["calls"])), "%.4f" % r["mem_s"], "%.5f" % r["plain_s"],
+                     "%.0f" % r["extra_us"], "%.0f" % r["step_us"], "%.1f" % (per_loop * 1e3),
+                     "%.1f (%dk objects)" % (r["gc_ms"], r["gc_objects"] // 1000), ",".join(r["verdicts"])])
+        fixed_parts.append("%s: %.0f us/iteration + %.1f ms/loop" % (name, r["step_us"], per_loop * 1e3))
+    c.table(["heap", "calls", "memcheck s", "plain s", "average us/call", "us/iteration (settle + snapshot)",
+             "fixed ms/loop", "one full gc.collect ms", "verdict"], rows,
+            title="Fixed cost with a no-op body: average = (memcheck - plain) / calls; per iteration = the "
+                  "loop's work between two calls timed directly (cache clearing, gc.collect() with the "
+                  "old objects frozen, one snapshot); fixed per loop = the rest (the one full "
+                  "gc.collect() before gc.freeze(), setup, screening, trend analysis)")
     fixed = "; ".join(fixed_parts)
     not_clean = [r for r in results if r["kind"] != "noop" and r["verdicts"] != ["ok"]]
     if worst is None:
@@ -279,8 +309,15 @@ def main() -> int:
         verdict = "worst %.2fx (%s %g ms, %s): %s" % (
             worst["ratio"], worst["kind"], worst["target_ms"], "1M objects" if worst["heap"] else "empty heap",
             c.verdict_vs_target(worst["ratio"], TARGET_RATIO, "%.2fx"))
-    c.summary("overhead for clean bodies >= 5 ms, target <= 1.25x: %s; fixed cost %s%s" % (
-        verdict, fixed, ("; %d bodies judged leaking: %s" % (len(not_clean), ", ".join(
+    per_heap = []
+    for heap in (0, BIG_HEAP):
+        rs = [r["ratio"] for r in results if r["kind"] != "noop" and r["heap"] == heap
+              and r["verdicts"] == ["ok"] and r["target_ms"] >= TARGET_MIN_MS]
+        if rs:
+            per_heap.append("%s median %.2fx, worst %.2fx" % ("1M objects" if heap else "empty heap",
+                                                               c.median(rs), max(rs)))
+    c.summary("overhead for clean bodies >= 5 ms (%s), target <= 1.25x: %s; fixed cost %s%s" % (
+        "; ".join(per_heap), verdict, fixed, ("; %d bodies judged leaking: %s" % (len(not_clean), ", ".join(
             "%s %g ms" % (r["kind"], r["target_ms"]) for r in not_clean))) if not_clean else ""))
     return 0
 

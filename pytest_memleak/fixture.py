@@ -17,13 +17,13 @@ class MemcheckFixture:
     def __init__(
         self,
         nodeid: str,
-        base: Settings,
+        layers: list[tuple[str, dict[str, Any]]],
         marker_kwargs: dict[str, Any],
         sink: list[dict[str, Any]],
         on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._nodeid = nodeid
-        self._base = base
+        self._layers = layers  # the session's raw command-line and ini layers
         self._marker = marker_kwargs
         self._sink = sink
         self._count = 0
@@ -79,16 +79,11 @@ class MemcheckFixture:
         return Watch(proc, settings, self._nodeid, sink)
 
     def _settings(self, overrides: dict[str, Any], where: str) -> Settings:
+        """Marker arguments and call overrides above the session's command line and ini."""
         layer = dict(self._marker)
         layer.pop("mode", None)
         layer.update(marker_layer((), overrides, f"{self._nodeid}: {where}"))
-        base = self._base.to_dict()
-        base_layer = {
-            k: v
-            for k, v in base.items()
-            if k not in ("sources", "all", "disable", "mode") and v is not None
-        }
-        return resolve([("marker", layer), ("cli", base_layer)])
+        return resolve([("marker", layer), *self._layers])
 
     def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> analysis.TestResult:
         """Measure ``fn`` and raise :class:`LeakError` (an AssertionError) when it leaks."""

@@ -3,9 +3,9 @@
 Inside one test item, pytest records every warning and every log record. Repeating a body that
 logs or warns would make those lists grow and look like a leak in the test. While the loop runs:
 
-* warnings are recorded by us and de-duplicated (one entry per message, category and line), then
-  re-emitted once into pytest's recorder when the loop ends, so ``-W error`` and the warnings
-  summary behave as for a single call;
+* warnings are recorded by us; those of the first call are re-emitted once into pytest's
+  recorder when the loop ends (later calls' warnings are dropped), so ``-W error`` and the
+  warnings summary behave as for a single call and a warning per call is no leak of ours;
 * pytest's log-capture handlers (the report sections and ``caplog``) are rewound before every
   iteration, so they hold the records of the last iteration only.
 """
@@ -23,6 +23,9 @@ class Hygiene:
         self._log: list[warnings.WarningMessage] = []
         self._seen: set[tuple[str, type, str, int]] = set()
         self._handlers: list[tuple[Any, int, int]] = []
+        self._kept: list[warnings.WarningMessage] = []
+        self._calls = 0
+        self._dropped = 0
 
     def __enter__(self) -> Hygiene:
         self._catcher = warnings.catch_warnings(record=True)
@@ -47,25 +50,27 @@ class Hygiene:
                     pass
 
     def after_iteration(self) -> None:
+        self._calls += 1
         log = self._log
         if not log:
             return
-        kept = []
+        if self._calls > 1:  # only the first call's warnings are kept (and re-emitted once)
+            self._dropped += len(log)
+            log.clear()
+            return
         for msg in log:
             key = (str(msg.message), msg.category, msg.filename, msg.lineno)
             if key not in self._seen:
                 self._seen.add(key)
-                kept.append(msg)
-        log[:] = []
-        self._kept = getattr(self, "_kept", [])
-        self._kept.extend(kept)
+                self._kept.append(msg)
+        log.clear()
 
     def __exit__(self, *exc: object) -> None:
         self.after_iteration()
         catcher, self._catcher = self._catcher, None
         if catcher is not None:
             catcher.__exit__(None, None, None)
-        for msg in getattr(self, "_kept", []):
+        for msg in self._kept:
             try:
                 warnings.warn_explicit(
                     msg.message, msg.category, msg.filename, msg.lineno, source=msg.source

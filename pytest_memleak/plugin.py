@@ -114,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except ReportError as exc:
             raise pytest.UsageError(f"{exc} (--memleak-report / memleak_report)") from None
     plugin = MemleakPlugin(config, settings, is_worker)
+    plugin.layers = [("cli", _cli_layer(config)), ("ini", _ini_layer(config))]
     if settings.compare:
         try:
             plugin.load_baseline()
@@ -132,6 +133,7 @@ class MemleakPlugin:
         self.report_path: str | None = None
         self.report_error: str | None = None
         self.interrupted = False
+        self.layers: list[tuple[str, dict[str, Any]]] = []
         self.baseline: dict[str, Any] | None = None
         self.baseline_path: str | None = None
         self._baseline_index: dict[str, dict[str, Any]] = {}
@@ -266,14 +268,18 @@ class MemleakPlugin:
             return report
         payload = [r for r in results if _json_safe(r)]
         report.memleak = payload  # type: ignore[attr-defined]
-        failing = [r["message"] for r in payload if r["verdict"] == "leak"]
+        # A fixture measurement only returns its result (assert_no_leak raises); the test's own
+        # loop, a soak and a watched process fail the test.
+        failing = [r["message"] for r in payload
+                   if r["verdict"] == "leak" and r.get("origin") != "fixture"]
         if self.baseline is not None:
             failing += self._regressions(payload)
         if failing and report.passed:
             report.outcome = "failed"
             report.longrepr = "\n\n".join(failing)
-        for message in failing:
-            report.sections.append(("memleak", message))
+        elif failing:  # failed for another reason too: keep ours beside the original error
+            for message in failing:
+                report.sections.append(("memleak", message))
         props = getattr(report, "user_properties", None)
         if props is not None:
             for r in payload:
@@ -394,7 +400,7 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     """Measure callables for leaks inside a test: ``memcheck.measure(fn)``,
     ``memcheck.assert_no_leak(fn)``, ``memcheck.snapshot()``."""
     plugin = request.config.stash.get(plugin_key, None)
-    base = plugin.settings if plugin is not None else resolve([])
+    layers = plugin.layers if plugin is not None else []
     item = request.node
     marks = list(item.iter_markers(MARKER))
     kwargs: dict[str, Any] = {}
@@ -407,4 +413,4 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     def on_result(result: dict[str, Any]) -> None:
         _fire_events(item, result)
 
-    return MemcheckFixture(item.nodeid, base, kwargs, sink, on_result=on_result)
+    return MemcheckFixture(item.nodeid, layers, kwargs, sink, on_result=on_result)

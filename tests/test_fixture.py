@@ -119,7 +119,8 @@ def test_measure(pytester: pytest.Pytester) -> None:
 
         def test_measure_overrides(memcheck):
             result = memcheck.measure(clean, label="seven", iterations=7, warmup=2)
-            assert result.iterations == 7
+            assert result.settings["iterations"] == 7
+            assert result.iterations == 5  # a clean body is decided early ("flat")
             assert result.warmup == 2 + 1  # plus the transition iteration
             reached("overrides")
         """,
@@ -140,8 +141,9 @@ def test_measure(pytester: pytest.Pytester) -> None:
     assert found["test_meas.py::test_measure_clean", "tidy"]["verdict"] == "ok"
     seven = found["test_meas.py::test_measure_overrides", "seven"]
     assert seven["verdict"] == "ok"
-    assert seven["iterations"] == 7
-    assert len(seven["snapshots"]["rss"]) == 7 + 1
+    assert seven["settings"]["iterations"] == 7
+    assert seven["settings"]["sources"]["iterations"] == "marker"
+    assert len(seven["snapshots"]["rss"]) == seven["iterations"] + 1
     # The summary table names fixture measurements by test and label.
     result.stdout.fnmatch_lines(["test_meas.py::test_measure_leaky [[]leaky[]] *LEAK"])
 
@@ -243,14 +245,9 @@ def test_check_outside_pytest(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["RESULT leaky leak library 10", "RESULT clean ok library 5"])
 
 
-# --------------------------------------------------------------------------- known bugs
+# ------------------------------------------------- fixed bugs (were strict xfails)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a leak found by memcheck.measure() fails the test even though measure() only "
-    "returns the result (the plugin fails every test with a fixture result of verdict 'leak')",
-)
 def test_measure_leak_does_not_fail_the_test(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
@@ -264,11 +261,6 @@ def test_measure_leak_does_not_fail_the_test(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a LeakError caught by the test (pytest.raises) still fails the test: the plugin "
-    "turns every fixture result of verdict 'leak' into a failure",
-)
 def test_caught_leak_error_does_not_fail_the_test(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
@@ -286,11 +278,6 @@ def test_caught_leak_error_does_not_fail_the_test(pytester: pytest.Pytester) -> 
     result.assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: measure(profile=...) ignores the profile's presets: the fixture passes every "
-    "base setting, defaults included, as if given on the command line",
-)
 def test_measure_profile_applies_its_presets(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
@@ -300,7 +287,7 @@ def test_measure_profile_applies_its_presets(pytester: pytest.Pytester) -> None:
             result = memcheck.measure(clean, profile="strict")
             assert result.settings["sources"]["iterations"] == "profile:strict"
             assert result.settings["iterations"] == 20
-            assert result.iterations == 20
+            assert result.iterations == 5  # clean and flat: decided early
         """,
     )
     result = _run(pytester, fast=False)  # nothing on the command line: the profile decides

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from jsonschema import Draft202012Validator
 
-from pytest_memleak import report
+from pytest_memleak import baseline, report
 from pytest_memleak.detectors import trend
 from pytest_memleak.errors import ReportError
 from pytest_memleak.render import json_report
@@ -170,6 +170,15 @@ def test_every_model_field_is_typed(model, definition):
     assert fields - set(DEFS[definition]["properties"]) == set()
 
 
+def test_comparison_definitions_match_the_code():
+    row = baseline.TestComparison(key="t.py::test_a", nodeid="t.py::test_a", label="", status="new")
+    assert set(row.to_dict()) <= set(DEFS["comparison_row"]["properties"])
+    statuses = DEFS["comparison_row"]["properties"]["status"]["enum"]
+    assert statuses == list(baseline.STATUSES)
+    comparison = baseline.Comparison(rows=[row]).to_dict()
+    assert set(comparison) <= set(SCHEMA["properties"]["comparison"]["properties"])
+
+
 def test_every_option_is_in_the_settings_definition():
     assert {o.name for o in OPTIONS} <= set(DEFS["settings"]["properties"])
 
@@ -191,6 +200,20 @@ def test_minimal_leak_validates():
     doc = sample_doc()
     doc["tests"][0]["leaks"] = [leak]
     assert json_report.validate(doc) == []
+
+
+def test_compared_report_validates():
+    """A report with a baseline comparison: the top-level "comparison" and each test's
+    "baseline" row."""
+    old, new = sample_doc(), sample_doc()
+    rule = baseline.parse_rule("rate:10%,new-leaks")
+    comparison = baseline.compare_docs(old, new, rule, old_name="old.json", new_name="new.json")
+    new["comparison"] = comparison.to_dict()
+    for test, row in zip(new["tests"], comparison.rows):
+        test["baseline"] = row.to_dict()
+    assert json_report.validate(new) == []
+    new["tests"][0]["baseline"]["status"] = "better"
+    assert any("tests/0/baseline/status" in e for e in json_report.validate(new))
 
 
 def test_unknown_keys_are_allowed_everywhere():

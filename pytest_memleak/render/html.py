@@ -70,6 +70,8 @@ def _printable(value: Any, *, oneline: bool = False) -> str:
     text = value if isinstance(value, str) else str(value)
     if text.isprintable():
         return text
+    if not oneline and text.replace("\n", "").replace("\t", "").isprintable():
+        return text
     keep = () if oneline else _PRINTABLE_KEEP
     return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
 

@@ -21,12 +21,13 @@ def check_writable(path: str) -> None:
     if target.is_dir():
         raise ReportError(path, "is a directory; give a file path such as report.json")
     parent = target.parent if str(target.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(path, f"cannot create its directory: {exc.strerror or exc}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ReportError(path, f"directory {parent} is not writable")
+    existing = parent
+    while not existing.exists():  # the nearest folder that exists must let us create the rest
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportError(path, f"cannot create its directory: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportError(path, f"directory {existing} is not writable")
     if target.exists() and not os.access(target, os.W_OK):
         raise ReportError(path, "exists and is not writable")
 
