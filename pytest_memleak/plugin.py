@@ -108,11 +108,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     is_worker = hasattr(config, "workerinput")
-    if settings.report and not is_worker:
-        try:
-            json_report.check_writable(settings.report)
-        except ReportError as exc:
-            raise pytest.UsageError(f"{exc} (--memleak-report / memleak_report)") from None
+    for path, names in (
+        (settings.report, "--memleak-report / memleak_report"),
+        (settings.html, "--memleak-html / memleak_html"),
+    ):
+        if path and not is_worker:
+            try:
+                json_report.check_writable(path)
+            except ReportError as exc:
+                raise pytest.UsageError(f"{exc} ({names})") from None
     plugin = MemleakPlugin(config, settings, is_worker)
     plugin.layers = [("cli", _cli_layer(config)), ("ini", _ini_layer(config))]
     if settings.compare:
@@ -139,6 +143,8 @@ class MemleakPlugin:
         self._baseline_index: dict[str, dict[str, Any]] = {}
         self.comparison: Any = None
         self.saved_path: str | None = None
+        self.html_path: str | None = None
+        self.html_error: str | None = None
         self.save_error: str | None = None
         self._last_write = float("-inf")  # the first result is written at once
 
@@ -270,8 +276,9 @@ class MemleakPlugin:
         report.memleak = payload  # type: ignore[attr-defined]
         # A fixture measurement only returns its result (assert_no_leak raises); the test's own
         # loop, a soak and a watched process fail the test.
-        failing = [r["message"] for r in payload
-                   if r["verdict"] == "leak" and r.get("origin") != "fixture"]
+        failing = [
+            r["message"] for r in payload if r["verdict"] == "leak" and r.get("origin") != "fixture"
+        ]
         if self.baseline is not None:
             failing += self._regressions(payload)
         if failing and report.passed:
@@ -353,6 +360,14 @@ class MemleakPlugin:
                 self.report_path = self.settings.report
             except OSError as exc:
                 self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
+        if self.settings.html:
+            from .render import html
+
+            try:
+                html.write(self.settings.html, html.render(doc, extra.get("comparison")))
+                self.html_path = self.settings.html
+            except OSError as exc:
+                self.html_error = f"{self.settings.html}: {exc.strerror or exc}"
         if self.settings.save or self.settings.autosave:
             try:
                 self.saved_path = self._storage().save(doc)
@@ -368,6 +383,10 @@ class MemleakPlugin:
             tr.write_sep("-", f"memleak comparison against {self.baseline_path}")
             for line in self.comparison.table_lines():
                 tr.write_line(line)
+        if self.html_path:
+            tr.write_line(f"memleak: HTML report written to {self.html_path}")
+        elif self.html_error:
+            tr.write_line(f"memleak: HTML report NOT written: {self.html_error}")
         if self.saved_path:
             tr.write_line(f"memleak: run saved to {self.saved_path}")
         elif self.save_error:

@@ -165,6 +165,14 @@ OPTIONS: tuple[Option, ...] = (
         marker=False,
     ),
     Option(
+        "html",
+        _path,
+        None,
+        "also write a self-contained HTML report (charts, leaks, baseline comparison) here",
+        metavar="PATH",
+        marker=False,
+    ),
+    Option(
         "profile",
         _profile,
         "default",
@@ -344,6 +352,7 @@ class Settings:
     all: bool = False
     disable: bool = False
     report: str | None = ".memleak/report.json"
+    html: str | None = None
     profile: str = "default"
     iterations: int = 10
     warmup: int = 5

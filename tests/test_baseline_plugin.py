@@ -40,14 +40,17 @@ def test_save_then_compare_fails_the_regressed_test_itself(pytester, run_memleak
     # Still within the absolute max_rate, but 64x worse than the baseline: a normal failure.
     second.result.assert_outcomes(passed=1, failed=1)
     assert second.result.ret == 1
-    second.result.stdout.fnmatch_lines([
-        "*regressed against baseline*",
-        "*rate:50% broke*",
-        "*memleak comparison against *",
-        "*test_cache*regressed*",
-    ])
-    statuses = {row["nodeid"].split("::")[-1]: row["status"]
-                for row in second.report["comparison"]["rows"]}
+    second.result.stdout.fnmatch_lines(
+        [
+            "*regressed against baseline*",
+            "*rate:50% broke*",
+            "*memleak comparison against *",
+            "*test_cache*regressed*",
+        ]
+    )
+    statuses = {
+        row["nodeid"].split("::")[-1]: row["status"] for row in second.report["comparison"]["rows"]
+    }
     assert statuses["test_cache"] == "regressed"
     assert statuses["test_renamed_clean"] == "new"
     assert statuses["test_clean"] == "removed"

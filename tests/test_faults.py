@@ -169,8 +169,11 @@ def test_hostile_ids_are_safe_in_terminal_and_json(pytester, run_memleak):
     assert len(run.report["tests"]) == 5
     text = json.dumps(run.report)  # round-trips: no lone surrogates, no NaN
     assert json.loads(text)["tests"][0]["nodeid"]
-    table = [line for line in run.result.outlines
-             if line.startswith("test_hostile.py::test_hostile[") and line.endswith("LEAK")]
+    table = [
+        line
+        for line in run.result.outlines
+        if line.startswith("test_hostile.py::test_hostile[") and line.endswith("LEAK")
+    ]
     assert len(table) == 5
     assert all(len(line) < 400 for line in table)  # the 3000-character id is cut
     assert _schema_errors(run.report) == []

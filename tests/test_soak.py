@@ -22,7 +22,7 @@ def test_soak_clean():
         time.sleep(0.005)
 """
 
-CHILD = r'''
+CHILD = r"""
 import sys, time
 keep = []
 for i in range(int(sys.argv[2])):
@@ -32,7 +32,7 @@ for i in range(int(sys.argv[2])):
         keep.append(b)
     time.sleep(0.005)
 time.sleep(float(sys.argv[3]))
-'''
+"""
 
 WATCH = """
 import signal
