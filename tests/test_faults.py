@@ -83,7 +83,8 @@ def test_keyboard_interrupt_mid_loop_keeps_earlier_results(pytester, run_memleak
     )
     run = run_memleak("--memleak-iterations=6", "--memleak-warmup=1")
     assert run.result.ret == pytest.ExitCode.INTERRUPTED
-    assert run.report is not None and run.report["partial"] is True
+    assert run.report is not None
+    assert run.report["partial"] is True
     assert run.test("test_a_clean")["verdict"] == "ok"
     assert _schema_errors(run.report) == []
 

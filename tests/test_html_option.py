@@ -30,5 +30,6 @@ def test_unwritable_html_path_is_a_usage_error(pytester, run_memleak, leak_and_c
     (pytester.path / "afile").write_text("x", encoding="utf-8")
     run = run_memleak(*FAST, "--memleak-html=afile/r.html")
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "afile" in run.output and "--memleak-html" in run.output
+    assert "afile" in run.output
+    assert "--memleak-html" in run.output
     assert "Traceback" not in run.output
