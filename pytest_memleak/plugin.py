@@ -287,13 +287,22 @@ class MemleakPlugin:
         elif failing:  # failed for another reason too: keep ours beside the original error
             for message in failing:
                 report.sections.append(("memleak", message))
-        props = getattr(report, "user_properties", None)
-        if props is not None:
-            for r in payload:
-                suffix = f"[{r['label']}]" if r.get("label") else ""
-                props.append((f"memleak{suffix}.verdict", r["verdict"]))
-                props.append((f"memleak{suffix}.iterations", r["iterations"]))
-                props.append((f"memleak{suffix}.leaks", len(r["leaks"])))
+        # Key figures as user properties: junitxml writes the item's properties (they reach the
+        # teardown report), so they show in CI systems that read JUnit XML.
+        for r in payload:
+            suffix = f"[{r['label']}]" if r.get("label") else ""
+            props = [
+                (f"memleak{suffix}.verdict", r["verdict"]),
+                (f"memleak{suffix}.iterations", r["iterations"]),
+                (f"memleak{suffix}.leaks", len([lk for lk in r["leaks"] if not lk["suppressed"]])),
+                (f"memleak{suffix}.severity", r.get("severity", "none")),
+            ]
+            main = max(
+                r.get("findings", []), key=lambda f: f.get("bytes_per_iter") or 0, default=None
+            )
+            if main is not None and main.get("bytes_per_iter") is not None:
+                props.append((f"memleak{suffix}.bytes_per_iter", round(main["bytes_per_iter"], 1)))
+            item.user_properties.extend(props)
         return report
 
     def _regressions(self, payload: list[dict[str, Any]]) -> list[str]:

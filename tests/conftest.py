@@ -78,7 +78,8 @@ def run_memleak(
       installed plugins triple the start-up time), plus ``-p <name>`` for each of ``plugins``
       (e.g. ``("asyncio", "xdist")``); ``autoload=True`` loads every installed plugin instead.
 
-    Returns a :class:`MemleakRun`; ``.report`` is None when no report file exists.
+    Returns a :class:`MemleakRun`; ``.report`` is None when the run wrote no report (a report
+    file left by an earlier run is removed first).
     """
 
     def run(
@@ -97,9 +98,11 @@ def run_memleak(
                 argv += ["-p", name]
         if report is not None:
             argv.append(f"--memleak-report={report}")
-        result = pytester.runpytest_subprocess(*argv)
         name = read if read is not None else report
         path = pytester.path / name if name is not None else None
+        if path is not None and path.is_file():
+            path.unlink()  # a report left by an earlier run in this test is not this run's
+        result = pytester.runpytest_subprocess(*argv)
         doc = None
         if path is not None and path.is_file():
             doc = json.loads(path.read_text(encoding="utf-8"))
