@@ -6,7 +6,8 @@ plugin's own memory (JSON report size, RSS of the pytest process).
 
 The suite (in a temporary folder) has ``--tests`` tests (default 200) with bodies of about 1 ms
 (building and summing a list of small dicts, calibrated on this machine); one test in 25 also
-leaks (2 KiB bytes kept, a dict entry with a unique key, or 4 KiB of libc malloc per call). Arms,
+leaks (2 KiB bytes kept, a dict entry with a unique key and a 512 B bytearray, or 4 KiB of libc
+malloc per call). Arms,
 alternated over ``--reps`` repetitions (default 3), each under ``/usr/bin/time -v``:
 
 * serial, ``-p no:memleak``        (the suite without the plugin)
@@ -58,7 +59,7 @@ def _work(seed):
 
 LEAKS = [
     "    _KEPT.append(bytes(2048))\n",
-    "    _CACHE[next(_IDS)] = 'x' * 512\n",
+    "    _CACHE[next(_IDS) + 10 ** 6] = bytearray(512)\n",
     "    p = _libc.malloc(4096)\n    _libc.memset(p, 1, 4096)\n",
 ]
 
@@ -150,12 +151,18 @@ def main() -> int:
                     d["report"] = report
                     found = {t["nodeid"].split("/")[-1] for t in doc["tests"] if t["verdict"] == "leak"}
                     d["found"] = (len(found & set(leaking)), len(found - set(leaking)), len(doc["tests"]))
+                    d.setdefault("missed", set()).update(set(leaking) - found)
+                    d.setdefault("alarms", set()).update(found - set(leaking))
         # the report of the last serial run
         doc = c.load_json(data["serial, --memleak-all"]["report"])
         size = os.path.getsize(data["serial, --memleak-all"]["report"])
         snaps = [len((t.get("snapshots") or {}).get("t") or []) for t in doc["tests"]]
         snap_bytes = sum(len(json.dumps(t.get("snapshots") or {}, indent=1)) for t in doc["tests"])
         entry = {t["nodeid"]: len(json.dumps(t, indent=1)) for t in doc["tests"]}
+        dur = {t["nodeid"].split("/")[-1]: float(t.get("duration_s") or 0.0) for t in doc["tests"]}
+        stops: dict = {}
+        for t in doc["tests"]:
+            stops[t.get("stop_reason")] = stops.get(t.get("stop_reason"), 0) + 1
         clean_sizes = [v for k2, v in entry.items() if k2.split("/")[-1] not in leaking]
         leak_sizes = [v for k2, v in entry.items() if k2.split("/")[-1] in leaking]
     finally:
@@ -178,6 +185,12 @@ def main() -> int:
                      str(found[1]) if found else "-"])
     c.table(["arm", "wall s per run", "median s", "added ms per test", "max RSS MiB", "leaks found",
              "false alarms"], rows, title="Wall time and peak RSS")
+    for arm, d in data.items():
+        if d.get("missed") or d.get("alarms"):
+            print("%s, over all repetitions: missed %s; false alarms %s" % (
+                arm, ", ".join(sorted(d.get("missed") or [])) or "none",
+                ", ".join(sorted(d.get("alarms") or [])) or "none"))
+            print()
     rss_on = c.median(data["serial, --memleak-all"]["rss"]) / 1024
     rss_off = c.median(data["serial, no plugin"]["rss"]) / 1024
     total_snaps = sum(snaps)
@@ -190,6 +203,18 @@ def main() -> int:
               "%.0f" % c.median(leak_sizes) if leak_sizes else "-",
               "%+.1f MiB" % (rss_on - rss_off)]],
             title="The plugin's own memory: the JSON report (serial run, indent=1 as written) and the RSS")
+    d_clean = [v for k2, v in dur.items() if k2 not in leaking]
+    d_leak = [v for k2, v in dur.items() if k2 in leaking]
+    c.table(["tests", "loop s per test (median)", "loop s in all", "measured iterations", "stop reasons (all tests)"],
+            [["clean (%d)" % len(d_clean), "%.3f" % c.median(d_clean), "%.1f" % sum(d_clean),
+              "/".join(str(x) for x in sorted({t["iterations"] for t in doc["tests"]
+                                                if t["nodeid"].split("/")[-1] not in leaking})),
+              ", ".join("%s %d" % kv for kv in sorted(stops.items(), key=lambda kv: -kv[1]))],
+             ["leaking (%d)" % len(d_leak), "%.3f" % c.median(d_leak) if d_leak else "-", "%.1f" % sum(d_leak),
+              "/".join(str(x) for x in sorted({t["iterations"] for t in doc["tests"]
+                                                if t["nodeid"].split("/")[-1] in leaking})), ""]],
+            title="Where the serial run's time goes (duration_s of each test's loop, diagnosis included, "
+                  "from the last serial report)")
     on_s = c.median(data["serial, --memleak-all"]["wall"])
     on_n = c.median(data["-n 2, --memleak-all"]["wall"])
     c.summary("--memleak-all over %d tests of ~%.1f ms: serial %.1f s (%.1f s without the plugin, +%.0f ms/test), "

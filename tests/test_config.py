@@ -129,6 +129,7 @@ BEHAVIOUR = {
     "storage",
     "compare",
     "compare_fail",
+    "html",
 }
 
 
@@ -197,6 +198,18 @@ def test_ini_report_path_is_used(pytester, run_memleak):
     run.result.assert_outcomes(passed=1)
     assert_ini(run, "report", "sub/x.json", test="test_clean")
     assert not (pytester.path / ".memleak" / "report.json").exists()
+
+
+def test_ini_html_report_path_is_used(pytester, run_memleak):
+    make_ini(pytester, iterations=5, warmup=1, html="out/memleak.html")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1)
+    assert_ini(run, "html", "out/memleak.html")
+    page = pytester.path / "out" / "memleak.html"
+    assert page.is_file()
+    assert "test_clean" in page.read_text(encoding="utf-8")
+    assert "HTML report written to out/memleak.html" in run.output
 
 
 def test_ini_profile_strict(pytester, run_memleak):

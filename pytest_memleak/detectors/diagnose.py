@@ -109,17 +109,35 @@ RECOMMENDATIONS = {
     "and more --memleak-trace-frames, or check native extensions.",
 }
 
-#: Known caches of the interpreter and common libraries whose growth is accepted by default
-#: (switch off with the suppress pattern "-defaults"). Matched like user suppressions.
-DEFAULT_SUPPRESSIONS = (
-    "*/typing.py:*",  # typing's generic-alias caches
-    "*/re/_compiler.py:*",  # compiled regular expressions (re's own cache)
-    "*/sre_compile.py:*",
-    "*/linecache.py:*",
-    "*/importlib/_bootstrap*",
-    "*/_pytest/*",  # pytest's own per-item records
-    "*/pluggy/*",
-)
+#: Known caches of the interpreter and common libraries whose growth is accepted by default.
+#: Each is named; ``memleak_suppress = -NAME`` switches one off, ``-defaults`` all of them.
+#: A rule matches a leak entry (dict of its fields) and says why it is accepted.
+KNOWN_CACHES: dict[str, tuple[str, Any]] = {
+    "openssl-cache": (
+        "OpenSSL fills internal caches during roughly the first hundred SSL_CTX_new() calls of "
+        "a process (no Python object survives; only _ssl's malloc grows, then stops)",
+        lambda lk: lk.type == "native_module" and lk.module in ("_ssl", "ssl") and not lk.objects,
+    ),
+    "typing-cache": ("typing's generic-alias caches", lambda lk: _in_file(lk, "typing.py")),
+    "re-cache": (
+        "compiled regular expressions kept by re's own cache",
+        lambda lk: _in_file(lk, "re/_compiler.py", "sre_compile.py", "re/__init__.py"),
+    ),
+    "linecache": ("source lines cached for tracebacks", lambda lk: _in_file(lk, "linecache.py")),
+    "import-system": (
+        "modules imported on first use",
+        lambda lk: _in_file(lk, "importlib/_bootstrap.py", "importlib/_bootstrap_external.py"),
+    ),
+    "pytest-records": (
+        "pytest's and pluggy's own per-item records",
+        lambda lk: _in_file(lk, "_pytest/", "pluggy/"),
+    ),
+}
+
+
+def _in_file(lk: Leak, *parts: str) -> bool:
+    path = lk.source.rpartition(":")[0].replace("\\", "/")
+    return any(path.endswith(p) or f"/{p}" in path for p in parts)
 
 
 @dataclass
@@ -514,10 +532,10 @@ def _near(a: str, b: str, lines: int = 2) -> bool:
 
 
 def _suppress(leaks: list[Leak], patterns: tuple[str, ...]) -> None:
-    use_defaults = "-defaults" not in patterns
-    pats = [p for p in patterns if p != "-defaults"]
-    if use_defaults:
-        pats += list(DEFAULT_SUPPRESSIONS)
+    """Mark accepted leaks: the user's patterns (fnmatch on the fingerprint, source, type,
+    module, object types, top frame), then the named known caches not switched off."""
+    switched_off = {p[1:] for p in patterns if p.startswith("-")}
+    user = [p for p in patterns if not p.startswith("-")]
     for lk in leaks:
         fields = [
             lk.fingerprint,
@@ -527,8 +545,13 @@ def _suppress(leaks: list[Leak], patterns: tuple[str, ...]) -> None:
             *lk.objects.keys(),
             *(lk.stack_trace or [])[:1],
         ]
-        for pat in pats:
+        for pat in user:
             if any(fnmatch.fnmatchcase(f, pat) for f in fields if f):
-                lk.suppressed = True
-                lk.suppressed_by = pat if pat in patterns else f"default:{pat}"
+                lk.suppressed, lk.suppressed_by = True, pat
+                break
+        if lk.suppressed or "defaults" in switched_off:
+            continue
+        for name, (why, matches) in KNOWN_CACHES.items():
+            if name not in switched_off and matches(lk):
+                lk.suppressed, lk.suppressed_by = True, f"known cache {name}: {why}"
                 break
