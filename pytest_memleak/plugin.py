@@ -13,7 +13,7 @@ import inspect
 import json
 import time
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Union
 
 import pytest
 
@@ -27,6 +27,7 @@ from .settings import OPTIONS, Settings, marker_layer, resolve
 
 MARKER = "memcheck"
 CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many seconds
+_SCALAR_TYPES: Any = Union[str, bool, int, float]
 settings_key = pytest.StashKey[Settings]()
 results_key = pytest.StashKey[list]()
 plugin_key = pytest.StashKey["MemleakPlugin"]()
@@ -50,17 +51,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 dest=option.dest,
                 help=option.help,
             )
-        elif option.name == "compare":
-            group.addoption(
-                option.cli_flag,
-                action="store",
-                nargs="?",
-                const="latest",
-                default=None,
-                dest=option.dest,
-                metavar=option.metavar,
-                help=option.help,
-            )
         else:
             group.addoption(
                 option.cli_flag,
@@ -70,12 +60,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar=option.metavar,
                 help=option.help,
             )
-        parser.addini(
-            option.ini_key,
-            option.help,
-            type="linelist" if option.ini_type == "linelist" else "string",
-            default=None,
-        )
+        if option.ini_type == "linelist":
+            parser.addini(option.ini_key, option.help, type="linelist", default=None)
+            continue
+        try:
+            # pytest 9's native [tool.pytest] table keeps TOML types: accept booleans and
+            # numbers as well as strings (our parsers take all of them).
+            parser.addini(option.ini_key, option.help, type=_SCALAR_TYPES, default=None)
+        except (AssertionError, TypeError, ValueError):  # pytest < 9: strings only
+            parser.addini(option.ini_key, option.help, type="string", default=None)
 
 
 def _ini_layer(config: pytest.Config) -> dict[str, Any]:
@@ -151,8 +144,10 @@ class MemleakPlugin:
     def _storage(self) -> Any:
         from .baseline import Storage
 
-        root = self.config.rootpath
-        return Storage(str(root / (self.settings.storage or ".memleak/history")), cwd=str(root))
+        # Relative to where pytest was started, like the report path (and --junitxml).
+        here = self.config.invocation_params.dir
+        folder = here / (self.settings.storage or ".memleak/history")
+        return Storage(str(folder), cwd=str(self.config.rootpath))
 
     def load_baseline(self) -> None:
         """Read the run to compare against (before this run could be saved over "latest")."""
@@ -191,7 +186,10 @@ class MemleakPlugin:
                     kwargs.update(marker_layer(mark.args, mark.kwargs, item.nodeid))
                 settings = resolve([("marker", kwargs), ("cli", cli), ("ini", ini)])
             except ConfigError as exc:
-                raise pytest.UsageError(str(exc)) from None
+                text = str(exc)
+                if item.nodeid not in text:
+                    text = text.replace("memleak: ", f"memleak: {item.nodeid}: ", 1)
+                raise pytest.UsageError(text) from None
             item.stash[settings_key] = settings
             item.stash[results_key] = []
 

@@ -279,7 +279,7 @@ class Loop:
             raw = {name: self._buf[k * WIDTH + i] for i, name in enumerate(FIELDS)}
             if k in self._rebase and rows:
                 for name in offsets:  # stitch: the new baseline continues the last value
-                    offsets[name] += rows[-1][name] - raw[name]
+                    offsets[name] = rows[-1][name] - raw[name]
                 continue
             rows.append({name: raw[name] + offsets.get(name, 0.0) for name in FIELDS})
         for row in rows:

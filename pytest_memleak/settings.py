@@ -307,8 +307,8 @@ OPTIONS: tuple[Option, ...] = (
         "compare",
         _ref,
         None,
-        "compare against a saved run: 'latest' (the default when no value is given), a run "
-        "name or prefix from the history folder, or a report path",
+        "compare against a saved run: --memleak-compare=latest, a run name or prefix from "
+        "the history folder, or a report path",
         metavar="REF",
         marker=False,
     ),
@@ -420,9 +420,28 @@ def resolve(layers: list[tuple[str, Mapping[str, Any]]]) -> Settings:
         else:
             values[option.name] = option.default
             sources[option.name] = "default"
-    if values["max_iterations"] < values["iterations"]:
-        values["max_iterations"] = values["iterations"]
+    # A leak is confirmed in a second round: the cap must allow two rounds.
+    if values["max_iterations"] < 2 * values["iterations"]:
+        if sources["max_iterations"] in ("default",) or sources["max_iterations"].startswith(
+            "profile:"
+        ):
+            values["max_iterations"] = 2 * values["iterations"]
+            sources["max_iterations"] = "derived: 2 x iterations"
+        else:
+            raise ConfigError(
+                _key(sources["max_iterations"], "max_iterations"),
+                values["max_iterations"],
+                f"an integer >= 2 x iterations ({2 * values['iterations']}): growth is "
+                "confirmed in a second round",
+            )
     return Settings(**values, sources=sources)
+
+
+def _key(origin: str, name: str) -> str:
+    option = BY_NAME[name]
+    if origin == "ini":
+        return option.ini_key
+    return option.cli_flag if origin == "cli" else f"memcheck({name}=...)"
 
 
 def marker_layer(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def test_save_then_compare_fails_the_regressed_test_itself(pytester, run_memleak
     assert len(saved) == 1
 
     _write(pytester, 16384, name="renamed_clean")
-    second = run_memleak(*FAST, "--memleak-compare", "--memleak-compare-fail=rate:50%")
+    second = run_memleak(*FAST, "--memleak-compare=latest", "--memleak-compare-fail=rate:50%")
     # Still within the absolute max_rate, but 64x worse than the baseline: a normal failure.
     second.result.assert_outcomes(passed=1, failed=1)
     assert second.result.ret == 1

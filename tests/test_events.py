@@ -72,9 +72,7 @@ def test_junit_xml_carries_memleak_properties(pytester, run_memleak):
     root = ET.parse(pytester.path / "junit.xml").getroot()
     props = {}
     for case in root.iter("testcase"):
-        props[case.get("name")] = {
-            p.get("name"): p.get("value") for p in case.iter("property")
-        }
+        props[case.get("name")] = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert props["test_buffer"]["memleak.verdict"] == "leak"
     assert props["test_buffer"]["memleak.leaks"] == "1"
     assert props["test_clean"]["memleak.verdict"] == "ok"

@@ -20,7 +20,7 @@ def test_html_report_is_written_and_names_the_leak(pytester, run_memleak, leak_a
 
 def test_html_includes_the_baseline_comparison(pytester, run_memleak, leak_and_clean):
     run_memleak(*FAST, "--memleak-save").result.assert_outcomes(passed=1, failed=1)
-    run = run_memleak(*FAST, "--memleak-compare", "--memleak-html=r.html")
+    run = run_memleak(*FAST, "--memleak-compare=latest", "--memleak-html=r.html")
     page = (pytester.path / "r.html").read_text(encoding="utf-8")
     assert "Baseline comparison" in page
     assert run.report["comparison"]["rows"]

@@ -512,12 +512,6 @@ runner.screen = screen
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner.Loop._finish_series stitches rounds with `offsets[name] += rows[-1][name]"
-    " - raw[name]`, but rows[-1] already includes the offset, so from the second new-round "
-    "baseline on the offset doubles and the series jump (RSS can even go negative)",
-)
 def test_snapshots_are_continuous_across_rounds(pytester, run_memleak):
     pytester.makeconftest(STITCH_CONFTEST)
     pytester.makepyfile(
