@@ -184,6 +184,20 @@ def run(cmd: Sequence[str], cwd: str | None = None, extra_env: dict[str, str] | 
     return proc, wall, rss
 
 
+def run_cpu(cmd: Sequence[str], cwd: str | None = None, extra_env: dict[str, str] | None = None,
+            timeout: float = 600) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run ``cmd``; returns (process, wall seconds, CPU seconds (user + sys) of it and its children).
+
+    CPU time is far less disturbed than wall time by other work on a shared machine."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc, wall, _ = run(cmd, cwd=cwd, extra_env=extra_env, timeout=timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc, wall, cpu
+
+
 def tail(proc: subprocess.CompletedProcess, n: int = 2000) -> str:
     return ((proc.stdout or "") + (proc.stderr or ""))[-n:]
 

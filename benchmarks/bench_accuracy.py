@@ -28,7 +28,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
+import _common as c
 
 EQUIV_TYPES = [{"socket", "file_handle"}]
 
@@ -95,7 +95,7 @@ def run_corpus(args: argparse.Namespace) -> tuple[list[dict], list[float]]:
             os.unlink(report)
         except (OSError, ValueError):
             raise SystemExit("bench_accuracy: the corpus run wrote no report (pytest exit %d):\n%s"
-                             % (proc.returncode, c.tail(proc)))
+                             % (proc.returncode, c.tail(proc))) from None
         res = {}
         for t in doc.get("tests", []):
             leaks = [lk for lk in t.get("leaks") or [] if isinstance(lk, dict) and not lk.get("suppressed")]
@@ -127,7 +127,8 @@ def run_zoo(args: argparse.Namespace) -> tuple[list[dict], list[float]] | None:
     try:
         doc = c.load_json(out)
     except (OSError, ValueError):
-        raise SystemExit("bench_accuracy: score.py failed (exit %d):\n%s" % (proc.returncode, c.tail(proc)))
+        raise SystemExit("bench_accuracy: score.py failed (exit %d):\n%s"
+                         % (proc.returncode, c.tail(proc))) from None
     finally:
         os.unlink(out)
     runs, walls = [], []
@@ -164,7 +165,8 @@ def score(expected: dict, runs: list[dict], precomputed: bool) -> tuple[list[dic
                         t_ok, s_ok = r.get("type_ok"), r.get("source_ok")
                     else:
                         t_ok = any(types_match(t, exp["type"]) for t in r["types"]) if r["types"] else None
-                        s_ok = any(source_matches(s, exp["source_hint"]) for s in r["sources"]) if r["sources"] else None
+                        s_ok = (any(source_matches(s, exp["source_hint"]) for s in r["sources"])
+                                if r["sources"] else None)
                         extras += sum(1 for s in r["sources"] if not source_matches(s, exp["source_hint"]))
                     if t_ok is not None:
                         per_run[k]["typed"] += 1
@@ -239,7 +241,8 @@ def main() -> int:
     if args.repeat is None:
         args.repeat = 1 if args.quick else 5
     settings = "plugin defaults" if args.iterations is None and args.warmup is None else \
-        "iterations %s, warmup %s" % (args.iterations or "default", args.warmup if args.warmup is not None else "default")
+        "iterations %s, warmup %s" % (args.iterations or "default",
+                                      args.warmup if args.warmup is not None else "default")
 
     expected = load_expected(os.path.join(c.CORPUS, "expected.json"))
     check_hints(expected, c.CORPUS)

@@ -33,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
+import _common as c
 
 TARGET_RATIO = 1.25
 TARGET_MIN_MS = 5.0
@@ -127,7 +127,7 @@ def step_cost(settings, n: int) -> float:
     from pytest_memleak.probes import WIDTH
 
     loop = analysis.make_loop(settings)
-    settle = getattr(loop, "settle", None) or getattr(loop, "_settle")
+    settle = getattr(loop, "settle", None) or loop._settle
     buf = array("d", bytes(8 * WIDTH))
     read = loop.probes.read
     gc.collect()

@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
+import _common as c
 
 PEERS = os.path.join(c.BENCH, "peers")
 PUBLIC = os.path.join(c.ZOO, "public")
@@ -55,7 +55,7 @@ def memray_python(args: argparse.Namespace) -> str | None:
         proc, _, _ = c.run([sys.executable, "-m", "venv", venv], timeout=300)
         if proc.returncode == 0:
             proc, _, _ = c.run([py, "-m", "pip", "install", "-q", "pytest-memray", "numpy"], timeout=600)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         c.log("could not install pytest-memray: %r" % exc)
         return None
     if proc.returncode != 0:
@@ -99,7 +99,7 @@ def run_plugin(quick: bool) -> tuple[float, dict | None, str]:
         doc = c.load_json(report)
         os.unlink(report)
     except (OSError, ValueError):
-        raise SystemExit("bench_peers: the plugin run wrote no report:\n" + c.tail(proc))
+        raise SystemExit("bench_peers: the plugin run wrote no report:\n" + c.tail(proc)) from None
     return wall, {t["nodeid"].split("public/")[-1]: t["verdict"] for t in doc["tests"]}, ""
 
 

@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
+import _common as c
 
 TARGET_US = 100.0
 SIZES = (10_000, 100_000, 1_000_000)

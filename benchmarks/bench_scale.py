@@ -31,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
+import _common as c
 
 PER_FILE = 20
 LEAK_EVERY = 25
@@ -142,7 +142,8 @@ def main() -> int:
                 c.log("rep %d/%d: %s ..." % (k + 1, reps, arm))
                 proc, wall, rss = c.run(cmd, cwd=folder, timeout=1200, time_v=True)
                 if proc.returncode not in (0, 1) or " passed" not in proc.stdout:
-                    raise SystemExit("bench_scale: the %s run failed (exit %d):\n%s" % (arm, proc.returncode, c.tail(proc)))
+                    raise SystemExit("bench_scale: the %s run failed (exit %d):\n%s"
+                                     % (arm, proc.returncode, c.tail(proc)))
                 d = data[arm]
                 d["wall"].append(wall)
                 d["rss"].append(rss or 0)
@@ -217,10 +218,11 @@ def main() -> int:
                   "from the last serial report)")
     on_s = c.median(data["serial, --memleak-all"]["wall"])
     on_n = c.median(data["-n 2, --memleak-all"]["wall"])
+    without_n = "" if off_n != off_n else "%.1f s without, " % off_n  # NaN when that arm was not run
     c.summary("--memleak-all over %d tests of ~%.1f ms: serial %.1f s (%.1f s without the plugin, +%.0f ms/test), "
-              "-n 2 %.1f s (%.1f s without, speed-up %.2fx over serial); report %.0f KiB = %.0f B/test, %.0f "
+              "-n 2 %.1f s (%sspeed-up %.2fx over serial); report %.0f KiB = %.0f B/test, %.0f "
               "B/snapshot; max RSS %.0f MiB vs %.0f MiB without (%+.1f MiB) (no numeric target)" % (
-                  tests, body_ms, on_s, off_s, (on_s - off_s) / tests * 1000, on_n, off_n, on_s / on_n,
+                  tests, body_ms, on_s, off_s, (on_s - off_s) / tests * 1000, on_n, without_n, on_s / on_n,
                   size / 1024, size / max(1, len(doc["tests"])), size / max(1, total_snaps),
                   rss_on, rss_off, rss_on - rss_off))
     return 0

@@ -27,7 +27,7 @@ import time
 from array import array
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as c  # noqa: E402
+import _common as c
 
 CAP = 4096  # slots per check: more than warmup + max_iterations + the diagnosis pass need
 
@@ -207,7 +207,8 @@ def main() -> int:
             title="Measured iterations the verdict took (TestResult.iterations)")
     parts = []
     for kind, (all_, any_, unit) in smallest.items():
-        short = kind.split(" (")[0].split(" of ")[0].split(" grown")[0]
+        short = {"python": "empty dicts", "bytes": "bytes objects", "bytearray": "bytearray growth",
+                 "native": "native malloc"}[kind.split()[0]]
         if all_ is None:
             parts.append("%s: none caught in every trial" % short)
         else:

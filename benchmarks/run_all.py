@@ -39,7 +39,8 @@ def main() -> int:
         print("### %s\n\n    %s\n" % (name, shown))
         if proc.returncode != 0:
             failed += 1
-            print("FAILED (exit %d after %.0f s):\n\n```\n%s\n```\n" % (proc.returncode, took, (proc.stderr or proc.stdout)[-3000:]))
+            err = (proc.stderr or proc.stdout)[-3000:]
+            print("FAILED (exit %d after %.0f s):\n\n```\n%s\n```\n" % (proc.returncode, took, err))
         else:
             print(proc.stdout.rstrip() + "\n")
             print("(%.0f s)\n" % took)

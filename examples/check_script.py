@@ -1,6 +1,6 @@
 """Leak-check callables without pytest: ``pytest_memleak.check``.
 
-Run from the repository root:  python examples/check_script.py
+Run from the repository root:  .venv/bin/python examples/check_script.py
 Exits 1 when a function that should be clean leaks, 0 otherwise. The leaky functions are
 expected to be reported as leaking: that is the demonstration.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 from . import analysis
@@ -28,6 +29,7 @@ class MemcheckFixture:
         self._sink = sink
         self._count = 0
         self._on_result = on_result
+        self._disabled = resolve(list(layers)).disable
 
     def snapshot(self) -> dict[str, float | None]:
         """One snapshot of every cheap probe (rss, py_blocks, malloc, heap, external, fds, ...)."""
@@ -49,8 +51,17 @@ class MemcheckFixture:
         self._count += 1
         name = label or getattr(fn, "__name__", None) or f"measure{self._count}"
         settings = self._settings(overrides, "memcheck.measure")
-        loop = analysis.make_loop(settings)
         call = (lambda: fn(setup())) if setup is not None else fn
+        if self._disabled:  # --memleak-disable: one plain call, nothing measured or reported
+            call()
+            return analysis.TestResult(
+                nodeid=self._nodeid,
+                verdict="skipped",
+                label=name,
+                origin="fixture",
+                stop_reason="disabled",
+            )
+        loop = analysis.make_loop(settings)
         try:
             drive(loop, call)
         finally:
@@ -70,6 +81,8 @@ class MemcheckFixture:
         from .soak import Watch
 
         settings = self._settings(overrides, "memcheck.watch")
+        if self._disabled:
+            return contextlib.nullcontext()
 
         def sink(data: dict[str, Any]) -> None:
             self._sink.append(data)

@@ -19,9 +19,15 @@ def test_timeout_stops_the_loop_and_marks_partial(pytester, run_memleak):
         import time
         import pytest
 
+        BUF = []
+
         @pytest.mark.memcheck(timeout="0.5s", iterations=50, max_iterations=100)
         def test_slow():
             time.sleep(0.05)
+            if BUF:  # memory moves up and down: never "flat", never growing
+                BUF.pop()
+            else:
+                BUF.append(bytes(100))
         """
     )
     run = run_memleak("--memleak-warmup=1")

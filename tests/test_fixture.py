@@ -292,3 +292,21 @@ def test_measure_profile_applies_its_presets(pytester: pytest.Pytester) -> None:
     )
     result = _run(pytester, fast=False)  # nothing on the command line: the profile decides
     result.assert_outcomes(passed=1)
+
+
+def test_disable_makes_the_fixture_call_once(pytester, run_memleak):
+    pytester.makepyfile(
+        """
+        SINK = []
+
+        def test_fx(memcheck):
+            result = memcheck.measure(lambda: SINK.append(1))
+            assert result.verdict == "skipped"
+            assert len(SINK) == 1
+            with memcheck.watch(12345):
+                pass
+        """
+    )
+    run = run_memleak("--memleak-disable")
+    run.result.assert_outcomes(passed=1)
+    assert run.report is None

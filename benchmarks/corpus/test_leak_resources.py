@@ -8,7 +8,7 @@ _SPOOLS = []
 
 
 def test_unclosed_temporary_files():
-    f = tempfile.TemporaryFile()  # leak-source
+    f = tempfile.TemporaryFile()  # leak-source  # noqa: SIM115
     f.write(b"spool" * 100)
     _SPOOLS.append(f)
 

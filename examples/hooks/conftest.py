@@ -1,7 +1,7 @@
 """Forward pytest-memleak's findings to a log file (a stand-in for your monitoring).
 
 pytest-memleak calls these hooks in the process that ran the test; every argument is the plain
-data of the JSON report. Run: ``pytest examples/hooks`` and read ``memleak-events.jsonl``.
+data of the JSON report. Run: ``pytest examples/hooks`` and read ``.memleak/events.jsonl``.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-EVENTS = Path(__file__).with_name("memleak-events.jsonl")
+EVENTS = Path(".memleak") / "events.jsonl"  # beside the default report, outside the sources
 
 
 def _emit(kind: str, nodeid: str, **data: object) -> None:
+    EVENTS.parent.mkdir(exist_ok=True)
     with EVENTS.open("a", encoding="utf-8") as f:
         f.write(json.dumps({"event": kind, "test": nodeid, **data}) + "\n")
 

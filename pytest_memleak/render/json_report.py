@@ -39,6 +39,7 @@ def write_atomic(path: str, doc: dict[str, Any]) -> None:
     text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600: CI steps of other users must read it
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
