@@ -13,7 +13,8 @@ most 30) on bodies that retain a known amount per call, at increasing sizes:
   pointers go into a preallocated ``array('Q')``; they are freed after each check).
 
 Each size is checked ``--trials`` times (default 5); a size counts as caught when every trial says
-``leak``. Then the number of measured iterations (``TestResult.iterations``) the verdict took,
+``leak``; the summary gives, per kind, the smallest size from which every size tried was caught in
+every trial (and the smallest caught at least once). Then the number of measured iterations (``TestResult.iterations``) the verdict took,
 for clean and for leaking bodies. --quick: 1 trial, fewer sizes.
 """
 
@@ -162,7 +163,9 @@ def main() -> int:
             if caught and first_any is None:
                 first_any = size
             if caught == trials and first_all is None:
-                first_all = size
+                first_all = size  # reliable from here on, unless a larger size is missed
+            elif caught < trials:
+                first_all = None
             metrics = sorted({f["metric"] for r in results for f in r.findings if f.get("failing")})
             iters = sorted(r.iterations for r in results)
             rows.append([kind, "%d %s" % (size, unit), "%d/%d" % (caught, trials), ",".join(metrics) or "-",
@@ -210,12 +213,13 @@ def main() -> int:
         short = {"python": "empty dicts", "bytes": "bytes objects", "bytearray": "bytearray growth",
                  "native": "native malloc"}[kind.split()[0]]
         if all_ is None:
-            parts.append("%s: none caught in every trial" % short)
+            parts.append("%s: not reliably caught at any size tried" % short)
         else:
-            parts.append("%s: %d %s%s" % (short, all_, unit, "" if any_ == all_ else " (sometimes %d)" % any_))
+            parts.append("%s: %d %s%s" % (short, all_, unit,
+                                          "" if any_ == all_ else " (sometimes from %d)" % any_))
     clean_iters = [r for r in it_rows if r[0].startswith("clean")]
     leak_iters = [r for r in it_rows if r[0].startswith("leak")]
-    c.summary("smallest leak per call caught in every trial: %s; measured iterations: clean %s, leaking %s "
+    c.summary("caught in every trial from (and at every larger size): %s; measured iterations: clean %s, leaking %s "
               "(no numeric target)" % ("; ".join(parts), "/".join(r[3] for r in clean_iters),
                                       "/".join(r[3] for r in leak_iters)))
     return 0
