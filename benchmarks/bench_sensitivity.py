@@ -14,8 +14,9 @@ most 30) on bodies that retain a known amount per call, at increasing sizes:
 
 Each size is checked ``--trials`` times (default 5); a size counts as caught when every trial says
 ``leak``; the summary gives, per kind, the smallest size from which every size tried was caught in
-every trial (and the smallest caught at least once). Then the number of measured iterations (``TestResult.iterations``) the verdict took,
-for clean and for leaking bodies. --quick: 1 trial, fewer sizes.
+every trial (and the smallest caught at least once). Then the number of measured iterations
+(``TestResult.iterations``) the verdict took, for clean and for leaking bodies. --quick: 1 trial,
+fewer sizes.
 """
 
 from __future__ import annotations
