@@ -13,17 +13,20 @@ import inspect
 import json
 import time
 from collections.abc import Generator
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from . import analysis
 from .errors import ConfigError, ReportError
-from .fixture import MemcheckFixture
-from .render import json_report, terminal
+from .render import json_report
 from .report import build
-from .runner import drive, drive_async
 from .settings import OPTIONS, Settings, marker_layer, resolve
+
+if TYPE_CHECKING:
+    from .fixture import MemcheckFixture
+
+# The loop, the detectors and numpy are imported on the first checked test only: a session
+# that checks nothing pays for none of them.
 
 MARKER = "memcheck"
 CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many seconds
@@ -203,6 +206,9 @@ class MemleakPlugin:
         origin = "marker" if pyfuncitem.get_closest_marker(MARKER) else "all"
         if settings.mode == "soak":
             return (yield from self._soak(pyfuncitem, settings, origin))
+        from . import analysis
+        from .runner import drive, drive_async
+
         loop = analysis.make_loop(settings)
         nodeid = pyfuncitem.nodeid
 
@@ -384,6 +390,8 @@ class MemleakPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results:
             return
+        from .render import terminal
+
         terminal.summary(terminalreporter, self.results, self.report_path, self.report_error)
         tr = terminalreporter
         if self.comparison is not None:
@@ -438,5 +446,7 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
 
     def on_result(result: dict[str, Any]) -> None:
         _fire_events(item, result)
+
+    from .fixture import MemcheckFixture
 
     return MemcheckFixture(item.nodeid, layers, kwargs, sink, on_result=on_result)

@@ -3,8 +3,9 @@
 The loop is a generator of "call the body now" steps, so one implementation serves plain and
 ``async def`` bodies (see :func:`drive` and :func:`drive_async`). Between iterations it clears
 the standard library's caches, runs ``gc.collect()`` and takes a snapshot with the cheap probes.
-Objects that existed before the loop are moved out of the collector's way with ``gc.freeze()``,
-so a collection costs what the test allocates, not what the whole process holds.
+Objects that existed before the loop are moved out of the collector's way with ``gc.freeze()``
+(no full collection first), so a collection costs what the test allocates, not what the whole
+process holds.
 
 Screening (per round of ``iterations`` snapshots, per metric) says ``clean``, ``suspect`` or
 ``ambiguous``. A metric is confirmed as growing only when it was suspect in two rounds and clean
@@ -180,9 +181,13 @@ class Loop:
                 clean: set[str] = set()
                 round_start = 0
                 done = 0
-                self._settle()
+                # Freeze first, collect after: what existed before the loop (garbage included)
+                # is moved out of the collector's way without a full collection, whose cost
+                # grows with the whole heap (~100 ms at 1M objects). Frozen garbage stays
+                # constant during the loop and is collected normally once we unfreeze.
                 gc.freeze()
                 self._frozen = True
+                self._settle()
                 self.probes.reset_clock()
                 # One transition iteration through the measuring path itself (its first run
                 # allocates a few objects of ours), then the baseline.

@@ -258,12 +258,15 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
         if "malloc" in counters:
             d.modules = att.modules("malloc", n)
 
-    loop.unfreeze()  # the retainer search must see the objects that existed before the loop
-    budget_end = time.perf_counter() + RETAINER_BUDGET_S
     candidates = [t for t in d.objects if t not in GENERIC]
     candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
-    for name in candidates[:1] if not d.retainers else []:
-        for sample in objects.find_new_instances(name, census_before, limit=3):
+    name = candidates[0] if candidates and not d.retainers else None
+    # Samples are new objects: found among the young ones while the freeze still holds.
+    samples = objects.find_new_instances(name, census_before, limit=3) if name else []
+    loop.unfreeze()  # the retainer search must see the objects that existed before the loop
+    budget_end = time.perf_counter() + RETAINER_BUDGET_S
+    if name is not None:
+        for sample in samples:
             left = budget_end - time.perf_counter()
             if left <= 0:
                 d.notes.append("retainer search stopped: time budget used")
@@ -273,7 +276,7 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
             if path:
                 break
         sample = None
-    del census_before, census_after
+    del census_before, census_after, samples
     d.seconds = time.perf_counter() - t0
     d.notes.append(f"diagnosis: {d.iterations} traced iterations in {d.seconds:.2f} s")
 

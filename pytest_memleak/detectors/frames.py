@@ -12,14 +12,17 @@ _PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _library_roots() -> tuple[str, ...]:
-    roots = set()
+    """The interpreter's and packages' folders, spelled both as given and with links resolved
+    (so that a cheap ``abspath`` of a file name can be compared without ``realpath``)."""
+    found = []
     paths = sysconfig.get_paths()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         if paths.get(key):
-            roots.add(os.path.realpath(paths[key]))
+            found.append(paths[key])
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        roots.add(os.path.realpath(os.path.join(prefix, "lib")))
-    roots.add(os.path.realpath(_PLUGIN_DIR))
+        found.append(os.path.join(prefix, "lib"))
+    found.append(_PLUGIN_DIR)
+    roots = {os.path.abspath(p) for p in found} | {os.path.realpath(p) for p in found}
     return tuple(sorted(roots))
 
 
@@ -31,15 +34,20 @@ def is_user_file(filename: str) -> bool:
     """True for the user's code: a real file outside the interpreter's and packages' folders."""
     if not filename or filename.startswith("<"):
         return False
-    real = os.path.realpath(filename)
-    if "site-packages" in real.split(os.sep) or "dist-packages" in real.split(os.sep):
+    path = os.path.abspath(filename)
+    parts = path.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
         return False
-    return not any(real == root or real.startswith(root + os.sep) for root in _ROOTS)
+    return not any(path == root or path.startswith(root + os.sep) for root in _ROOTS)
+
+
+_PLUGIN_ROOTS = tuple({os.path.abspath(_PLUGIN_DIR), os.path.realpath(_PLUGIN_DIR)})
 
 
 @functools.lru_cache(maxsize=4096)
 def is_plugin_file(filename: str) -> bool:
-    return os.path.realpath(filename).startswith(os.path.realpath(_PLUGIN_DIR) + os.sep)
+    path = os.path.abspath(filename)
+    return any(path.startswith(root + os.sep) for root in _PLUGIN_ROOTS)
 
 
 def short_path(filename: str) -> str:
@@ -67,5 +75,5 @@ _RUNNER_PARTS = ("_pytest", "pluggy", "pytest_asyncio", "anyio", "xdist", "execn
 @functools.lru_cache(maxsize=4096)
 def is_runner_file(filename: str) -> bool:
     """pytest's own machinery (and the test-running plugins) below the test function."""
-    parts = os.path.realpath(filename).split(os.sep)
+    parts = os.path.abspath(filename).split(os.sep)
     return any(p in parts for p in _RUNNER_PARTS)

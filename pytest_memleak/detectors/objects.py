@@ -232,6 +232,7 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
     search cannot start from.
     """
     import collections
+    import itertools
     import tracemalloc
 
     from .sites import source_of
@@ -255,7 +256,7 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
             if isinstance(value, list):
                 items = [(f"[{i}]", value[i]) for i in range(max(0, len(value) - tail), len(value))]
             elif isinstance(value, dict):
-                keys = list(reversed(value))[:tail] if len(value) else []
+                keys = list(itertools.islice(reversed(value), tail))
                 items = [(f"[{k!r}]", value[k]) for k in keys]
             elif isinstance(value, collections.deque):
                 items = [(f"[{len(value) - 1}]", value[-1])] if value else []
