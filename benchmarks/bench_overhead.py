@@ -299,8 +299,9 @@ def main() -> int:
              "fixed ms/loop", "one full gc.collect ms", "verdict"], rows,
             title="Fixed cost with a no-op body: average = (memcheck - plain) / calls; per iteration = the "
                   "loop's work between two calls timed directly (cache clearing, gc.collect() with the "
-                  "old objects frozen, one snapshot); fixed per loop = the rest (the one full "
-                  "gc.collect() before gc.freeze(), setup, screening, trend analysis)")
+                  "old objects frozen, one snapshot); fixed per loop = the rest (setup, gc.freeze(), "
+                  "screening, trend analysis); one full gc.collect = the gc floor without freeze, for "
+                  "comparison (no longer part of the loop)")
     fixed = "; ".join(fixed_parts)
     not_clean = [r for r in results if r["kind"] != "noop" and r["verdicts"] != ["ok"]]
     if worst is None:

@@ -19,6 +19,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as c
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 ZOO_SCORE = os.path.normpath(os.path.join(ROOT, "..", "shared", "zoo", "score.py"))
@@ -102,8 +105,8 @@ def main() -> int:
                           file=sys.stderr)
             finally:
                 stop(procs)
-    print(f"# Verdict stability ({runs} quiet + {runs} noisy runs; python "
-          f"{sys.version.split()[0]}, {os.cpu_count()} cores)\n")
+    c.header("bench_stability.py", a.quick, f"{runs} quiet + {runs} noisy runs per corpus "
+             "(noisy: beside a CPU hog and a 256 MiB memory churner)")
     print("| corpus | tests | runs | tests whose verdict differed | leak verdicts | "
           "median wall s quiet / noisy |")
     print("|---|---|---|---|---|---|")

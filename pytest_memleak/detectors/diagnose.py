@@ -294,14 +294,14 @@ def _kind_from_objects(grown: dict[str, float]) -> tuple[str, str | None]:
     """(leak type, module) from the growing object types."""
     for name in grown:
         if any(name.startswith(c) for c in CONNECTION_TYPES):
-            return "connection_pool", name.split(".")[0]
+            return "connection_pool", native.extension_module(name.split(".")[0])
     for name in grown:
         if name in CRYPTO_TYPES:
             return "crypto_context", "_ssl"
     for name in grown:
         mod = name.split(".")[0] if "." in name else ""
         if mod and native.category(mod) in ("compression", "xml", "ffi"):
-            return "native_module", mod
+            return "native_module", native.extension_module(mod)
     for name in grown:
         if name in BUFFER_TYPES:
             return "buffer_leak", None
@@ -318,7 +318,7 @@ def _kind_from_line(source: str) -> tuple[str, str | None] | None:
         if native.category(top) in ("compression", "xml", "ffi") and top != "builtins":
             return "native_module", top
         if native.category(top) == "database":
-            return "connection_pool", top
+            return "connection_pool", native.extension_module(top)
         if any(mod == b or mod.startswith(b + ".") for b in BUFFER_MODULES):
             return "buffer_leak", None
     return None
@@ -493,6 +493,8 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
                             "allocations",
                             "frees",
                             "functions",
+                            "range",
+                            "confidence",
                         )
                     }
                     for mm in d.modules[:5]
@@ -507,8 +509,28 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             lk.objects = dict(list(d.objects.items())[:10])
             lk.evidence.append(f"surviving objects: {grown}")
     retainer = next((r["path"] for r in d.retainers.values() if r.get("path")), None)
+    metric_of = {
+        "file_handle": "fds",
+        "socket": "fds",
+        "thread": "threads",
+        "subprocess": "children",
+    }
+    failing = [f for f in v.findings if f.failing]
     for i, lk in enumerate(leaks, 1):
         lk.id = f"L{i}"
+        wanted = metric_of.get(lk.type)
+        finding = (
+            next((f for f in failing if f.metric == wanted), None)
+            if wanted
+            else max(
+                (f for f in failing if f.metric not in metric_of.values()),
+                key=lambda f: f.bytes_per_iter or 0.0,
+                default=None,
+            )
+        )
+        if finding is not None:
+            lk.details.setdefault("pattern", finding.pattern)
+            lk.details.setdefault("metric", finding.metric)
         if (
             lk.type
             in (

@@ -53,6 +53,30 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Public module names under which C types and functions present themselves -> the extension
+#: module that holds their code (``sqlite3.Connection`` lives in ``_sqlite3``).
+EXTENSIONS = {
+    "sqlite3": "_sqlite3",
+    "ssl": "_ssl",
+    "socket": "_socket",
+    "hashlib": "_hashlib",
+    "bz2": "_bz2",
+    "lzma": "_lzma",
+    "json": "_json",
+    "pickle": "_pickle",
+    "decimal": "_decimal",
+    "datetime": "_datetime",
+    "csv": "_csv",
+    "select": "select",
+}
+
+
+def extension_module(module: str) -> str:
+    """The extension module behind a public name, when it is loaded (else the name itself)."""
+    ext = EXTENSIONS.get(module.split(".")[0])
+    return ext if ext is not None and ext in sys.modules else module
+
+
 def category(module: str) -> str:
     for prefix, cat in CATEGORIES:
         if module == prefix or module.startswith(prefix + "."):
@@ -88,7 +112,8 @@ class Attributor:
         self.cfuncs: dict[str, dict[str, Charge]] = {"malloc": defaultdict(Charge)}
         self._last: list[float] = [0.0] * len(self.names)
         self._where = "<start>"
-        self._cstack: list[tuple[str, list[float]]] = []
+        self._cstack: list[tuple[str, float]] = []
+        self._iter_c: dict[str, float] = {}
         self._thread = threading.get_ident()
         self._iter_lines: dict[str, dict[str, float]] = {}
         self._cread = counters.get("malloc")
@@ -142,6 +167,7 @@ class Attributor:
             if d:
                 c = self.cfuncs["malloc"][name]
                 c.total += d
+                self._iter_c[name] = self._iter_c.get(name, 0.0) + d
                 if d > 0:
                     c.up += 1
                 else:
@@ -151,6 +177,7 @@ class Attributor:
         self._last = self._read()
         self._where = "<start>"
         self._iter_lines = {}
+        self._iter_c = {}
         sys.settrace(self._global)
         if self._cread is not None:
             sys.setprofile(self._profile)
@@ -164,6 +191,8 @@ class Attributor:
             per = self._iter_lines.get(name, {})
             for where, charge in self.lines[name].items():
                 charge.per_iter.append(per.get(where, 0.0))
+        for cname, charge in self.cfuncs["malloc"].items():
+            charge.per_iter.append(self._iter_c.get(cname, 0.0))
 
     # -- results -------------------------------------------------------------------------------
     def top_lines(self, counter: str, iterations: int, limit: int = 3) -> list[dict[str, Any]]:
@@ -191,20 +220,36 @@ class Attributor:
         """Extension modules whose C functions grew the counter, largest first."""
         by_module: dict[str, dict[str, Any]] = {}
         for name, c in self.cfuncs[counter].items():
-            module = name.rsplit(".", 1)[0].split(".")[0] if "." in name else name
+            public = name.rsplit(".", 1)[0].split(".")[0] if "." in name else name
+            module = extension_module(public)
             m = by_module.setdefault(
                 module,
-                {"module": module, "total": 0.0, "allocations": 0, "frees": 0, "functions": {}},
+                {
+                    "module": module,
+                    "total": 0.0,
+                    "allocations": 0,
+                    "frees": 0,
+                    "functions": {},
+                    "iters": [0.0] * len(c.per_iter),
+                },
             )
             m["total"] += c.total
             m["allocations"] += c.up
             m["frees"] += c.down
             m["functions"][name] = m["functions"].get(name, 0.0) + c.total
+            for i, v in enumerate(c.per_iter[: len(m["iters"])]):
+                m["iters"][i] += v
+        growing = sum(m["total"] for m in by_module.values() if m["total"] > 0) or 1.0
         out = []
         for m in by_module.values():
+            iters = m.pop("iters")
             if m["total"] <= 0:
                 continue
             m["per_iter"] = m["total"] / max(1, iterations)
+            m["range"] = [min(iters), max(iters)] if iters else [m["per_iter"], m["per_iter"]]
+            positive = sum(1 for v in iters if v > 0) / max(1, len(iters))
+            # Sure when the module grew malloc in every iteration and explains most of it.
+            m["confidence"] = round(positive * m["total"] / growing, 2)
             m["category"] = category(m["module"])
             m["functions"] = dict(sorted(m["functions"].items(), key=lambda kv: -kv[1])[:3])
             out.append(m)
