@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("old", metavar="OLD", help="the baseline: " + ref_help)
     p.add_argument("new", metavar="NEW", help="the run to judge: " + ref_help)
-    p.add_argument("--fail", metavar="RULE", help=f"fail on regressions: {RULE_EXPECTED}")
+    p.add_argument(
+        "--fail", metavar="RULE", help="fail on regressions: " + RULE_EXPECTED.replace("%", "%%")
+    )
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
 

@@ -349,3 +349,16 @@ def test_console_script(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "no saved runs" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["show", "compare", "html", "validate", "list"])
+def test_every_subcommand_has_working_help(command):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_memleak", command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: pytest-memleak" in proc.stdout
+    assert "Traceback" not in proc.stderr
