@@ -288,6 +288,14 @@ OPTIONS: tuple[Option, ...] = (
         marker=False,
     ),
     Option(
+        "window",
+        _optional(units.parse_duration),
+        None,
+        "soak / watch: judge only the last DURATION of samples (growth-detection window; "
+        "default: the whole run)",
+        metavar="DURATION",
+    ),
+    Option(
         "autosave",
         units.parse_bool,
         False,
@@ -369,6 +377,7 @@ class Settings:
     mode: str = "repeat"
     interval: float = 0.1
     retention: int = 1000
+    window: float | None = None
     save: bool = False
     autosave: bool = False
     storage: str | None = ".memleak/history"

@@ -183,6 +183,14 @@ def _thin(values: list[float], times: list[float]) -> tuple[list[float], list[fl
     return [values[i] for i in idx], [times[i] for i in idx]
 
 
+def _judged(samples: list[dict[str, float]], settings: Settings) -> int:
+    """How many samples the growth-detection window keeps."""
+    if settings.window is None or not samples:
+        return len(samples)
+    start = samples[-1]["t"] - settings.window
+    return sum(1 for s in samples if s["t"] >= start)
+
+
 def judge_samples(
     samples: list[dict[str, float]], fields: tuple[str, ...], settings: Settings
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
@@ -190,6 +198,9 @@ def judge_samples(
     growth: dict[str, Any] = {}
     findings: list[dict[str, Any]] = []
     reasons: list[str] = []
+    if settings.window is not None and samples:
+        start = samples[-1]["t"] - settings.window
+        samples = [s for s in samples if s["t"] >= start]
     if len(samples) < 5:
         return growth, findings, reasons
     times = [s["t"] for s in samples]
@@ -346,6 +357,7 @@ def build_result(
             "samples": len(samples),
             "interval_s": sampler.interval * sampler.step,
             "sampler_cpu_s": round(sampler.cpu_s, 4),
+            "judged_samples": _judged(samples, settings),
         },
     )
     if process:

@@ -108,6 +108,7 @@ BEHAVIOUR = {
     "mode",
     "interval",
     "retention",
+    "window",
     "all",
     "disable",
     "report",
@@ -638,6 +639,17 @@ def test_ini_retention_bounds_the_samples_kept(pytester, run_memleak):
     assert soaked["trend"]["samples"] <= 10
     assert len(soaked["snapshots"]["rss"]) == soaked["trend"]["samples"]
     assert soaked["trend"]["interval_s"] > 0.002  # downsampled: every other sample dropped
+
+
+def test_ini_window_judges_only_the_last_samples(pytester, run_memleak):
+    """The growth-detection window: only the samples of the last DURATION are judged."""
+    make_ini(pytester, mode="soak", interval="10ms", window="0.2s")
+    pytester.makepyfile(SOAKED.format(seconds=0.6))
+    run = run_memleak()
+    assert_ini(run, "window", 0.2, test="test_soaked")
+    trend = run.test("test_soaked")["trend"]
+    assert trend["samples"] >= 30
+    assert 10 <= trend["judged_samples"] <= 25  # ~0.2 s at one sample per 10 ms
 
 
 # --------------------------------------------------------------------------- pyproject.toml

@@ -502,7 +502,7 @@ import pytest_memleak.runner as runner
 
 KEEP = []
 
-def screen(metric, values, times):
+def screen(metric, values, times, history=None):
     if metric == "py_blocks":
         KEEP.append([object() for _ in range(1000)])
         return "ambiguous"
