@@ -18,9 +18,12 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytest_memleak.probes import Probes
 from pytest_memleak.settings import resolve
 from pytest_memleak.soak import SOAK_FIELDS, Sampler, own_reader
+
+import _common as c
 
 
 def workload(seconds: float) -> int:
@@ -67,8 +70,8 @@ def main() -> int:
                 share[name].append(sampler.cpu_s / wall)
                 per_sample[name] = deep_size(sampler.samples) / max(1, len(sampler.samples))
     base = statistics.median(work["no sampler"])
-    print(f"# Soak sampler cost ({seconds:g} s CPU-bound workload x {repeat}, alternating; "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} cores)\n")
+    c.header("bench_sampler.py", a.quick, f"soak sampler cost: {seconds:g} s CPU-bound workload "
+             f"x {repeat}, alternating")
     print("| sampler | work done vs none (median) | sampler CPU share of wall | "
           "memory per sample | memory at retention cap |")
     print("|---|---|---|---|---|")
