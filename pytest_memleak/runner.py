@@ -111,7 +111,10 @@ def screen(
         return "suspect" if values[-1] >= max(values) else "ambiguous"
     g = analyse(values, times, metric=metric, unit=UNITS[metric], min_slope=floor)
     need = floor * (len(values) - 1) * 0.5
-    if g.pattern in GROWING and g.total_growth >= need:
+    rises = sum(1 for a, b in zip(values, values[1:]) if b > a)
+    # One jump is an event, not a trend (a library's pool growing by a block): growth must
+    # show in at least two calls of the round.
+    if g.pattern in GROWING and g.total_growth >= need and rises >= 2:
         if g.mk_p < P_SUSPECT:
             return "suspect"
         if g.mk_p < P_AMBIGUOUS:
@@ -121,7 +124,20 @@ def screen(
     rising = any(b > a for a, b in zip(values, values[1:]))
     if metric == "malloc" and rising and _staircase(history or values, floor):
         return "staircase"  # weak evidence: confirmed only by a third round
+    if g.total_growth >= floor * (len(values) - 1) and (g.slope_per_iter >= floor or rises == 1):
+        # Grew by more than the floor per call, but through noise (another thread's memory
+        # moving): not clean yet, another round decides.
+        return "ambiguous"
     return "clean"
+
+
+def _lasting_staircase(values: list[float], floor: float, last_round: int) -> bool:
+    """Never down over everything measured, at least the floor per call on average and in the
+    last round too, in three or more steps: growth that goes on (a cache that fills glibc's
+    bins stops within some 20 calls; a small leak keeps climbing)."""
+    ups = sum(1 for a, b in zip(values, values[1:]) if b > a)
+    tail = values[-(last_round + 1) :]
+    return _staircase(values, floor) and ups >= 3 and tail[-1] - tail[0] >= floor * (len(tail) - 1)
 
 
 def _staircase(values: list[float], floor: float) -> bool:
@@ -257,7 +273,7 @@ class Loop:
                     self._rebase.append(self._n)
                     self._snap()
                 m.confirmed = [
-                    k for k, v in state.items() if v >= self._needed(k) and k not in clean
+                    k for k, v in state.items() if k not in clean and self._confirmed(k, v)
                 ]
                 if m.stop_reason == "clean" and m.confirmed:
                     m.stop_reason = "confirmed growth"
@@ -296,19 +312,26 @@ class Loop:
             self.m.screens.setdefault(metric, []).append(verdict)
             if verdict == "clean":
                 clean.add(metric)
-            elif verdict in ("suspect", "staircase"):
+            elif verdict == "suspect":
                 state[metric] += 1
-                self._weak[metric] += verdict == "staircase"
-                if state[metric] < self._needed(metric):
+                if state[metric] < 2:
                     undecided = True
+            elif verdict == "staircase":  # weak: decided on the whole history at the end
+                self._weak[metric] += 1
+                undecided = True
             else:
                 undecided = True
         return undecided
 
-    def _needed(self, metric: str) -> int:
-        """Rounds of growth that confirm a metric: two, or three when a round only showed a
-        staircase (a cache can fill glibc's per-thread bins for 20-odd calls, then stop)."""
-        return 3 if self._weak.get(metric) else 2
+    def _confirmed(self, metric: str, suspect_rounds: int) -> bool:
+        """Suspect in two rounds; or, after staircase rounds, a staircase that lasted to the
+        end of everything measured (see :func:`_lasting_staircase`)."""
+        if suspect_rounds >= 2:
+            return True
+        if not self._weak.get(metric):
+            return False
+        last = self.m.rounds[-1] - (self.m.rounds[-2] if len(self.m.rounds) > 1 else 0)
+        return _lasting_staircase(self._stitched(metric), FLOORS[metric], last)
 
     def _stitched(self, name: str) -> list[float]:
         """The metric since the baseline, each round's new baseline continuing the last value."""

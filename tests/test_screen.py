@@ -40,3 +40,27 @@ def test_a_filled_cache_leaves_a_flat_round_clean():
 def test_a_staircase_that_went_down_is_clean():
     history = [0.0, 2176.0, 2176.0, 1000.0, 3176.0] + [3176.0] * 6
     assert screen("malloc", history, T, history) == "clean"
+
+
+def test_one_jump_is_an_event_not_a_trend():
+    jump = [100.0] * 5 + [20000.0] * 6  # a library's pool grew by one block
+    # Never "suspect" from one step: weak evidence that only buys more rounds.
+    assert screen("malloc", jump, T) == "staircase"
+    assert screen("py_blocks", [10.0] * 5 + [500.0] * 6, T) == "ambiguous"
+
+
+def _loop_confirms(history: list[float], last_round: int) -> bool:
+    from pytest_memleak.runner import FLOORS, _lasting_staircase
+
+    return _lasting_staircase(history, FLOORS["malloc"], last_round)
+
+
+def test_a_small_leak_staircase_lasts_to_the_end():
+    # 256-byte leak: 8 chunks refilled at once, then one 272-byte chunk per call.
+    history = [0.0, 0.0] + [2176.0] * 8 + [3808.0] * 6 + [4080.0 + 288 * i for i in range(15)]
+    assert _loop_confirms(history, 10)
+
+
+def test_a_cache_staircase_that_stopped_is_not_confirmed():
+    history = [0.0, 864, 1728, 2592] + [2592.0] * 7 + [3552, 3648] + [4608.0] * 18
+    assert not _loop_confirms([float(v) for v in history], 10)

@@ -24,6 +24,7 @@ def test_soak_clean():
 
 CHILD = r"""
 import sys, time
+print("ready", flush=True)  # started: the watch begins after the interpreter's own start-up
 keep = []
 for i in range(int(sys.argv[2])):
     b = bytearray(128 * 1024)
@@ -47,19 +48,24 @@ CHILD = {child!r}
 
 @pytest.mark.parametrize("kind", ["leak", "clean"])
 def test_watch(memcheck, kind):
-    p = subprocess.Popen([sys.executable, "-c", CHILD, kind, "80", "0"])
+    p = subprocess.Popen([sys.executable, "-c", CHILD, kind, "80", "0"], stdout=subprocess.PIPE)
+    p.stdout.readline()
     with memcheck.watch(p, interval="10ms") as w:
         p.wait()
+    p.stdout.close()
     assert w.result is not None and w.result.verdict == ("leak" if kind == "leak" else "ok")
 
 
 def test_watch_crash(memcheck):
-    p = subprocess.Popen([sys.executable, "-c", CHILD, "clean", "20", "30"])
+    p = subprocess.Popen([sys.executable, "-c", CHILD, "clean", "20", "30"],
+                         stdout=subprocess.PIPE)
+    p.stdout.readline()
     with memcheck.watch(p, interval="10ms") as w:
         time.sleep(0.5)
         p.send_signal(signal.SIGKILL)
         p.wait()
         time.sleep(0.1)
+    p.stdout.close()
     assert w.result.partial
     assert "signal 9" in w.result.stop_reason
 """

@@ -221,6 +221,7 @@ def _render(head: str, first: Any, path: list[tuple[Any, str]]) -> str:
 
 
 _CONTAINERS = (list, dict, set)
+LIBRARY_SCAN_S = 0.02  # time given to library modules' globals in find_by_site
 
 
 def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[Any, str] | None:
@@ -244,11 +245,16 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
     from .frames import is_user_file
 
     mods = list(sys.modules.items())
-    # The user's modules first (imported last, and where leaks are held most often).
-    mods.sort(key=lambda kv: not is_user_file(getattr(kv[1], "__file__", None) or ""))
-    for modname, module in mods:
+    # The user's modules first (where leaks are held most often), then the libraries' for a
+    # short while only: most of their globals are not containers of the test's objects.
+    user = [kv for kv in mods if is_user_file(getattr(kv[1], "__file__", None) or "")]
+    user_ids = {id(m) for _, m in user}
+    library = [kv for kv in mods if id(kv[1]) not in user_ids]
+    for modname, module in user + library:
         if time.perf_counter() > deadline:
             return None
+        if id(module) not in user_ids and deadline - time.perf_counter() > LIBRARY_SCAN_S:
+            deadline = time.perf_counter() + LIBRARY_SCAN_S
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
             continue

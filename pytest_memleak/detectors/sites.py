@@ -37,22 +37,48 @@ class Site:
 Key = tuple[int, tuple[tuple[str, int], ...]]
 
 
+def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[int, int, tuple[Any, ...]]]:
+    """(domain, size, frames innermost-first) per trace: the snapshot's raw tuples when the
+    interpreter has them (3.9-3.13 all do), which avoids a Traceback object per trace."""
+    raw = getattr(snapshot.traces, "_traces", None)
+    if isinstance(raw, list):
+        return [(t[0], t[1], t[2]) for t in raw]
+    return [
+        (t.domain, t.size, tuple((f.filename, f.lineno) for f in reversed(t.traceback)))
+        for t in snapshot.traces
+    ]
+
+
+_OURS = tracemalloc.__file__
+
+
 def _group(snapshot: tracemalloc.Snapshot) -> dict[Key, tuple[int, int]]:
-    groups: dict[Key, list[int]] = {}
-    for trace in snapshot.traces:
-        frames = tuple((f.filename, f.lineno) for f in trace.traceback)
-        if frames and (is_plugin_file(frames[-1][0]) or frames[-1][0] == tracemalloc.__file__):
-            continue  # our own bookkeeping (snapshots, lists of results)
-        key = (trace.domain, frames)
-        acc = groups.setdefault(key, [0, 0])
-        acc[0] += trace.size
-        acc[1] += 1
-    return {k: (v[0], v[1]) for k, v in groups.items()}
+    """Size and count per (domain, traceback oldest-first), without our own bookkeeping."""
+    groups: dict[tuple[int, tuple[Any, ...]], list[int]] = {}
+    for domain, size, inner_first in _raw_traces(snapshot):
+        if inner_first:
+            top = inner_first[0][0]
+            if top == _OURS or is_plugin_file(top):
+                continue  # our own bookkeeping (snapshots, lists of results)
+        acc = groups.get((domain, inner_first))
+        if acc is None:
+            groups[(domain, inner_first)] = [size, 1]
+        else:
+            acc[0] += size
+            acc[1] += 1
+    return {(d, tuple(reversed(tb))): (v[0], v[1]) for (d, tb), v in groups.items()}
 
 
 def source_of(traceback: tracemalloc.Traceback) -> str:
-    """The source (innermost user frame) of an object's allocation traceback."""
-    return _source(tuple((f.filename, f.lineno) for f in traceback))[0]
+    """The source (innermost user frame) of an object's allocation traceback (no stack text)."""
+    inner_first = [(f.filename, f.lineno) for f in reversed(traceback)]
+    for f, n in inner_first:
+        if is_user_file(f):
+            return location(f, n)
+    for f, n in inner_first:
+        if not is_plugin_file(f):
+            return location(f, n)
+    return location(*inner_first[0]) if inner_first else "?"
 
 
 def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
