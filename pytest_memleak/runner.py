@@ -123,31 +123,14 @@ def screen(
     # and then held leaves a staircase in the history but a flat round.
     rising = any(b > a for a, b in zip(values, values[1:]))
     if metric == "malloc" and rising and _staircase(history or values, floor):
-        return "staircase"  # weak evidence: confirmed only by a third round
+        # Weak evidence: it buys more rounds but never confirms by itself (a library's pool,
+        # sqlite's say, climbs in irregular jumps for dozens of calls, then stops).
+        return "ambiguous"
     if g.total_growth >= floor * (len(values) - 1) and (g.slope_per_iter >= floor or rises == 1):
         # Grew by more than the floor per call, but through noise (another thread's memory
         # moving): not clean yet, another round decides.
         return "ambiguous"
     return "clean"
-
-
-#: Rises a staircase needs over everything measured: a small leak through glibc's per-thread
-#: cache steps every 8 calls (4 steps in 30 calls) and every call once the bins are empty; a
-#: library pool (sqlite's, say) grew here in 3 irregular jumps over 30 calls.
-STAIRCASE_STEPS = 4
-
-
-def _lasting_staircase(values: list[float], floor: float, last_round: int) -> bool:
-    """Never down over everything measured, at least the floor per call on average and in the
-    last round too, in three or more steps: growth that goes on (a cache that fills glibc's
-    bins stops within some 20 calls; a small leak keeps climbing)."""
-    ups = sum(1 for a, b in zip(values, values[1:]) if b > a)
-    tail = values[-(last_round + 1) :]
-    return (
-        _staircase(values, floor)
-        and ups >= STAIRCASE_STEPS
-        and tail[-1] - tail[0] >= floor * (len(tail) - 1)
-    )
 
 
 def _staircase(values: list[float], floor: float) -> bool:
@@ -173,7 +156,6 @@ class Loop:
         self._buf = array("d", bytes(8 * WIDTH * cap))
         self._n = 0  # snapshots taken
         self._rebase: list[int] = []  # snapshot indices that start a new round's baseline
-        self._weak: dict[str, int] = {}  # metric -> rounds that were only a staircase
         self._clear = CacheClearer()
         self._frozen = False
         self._hygiene = Hygiene()
@@ -228,7 +210,6 @@ class Loop:
                         break
                 # Everything the measuring path keeps is made before the baseline.
                 state = dict.fromkeys(MEMORY_METRICS + COUNT_METRICS, 0)
-                self._weak = dict.fromkeys(MEMORY_METRICS + COUNT_METRICS, 0)
                 clean: set[str] = set()
                 round_start = 0
                 done = 0
@@ -282,9 +263,7 @@ class Loop:
                     round_start = self._n
                     self._rebase.append(self._n)
                     self._snap()
-                m.confirmed = [
-                    k for k, v in state.items() if k not in clean and self._confirmed(k, v)
-                ]
+                m.confirmed = [k for k, v in state.items() if k not in clean and v >= 2]
                 if m.stop_reason == "clean" and m.confirmed:
                     m.stop_reason = "confirmed growth"
                 self._finish_series()
@@ -326,22 +305,9 @@ class Loop:
                 state[metric] += 1
                 if state[metric] < 2:
                     undecided = True
-            elif verdict == "staircase":  # weak: decided on the whole history at the end
-                self._weak[metric] += 1
-                undecided = True
             else:
                 undecided = True
         return undecided
-
-    def _confirmed(self, metric: str, suspect_rounds: int) -> bool:
-        """Suspect in two rounds; or, after staircase rounds, a staircase that lasted to the
-        end of everything measured (see :func:`_lasting_staircase`)."""
-        if suspect_rounds >= 2:
-            return True
-        if not self._weak.get(metric):
-            return False
-        last = self.m.rounds[-1] - (self.m.rounds[-2] if len(self.m.rounds) > 1 else 0)
-        return _lasting_staircase(self._stitched(metric), FLOORS[metric], last)
 
     def _stitched(self, name: str) -> list[float]:
         """The metric since the baseline, each round's new baseline continuing the last value."""

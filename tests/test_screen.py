@@ -22,12 +22,12 @@ def test_counts_rising_are_suspect():
     assert screen("fds", [5.0, 6.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0], T) == "clean"
 
 
-def test_sparse_malloc_staircase_is_weak_evidence():
+def test_sparse_malloc_staircase_only_buys_more_rounds():
     # 272 B chunks handed out by the per-thread cache: one step of 8 chunks every 8 calls.
     round1 = [0.0, 0.0] + [2176.0] * 9  # one step early in round 1
     round2 = [2176.0] * 10 + [4352.0]  # one step at the end of round 2: no trend to test
     history = round1 + round2[1:]
-    assert screen("malloc", round2, T, history) == "staircase"
+    assert screen("malloc", round2, T, history) == "ambiguous"
     small = [2176.0] * 10 + [2176.0 + 1000.0]  # below 160 B/call on average: allocator noise
     assert screen("malloc", small, T, [0.0] * 10 + small) == "clean"
 
@@ -45,22 +45,5 @@ def test_a_staircase_that_went_down_is_clean():
 def test_one_jump_is_an_event_not_a_trend():
     jump = [100.0] * 5 + [20000.0] * 6  # a library's pool grew by one block
     # Never "suspect" from one step: weak evidence that only buys more rounds.
-    assert screen("malloc", jump, T) == "staircase"
+    assert screen("malloc", jump, T) == "ambiguous"
     assert screen("py_blocks", [10.0] * 5 + [500.0] * 6, T) == "ambiguous"
-
-
-def _loop_confirms(history: list[float], last_round: int) -> bool:
-    from pytest_memleak.runner import FLOORS, _lasting_staircase
-
-    return _lasting_staircase(history, FLOORS["malloc"], last_round)
-
-
-def test_a_small_leak_staircase_lasts_to_the_end():
-    # 256-byte leak: 8 chunks refilled at once, then one 272-byte chunk per call.
-    history = [0.0, 0.0] + [2176.0] * 8 + [3808.0] * 6 + [4080.0 + 288 * i for i in range(15)]
-    assert _loop_confirms(history, 10)
-
-
-def test_a_cache_staircase_that_stopped_is_not_confirmed():
-    history = [0.0, 864, 1728, 2592] + [2592.0] * 7 + [3552, 3648] + [4608.0] * 18
-    assert not _loop_confirms([float(v) for v in history], 10)
