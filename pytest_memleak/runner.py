@@ -52,6 +52,8 @@ UNITS = {
     "threads": "count",
     "children": "count",
 }
+#: Passes of the measuring path before the baseline (free lists, first-call caches).
+PRIME_PASSES = 8
 #: Measured iterations after which a body whose exact counters stayed flat is judged clean.
 EARLY_AT = 5
 #: Mann-Kendall p value under which a round counts as growing.
@@ -227,9 +229,14 @@ class Loop:
                 yield
                 hygiene.after_iteration()
                 m.warmup += 1
-                self._settle()
-                self._snap()
-                self._n = 0
+                # Run the measuring path (and the mid-round check) a few times before the
+                # baseline: the interpreter's free lists fill up with its temporaries, and
+                # before 3.11 a function's first call leaves a frame cached for good.
+                for _ in range(PRIME_PASSES):
+                    self._settle()
+                    self._snap()
+                    self._flat(0)
+                    self._n = 0
                 self._settle()
                 self._snap()
                 while True:

@@ -423,6 +423,12 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         native_rate = max(malloc_rate or 0.0, rss_rate or 0.0)
         mostly_native = native_rate > 0 and traced < 0.5 * native_rate
         sources: list[tuple[str, float | None, Site | None]] = []
+        if kind == "python_object":
+            # Objects the census cannot see (untracked, held by an old container): what does
+            # the allocating line call? (sqlite3.connect -> connection_pool, zlib -> native)
+            line = d.sites[0].source if d.sites and d.sites[0].user else line_for("malloc")
+            if line:
+                kind, module = _kind_from_line(line) or (kind, module)
         if mostly_native and kind == "python_object":
             kind = "native_module"
         if (
