@@ -143,18 +143,7 @@ def cmd_html(args: argparse.Namespace) -> int:
 
 
 def _load_json(path: str) -> Any:
-    """The JSON document in ``path``, whatever it holds; ReportError when it is not JSON."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise ReportError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(path, f"cannot be read: {exc}") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ReportError(path, f"is not valid JSON (truncated or corrupt?): {exc}") from None
+    return json_report.load_json(path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -383,33 +383,23 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         )
         lk.evidence += [f"open: {t}" for t in items[:3]]
         leaks.append(lk)
-    if "threads" in confirmed:
+    for metric, kind, noun, listing, count in (
+        ("threads", "thread", "threads", "threads", "thread_count"),
+        ("children", "subprocess", "child processes", "children", "child_count"),
+    ):
+        if metric not in confirmed:
+            continue
         lk = _new_leak(
-            "thread",
-            line_for("threads") or site_src or "unknown",
+            kind,
+            line_for(metric) or site_src or "unknown",
             "high",
-            _metric_rate(v, "threads"),
+            _metric_rate(v, metric),
             m.iterations,
-            unit="threads",
+            unit=metric,
         )
-        lk.evidence.append(
-            f"{res.get('thread_count', 0)} new threads in {d.iterations} traced iterations"
-        )
-        lk.evidence += [f"thread: {t}" for t in res.get("threads", [])[:3]]
-        leaks.append(lk)
-    if "children" in confirmed:
-        lk = _new_leak(
-            "subprocess",
-            line_for("children") or site_src or "unknown",
-            "high",
-            _metric_rate(v, "children"),
-            m.iterations,
-            unit="children",
-        )
-        lk.evidence.append(
-            f"{res.get('child_count', 0)} new child processes in {d.iterations} traced iterations"
-        )
-        lk.evidence += [f"child: {c}" for c in res.get("children", [])[:3]]
+        lk.evidence.append(f"{res.get(count, 0)} new {noun} in {d.iterations} traced iterations")
+        label = "thread" if metric == "threads" else "child"
+        lk.evidence += [f"{label}: {x}" for x in res.get(listing, [])[:3]]
         leaks.append(lk)
 
     memory = confirmed & {"py_blocks", "malloc", "rss"} or not leaks

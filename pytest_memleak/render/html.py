@@ -16,15 +16,12 @@ from the report and never uses ``innerHTML``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import html
 import math
 import os
 import re
 import shlex
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..units import format_size
@@ -1476,18 +1473,6 @@ def render(doc: dict[str, Any], comparison: dict[str, Any] | None = None) -> str
 
 def write(path: str | os.PathLike[str], html_text: str) -> None:
     """Write the page atomically: a temporary file beside ``path``, then ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data = html_text.encode("utf-8", "backslashreplace")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.chmod(tmp, 0o644)  # a page to share, unlike mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from .json_report import write_bytes_atomic
+
+    write_bytes_atomic(path, html_text.encode("utf-8", "backslashreplace"))

@@ -32,16 +32,16 @@ def check_writable(path: str) -> None:
         raise ReportError(path, "exists and is not writable")
 
 
-def write_atomic(path: str, doc: dict[str, Any]) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename it over ``path``: a reader sees
+    the old file or the new one, never half of one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600: CI steps of other users must read it
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -51,13 +51,14 @@ def write_atomic(path: str, doc: dict[str, Any]) -> None:
         raise
 
 
-def load_schema() -> dict[str, Any]:
-    with open(SCHEMA_FILE, encoding="utf-8") as f:
-        return json.load(f)  # type: ignore[no-any-return]
+def write_atomic(path: str, doc: dict[str, Any]) -> None:
+    """Write the report as JSON, atomically."""
+    text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False)
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def read_report(path: str) -> dict[str, Any]:
-    """Load a report written by pytest-memleak; ReportError names the file and the problem."""
+def load_json(path: str) -> Any:
+    """The JSON document in ``path``, whatever it holds; ReportError when it is not JSON."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -66,9 +67,19 @@ def read_report(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(path, f"cannot be read: {exc}") from None
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
         raise ReportError(path, f"is not valid JSON (truncated or corrupt?): {exc}") from None
+
+
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+def read_report(path: str) -> dict[str, Any]:
+    """Load a report written by pytest-memleak; ReportError names the file and the problem."""
+    doc = load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str):
         raise ReportError(path, 'is not a pytest-memleak report (no "schema" key)')
     schema = doc["schema"]
