@@ -96,6 +96,18 @@ def test_leak_type_source_and_block(pytester, run_memleak, kind):
     assert abs(src_line - line) <= 1, (first["source"], line)
     assert first["evidence"]
     assert first["recommendation"]
+    expected_module = {
+        "native_module": "ctypes",
+        "connection_pool": "_sqlite3",
+        "crypto_context": "_ssl",
+    }
+    if kind in expected_module:
+        assert first["module"] == expected_module[kind]
+    if kind == "buffer_leak":
+        buffer = first["details"]["buffer"]
+        assert buffer["buffer_type"] == "array.array"
+        assert buffer["is_leak"] is True
+        assert buffer["age_iterations"] >= leaking["iterations"]
     assert first["fingerprint"]
     clean = run.test("test_clean")
     assert clean["verdict"] == "ok"

@@ -324,6 +324,32 @@ def _kind_from_line(source: str) -> tuple[str, str | None] | None:
     return None
 
 
+def _buffer_details(
+    d: Diagnosis, site: Site | None, rate: float | None, measured: int
+) -> dict[str, Any]:
+    """Per buffer leak: its type, size per call, how long the buffers survived, is-leak and a
+    confidence (how consistently the allocation site grew while traced)."""
+    grown = [t for t in d.objects if t in BUFFER_TYPES]
+    if site is not None and site.numpy:
+        grown = ["numpy.ndarray", *[t for t in grown if t != "numpy.ndarray"]]
+    elif not grown and site is not None:
+        line_mods = native.modules_called_on_line(site.source)
+        grown = [m for m in line_mods if m.split(".")[0] in ("array", "mmap", "numpy")] or [
+            "buffer"
+        ]
+    steps = site.steps if site is not None else 0
+    return {
+        "buffer_type": grown[0] if grown else "buffer",
+        "size_per_iter": rate,
+        # Every buffer made since the loop began is still alive: the oldest survived all the
+        # measured and traced calls.
+        "age_iterations": measured + d.iterations,
+        "is_leak": True,
+        "confidence": round(site.growing_steps / steps, 2) if site is not None and steps else 0.5,
+        "count_per_iter": {t: d.objects[t] for t in d.objects if t in BUFFER_TYPES},
+    }
+
+
 def _metric_rate(v: Any, metric: str) -> float | None:
     for f in v.findings:
         if f.metric == metric:
@@ -471,6 +497,8 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             for f in v.findings:
                 if f.failing and f.metric in ("py_blocks", "malloc", "rss"):
                     lk.evidence.append(f"{f.metric}: {f.reason.split(';')[0]}")
+            if kind == "buffer_leak":
+                lk.details["buffer"] = _buffer_details(d, s, rate, m.iterations)
             if kind == "native_module":
                 top = (d.lines.get("malloc") or [{}])[0]
                 if top:
