@@ -133,6 +133,7 @@ class MemleakPlugin:
         self.report_path: str | None = None
         self.report_error: str | None = None
         self.interrupted = False
+        self.crashed: list[str] = []
         self.layers: list[tuple[str, dict[str, Any]]] = []
         self.baseline: dict[str, Any] | None = None
         self.baseline_path: str | None = None
@@ -331,6 +332,10 @@ class MemleakPlugin:
         if isinstance(data, list):
             self.results.extend(d for d in data if isinstance(d, dict))
             self._checkpoint()
+        elif report.failed and "crashed while running" in str(report.longrepr):
+            # pytest-xdist's stand-in report for a test whose worker died: no results of
+            # ours came back for it; the report says so and is marked partial.
+            self.crashed.append(report.nodeid)
 
     def _checkpoint(self) -> None:
         """Rewrite the report, marked partial, every few seconds while the session runs: a run
@@ -353,8 +358,8 @@ class MemleakPlugin:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker or not self.results:
             return
-        partial = self.interrupted or exitstatus in (2, 3)
-        extra: dict[str, Any] = {}
+        partial = self.interrupted or exitstatus in (2, 3) or bool(self.crashed)
+        extra: dict[str, Any] = {"crashed": self.crashed} if self.crashed else {}
         if self.baseline is not None:
             from .baseline import compare_docs
 

@@ -108,3 +108,6 @@ def test_worker_crash_keeps_the_other_results(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["memleak: JSON report written to report.json"])
     verdicts = _verdicts(pytester, "report.json")
     assert {k: v for k, v in verdicts.items() if k in EXPECTED} == EXPECTED
+    doc = json.loads((pytester.path / "report.json").read_text())
+    assert doc["partial"] is True
+    assert doc["crashed"] == ["test_crash.py::test_crash"]
