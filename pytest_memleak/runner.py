@@ -35,6 +35,7 @@ from .settings import Settings
 FLOORS: dict[str, float] = {
     "py_blocks": 0.5,
     "malloc": 160.0,
+    "malloc_main": 160.0,
     "rss": 16 * 1024.0,
     "fds": 1.0,
     "threads": 1.0,
@@ -45,6 +46,7 @@ COUNT_METRICS = ("fds", "threads", "children")
 UNITS = {
     "py_blocks": "count",
     "malloc": "bytes",
+    "malloc_main": "bytes",
     "rss": "bytes",
     "heap": "bytes",
     "external": "bytes",
@@ -124,7 +126,7 @@ def screen(
     # A staircase must also climb inside this round: a cache that filled in an earlier round
     # and then held leaves a staircase in the history but a flat round.
     rising = any(b > a for a, b in zip(values, values[1:]))
-    if metric == "malloc" and rising and _staircase(history or values, floor):
+    if metric in ("malloc", "malloc_main") and rising and _staircase(history or values, floor):
         # Weak evidence: it buys more rounds but never confirms by itself (a library's pool,
         # sqlite's say, climbs in irregular jumps for dozens of calls, then stops).
         return "ambiguous"
@@ -305,6 +307,12 @@ class Loop:
                 continue
             history = self._stitched(metric) if metric == "malloc" else None
             verdict = screen(metric, self._column(metric, start, self._n), times, history)
+            if metric == "malloc" and verdict != "suspect":
+                # A second opinion from the main arena alone: other threads' memory moves the
+                # total by kilobytes between snapshots and can hide the test's own growth.
+                main = self._column("malloc_main", start, self._n)
+                if screen("malloc_main", main, times, self._stitched("malloc_main")) == "suspect":
+                    verdict = "suspect"
             self.m.screens.setdefault(metric, []).append(verdict)
             if verdict == "clean":
                 clean.add(metric)
