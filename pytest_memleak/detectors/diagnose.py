@@ -334,9 +334,13 @@ def _buffer_details(
         grown = ["numpy.ndarray", *[t for t in grown if t != "numpy.ndarray"]]
     elif not grown and site is not None:
         line_mods = native.modules_called_on_line(site.source)
-        grown = [m for m in line_mods if m.split(".")[0] in ("array", "mmap", "numpy")] or [
-            "buffer"
-        ]
+        by_module = {
+            "array": "array.array",
+            "mmap": "mmap.mmap",
+            "numpy": "numpy.ndarray",
+            "builtins.memoryview": "memoryview",
+        }
+        grown = [by_module[m] for m in line_mods if m in by_module] or ["buffer"]
     steps = site.steps if site is not None else 0
     return {
         "buffer_type": grown[0] if grown else "buffer",
