@@ -60,9 +60,9 @@ def test_param(v):
 """
 
 
-def run_report(directory: Path) -> dict[str, Any]:
-    """Run SAMPLE under the plugin in a subprocess and return the JSON report it wrote."""
-    (directory / "test_sample.py").write_text(SAMPLE, encoding="utf-8")
+def run_report(directory: Path, sample: str = SAMPLE) -> dict[str, Any]:
+    """Run ``sample`` under the plugin in a subprocess and return the JSON report it wrote."""
+    (directory / "test_sample.py").write_text(sample, encoding="utf-8")
     (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     proc = subprocess.run(

@@ -6,18 +6,17 @@ install it (Debian: ``apt-get install -y chromium``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import struct
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_html import run_report
 
 from pytest_memleak.render import html
 
@@ -72,31 +71,7 @@ def chromium() -> str:
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A report from a real run: a leaking test, a clean one and hostile parameter ids."""
     directory = tmp_path_factory.mktemp("browser_report")
-    (directory / "test_sample.py").write_text(SAMPLE, encoding="utf-8")
-    (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--memleak-iterations=6",
-            "--memleak-warmup=1",
-            "--memleak-report=report.json",
-        ],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    path = directory / "report.json"
-    assert path.is_file(), f"no report written\n{proc.stdout}\n{proc.stderr}"
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = run_report(directory, SAMPLE)
     assert any(HOSTILE in t["nodeid"] for t in doc["tests"])
     assert {t["verdict"] for t in doc["tests"]} >= {"leak", "ok"}
     return doc  # type: ignore[no-any-return]
