@@ -172,8 +172,6 @@ class Loop:
         self._clear()
         gc.collect()
 
-    _settle = settle
-
     def unfreeze(self) -> None:
         """Give the objects frozen before the loop back to the collector (diagnosis needs them)."""
         if self._frozen:
@@ -223,7 +221,7 @@ class Loop:
                 # constant during the loop and is collected normally once we unfreeze.
                 gc.freeze()
                 self._frozen = True
-                self._settle()
+                self.settle()
                 self.probes.reset_clock()
                 # One transition iteration through the measuring path itself (its first run
                 # allocates a few objects of ours), then the baseline.
@@ -235,11 +233,11 @@ class Loop:
                 # baseline: the interpreter's free lists fill up with its temporaries, and
                 # before 3.11 a function's first call leaves a frame cached for good.
                 for _ in range(PRIME_PASSES):
-                    self._settle()
+                    self.settle()
                     self._snap()
                     self._flat(0)
                     self._n = 0
-                self._settle()
+                self.settle()
                 self._snap()
                 while True:
                     done = 0
@@ -249,7 +247,7 @@ class Loop:
                         yield
                         hygiene.after_iteration()
                         m.iterations += 1
-                        self._settle()
+                        self.settle()
                         self._snap()
                         if self._timed_out():
                             break
@@ -268,7 +266,7 @@ class Loop:
                         break
                     # Screening allocated objects of ours: measure the next round from a new
                     # baseline (the series are stitched across it).
-                    self._settle()
+                    self.settle()
                     round_start = self._n
                     self._rebase.append(self._n)
                     self._snap()
@@ -332,22 +330,16 @@ class Loop:
         for k in range(self._n):
             raw = self._buf[k * WIDTH + i]
             if k in self._rebase and out:
-                offset = out[-1] - raw
+                if name != "t":  # time runs on; the other metrics continue their last value
+                    offset = out[-1] - raw
                 continue
             out.append(raw + offset)
         return out
 
     def _finish_series(self) -> None:
         m = self.m
-        rows: list[dict[str, float]] = []
-        offsets = dict.fromkeys(FIELDS[1:], 0.0)
-        for k in range(self._n):
-            raw = {name: self._buf[k * WIDTH + i] for i, name in enumerate(FIELDS)}
-            if k in self._rebase and rows:
-                for name in offsets:  # stitch: the new baseline continues the last value
-                    offsets[name] = rows[-1][name] - raw[name]
-                continue
-            rows.append({name: raw[name] + offsets.get(name, 0.0) for name in FIELDS})
+        columns = [self._stitched(name) for name in FIELDS]
+        rows = [dict(zip(FIELDS, values)) for values in zip(*columns)]
         for row in rows:
             row.update(derive(row, self.probes.block_size))
         names = [*FIELDS, "heap", "external", "external_ratio"]

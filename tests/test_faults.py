@@ -95,23 +95,8 @@ def test_keyboard_interrupt_mid_loop_keeps_earlier_results(pytester, run_memleak
     assert _schema_errors(run.report) == []
 
 
-def test_failing_probes_degrade_to_null_with_a_note(pytester, run_memleak, monkeypatch):
+def test_failing_probes_degrade_to_null_with_a_note(run_memleak, monkeypatch, leak_and_clean):
     monkeypatch.setenv("PYTEST_MEMLEAK_FAULTS", "malloc:absent,fds:raise")
-    pytester.makepyfile(
-        """
-        import pytest
-
-        SINK = []
-
-        @pytest.mark.memcheck
-        def test_leak():
-            SINK.append(bytes(4096))
-
-        @pytest.mark.memcheck
-        def test_clean():
-            x = [1, 2, 3]
-        """
-    )
     run = run_memleak("--memleak-iterations=6", "--memleak-warmup=1")
     run.result.assert_outcomes(passed=1, failed=1)
     leak = run.test("test_leak")
