@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from .detectors import diagnose
 from .detectors.verdict import Verdict, judge
-from .report import TestResult
+from .report import TestResult, code_origin
 from .runner import Loop, drive
 from .settings import Settings
 from .units import format_size
@@ -39,6 +39,8 @@ def finish(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") 
     m = loop.m
     v = judge(m)
     leaks = diagnose.leaks_for(m, v)
+    for lk in leaks:
+        lk.origin = code_origin(lk.source, nodeid)
     result = TestResult(
         nodeid=nodeid,
         label=label,
@@ -94,9 +96,10 @@ def failure_message(r: TestResult, v: Verdict) -> str:
             if rate is not None
             else "?"
         )
+        whose = " -- in the test's own code" if lk.get("origin") == "test code" else ""
         lines.append(
             f"  leak {lk['id']}: {lk['type']} at {lk['source']} ({rate_text}, "
-            f"severity {lk['severity']})"
+            f"severity {lk['severity']}){whose}"
         )
         if lk.get("retainer_path"):
             lines.append(f"      held by: {lk['retainer_path']}")

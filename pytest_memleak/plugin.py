@@ -33,6 +33,18 @@ CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many se
 _SCALAR_TYPES: Any = Union[str, bool, int, float]
 settings_key = pytest.StashKey[Settings]()
 results_key = pytest.StashKey[list]()
+#: The plugin was asked to check this item (marker or memleak_all).
+selected_key = pytest.StashKey[bool]()
+#: Why a selected item is not checked, known at collection (its kind, a fixture it uses).
+unchecked_key = pytest.StashKey[tuple]()
+#: Why this run of a selected item was not checked (a call after the first failed ...).
+run_note_key = pytest.StashKey[tuple]()
+#: The test measures with the memcheck fixture: that is its check, the body is not repeated.
+uses_fixture_key = pytest.StashKey[bool]()
+#: The call was judged (and failed, if it leaked) by the plugin's own loop.
+judged_key = pytest.StashKey[bool]()
+#: True while the plugin's loop runs the item's body.
+looping_key = pytest.StashKey[bool]()
 plugin_key = pytest.StashKey["MemleakPlugin"]()
 
 
@@ -134,6 +146,7 @@ class MemleakPlugin:
         self.report_error: str | None = None
         self.interrupted = False
         self.crashed: list[str] = []
+        self.not_checked: dict[str, tuple[str, str]] = {}  # nodeid -> (kind, reason)
         self.layers: list[tuple[str, dict[str, Any]]] = []
         self.baseline: dict[str, Any] | None = None
         self.baseline_path: str | None = None
@@ -143,7 +156,9 @@ class MemleakPlugin:
         self.html_path: str | None = None
         self.html_error: str | None = None
         self.save_error: str | None = None
-        self._last_write = float("-inf")  # the first result is written at once
+        self._last_write = float("-inf")
+        self._announced = False  # a report saying this run is under way was written
+        self._first_result = False  # the first result is written at once
 
     def _storage(self) -> Any:
         from .baseline import Storage
@@ -176,14 +191,15 @@ class MemleakPlugin:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         if self.settings.disable:
             return
+        from .iteration import unrepeatable
+
         cli = _cli_layer(self.config)
         ini = _ini_layer(self.config)
         for item in items:
             marks = list(item.iter_markers(MARKER))
             if not marks and not self.settings.all:
                 continue
-            if not isinstance(item, pytest.Function):
-                continue
+            item.stash[selected_key] = True
             kwargs: dict[str, Any] = {}
             try:
                 for mark in reversed(marks):  # the closest marker wins
@@ -194,8 +210,34 @@ class MemleakPlugin:
                 if item.nodeid not in text:
                     text = text.replace("memleak: ", f"memleak: {item.nodeid}: ", 1)
                 raise pytest.UsageError(text) from None
-            item.stash[settings_key] = settings
+            if "memcheck" in getattr(item, "fixturenames", ()):
+                # Measured by its own memcheck fixture calls, which read the marker.
+                item.stash[uses_fixture_key] = True
+                continue
+            reason = unrepeatable(item)
+            if reason is None and settings.mode == "soak" and not isinstance(item, pytest.Function):
+                reason = "soak mode runs test functions only"
+            if reason is not None:
+                kind = "item type" if "cannot be repeated" in reason else "fixture"
+                item.stash[unchecked_key] = (kind, reason)
+                continue
+            item.stash[settings_key] = _within_timeout(item, settings)
             item.stash[results_key] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if not item.stash.get(selected_key, False):
+            return
+        # Each run of the test starts afresh (pytest-rerunfailures and flaky run it again).
+        item.stash[results_key] = []
+        for key in (run_note_key, judged_key):
+            if key in item.stash:
+                del item.stash[key]
+        if not self.is_worker and not self._announced:
+            # The first checked test: a report that says this run is under way replaces the
+            # previous run's, so a run killed now (a timeout, SIGKILL) leaves no stale report.
+            self._announced = True
+            self._checkpoint(running=item.nodeid, force=True)
 
     # -- running: loop inside the call --------------------------------------------------------
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -210,38 +252,88 @@ class MemleakPlugin:
         from . import analysis
         from .runner import drive, drive_async
 
+        from .iteration import function_call
+
         loop = analysis.make_loop(settings)
-        nodeid = pyfuncitem.nodeid
 
         def record() -> None:
-            result = analysis.finish(loop, nodeid, origin=origin).to_dict()
-            pyfuncitem.stash[results_key].insert(0, result)
-            _fire_events(pyfuncitem, result)
+            _record(pyfuncitem, loop, origin)
 
         if inspect.iscoroutinefunction(original):
-
+            # Shared fixtures: the event loop the body runs in is one of them.
             @functools.wraps(original)
             async def repeat_async(**kwargs: Any) -> Any:
+                pyfuncitem.stash[looping_key] = True
                 try:
-                    return await drive_async(loop, lambda: original(**kwargs))
+                    value = await drive_async(
+                        loop, lambda: original(**kwargs), repeat_failures_pass=True
+                    )
                 finally:
+                    pyfuncitem.stash[looping_key] = False
                     record()
+                self.fail_if_leaking(pyfuncitem)
+                return value
 
             pyfuncitem.obj = repeat_async
         else:
 
             @functools.wraps(original)
             def repeat(**kwargs: Any) -> Any:
+                fresh = settings.fixtures == "per-iteration"
+                call, restore = function_call(pyfuncitem, original, kwargs, fresh)
+                pyfuncitem.stash[looping_key] = True
                 try:
-                    return drive(loop, lambda: original(**kwargs))
+                    value = drive(loop, call, repeat_failures_pass=True)
                 finally:
-                    record()
+                    pyfuncitem.stash[looping_key] = False
+                    try:
+                        restore()
+                    finally:
+                        record()
+                self.fail_if_leaking(pyfuncitem)
+                return value
 
             pyfuncitem.obj = repeat
         try:
             return (yield)
         finally:
             pyfuncitem.obj = original
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        """TestCase methods and doctests: repeat the item's whole run (``item.runtest``)."""
+        settings = item.stash.get(settings_key, None)
+        if settings is None or _kind(item) == "function":
+            return (yield)
+        from . import analysis
+        from .iteration import UnittestRun, doctest_call, kind
+        from .runner import drive
+
+        original = item.runtest
+        origin = "marker" if item.get_closest_marker(MARKER) else "all"
+        k = kind(item)
+        call = UnittestRun(item, original) if k == "unittest" else doctest_call(item, original)
+
+        def repeat() -> None:
+            loop = analysis.make_loop(settings)
+            item.stash[looping_key] = True
+            try:
+                drive(loop, call, repeat_failures_pass=True)
+            except BaseException as exc:
+                # unittest reported the first run's failure to the item: pytest reports it.
+                if not (isinstance(call, UnittestRun) and exc is call.first_failure):
+                    raise
+                return
+            finally:
+                item.stash[looping_key] = False
+                _record(item, loop, origin)
+            self.fail_if_leaking(item)
+
+        item.runtest = repeat  # type: ignore[method-assign]
+        try:
+            return (yield)
+        finally:
+            del item.runtest
 
     def _soak(
         self, item: pytest.Function, settings: Settings, origin: str
@@ -259,33 +351,40 @@ class MemleakPlugin:
         )
         sampler.start()
         try:
-            return (yield)
+            value = yield
         finally:
             sampler.stop()
             result = build_result(item.nodeid, "", origin, sampler, SOAK_FIELDS, settings)
             data = result.to_dict()
             item.stash[results_key].insert(0, data)
             _fire_events(item, data)
+        self.fail_if_leaking(item)
+        return value
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if item.stash.get(looping_key, False):
+            return report  # a subtest's report, made while the loop runs the body
+        selected = item.stash.get(selected_key, False)
+        if selected and call.when == "setup" and not report.passed:
+            why = "skipped before the call" if report.skipped else "its set-up failed"
+            report.memleak_not_checked = ["setup", why]  # type: ignore[attr-defined]
+            return report
         if call.when != "call":
             return report
         results = item.stash.get(results_key, None)
         if not results:
+            if selected:
+                report.memleak_not_checked = list(_why_not_checked(item))  # type: ignore[attr-defined]
             return report
         payload = [r for r in results if _json_safe(r)]
         report.memleak = payload  # type: ignore[attr-defined]
         # A fixture measurement only returns its result (assert_no_leak raises); the test's own
         # loop, a soak and a watched process fail the test.
-        failing = [
-            r["message"] for r in payload if r["verdict"] == "leak" and r.get("origin") != "fixture"
-        ]
-        if self.baseline is not None:
-            failing += self._regressions(payload)
+        failing = [] if item.stash.get(judged_key, False) else self._failures(payload)
         if failing and report.passed:
             report.outcome = "failed"
             report.longrepr = "\n\n".join(failing)
@@ -310,6 +409,24 @@ class MemleakPlugin:
             item.user_properties.extend(props)
         return report
 
+    def _failures(self, payload: list[dict[str, Any]]) -> list[str]:
+        """Failure messages: the leaks of the test's own loop, a soak or a watched process (a
+        fixture measurement only returns its result), and regressions against the baseline."""
+        failing = [
+            r["message"] for r in payload if r["verdict"] == "leak" and r.get("origin") != "fixture"
+        ]
+        if self.baseline is not None:
+            failing += self._regressions(payload)
+        return failing
+
+    def fail_if_leaking(self, item: pytest.Item) -> None:
+        """Fail the call itself (not only its report), so every plugin that looks at the call's
+        outcome sees the failure: flaky and pytest-rerunfailures re-run it, junitxml records it."""
+        item.stash[judged_key] = True
+        failing = self._failures(item.stash.get(results_key, []))
+        if failing:
+            pytest.fail("\n\n".join(failing), pytrace=False)
+
     def _regressions(self, payload: list[dict[str, Any]]) -> list[str]:
         """Compare each result with its baseline entry; failure messages for regressions."""
         from .baseline import compare_test, test_key
@@ -329,22 +446,35 @@ class MemleakPlugin:
         if self.is_worker:
             return
         data = getattr(report, "memleak", None)
+        note = getattr(report, "memleak_not_checked", None)
         if isinstance(data, list):
+            # One entry per test whatever re-runs it (rerunfailures, flaky): the last run wins.
+            self.results = [r for r in self.results if r.get("nodeid") != report.nodeid]
+            self.not_checked.pop(report.nodeid, None)
             self.results.extend(d for d in data if isinstance(d, dict))
             self._checkpoint()
+        elif isinstance(note, list) and len(note) == 2:
+            self.results = [r for r in self.results if r.get("nodeid") != report.nodeid]
+            self.not_checked[report.nodeid] = (str(note[0]), str(note[1]))
         elif report.failed and "crashed while running" in str(report.longrepr):
             # pytest-xdist's stand-in report for a test whose worker died: no results of
             # ours came back for it; the report says so and is marked partial.
             self.crashed.append(report.nodeid)
 
-    def _checkpoint(self) -> None:
-        """Rewrite the report, marked partial, every few seconds while the session runs: a run
-        that dies (os._exit, a killed worker, SIGKILL) still leaves a valid report."""
+    def _checkpoint(self, running: str | None = None, force: bool = False) -> None:
+        """Rewrite the report, marked partial, every few seconds while the session runs (and at
+        once for the first result): a run that dies (os._exit, a killed worker, SIGKILL, a
+        pytest-timeout kill) still leaves a valid report."""
         now = time.monotonic()
-        if not self.settings.report or now - self._last_write < CHECKPOINT_S:
+        if not self._first_result and self.results:
+            self._first_result = force = True
+        if not self.settings.report or (not force and now - self._last_write < CHECKPOINT_S):
             return
         self._last_write = now
-        doc = build(self.results, self.settings.to_dict(), partial=True)
+        extra: dict[str, Any] = {"not_checked": self._not_checked_list()}
+        if running is not None:
+            extra["running"] = running
+        doc = build(self.results, self.settings.to_dict(), partial=True, extra=extra)
         try:
             json_report.write_atomic(self.settings.report, doc)
         except OSError as exc:
@@ -356,10 +486,11 @@ class MemleakPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or not self.results:
+        if self.is_worker or not (self.results or self.not_checked or self._written()):
             return
         partial = self.interrupted or exitstatus in (2, 3) or bool(self.crashed)
         extra: dict[str, Any] = {"crashed": self.crashed} if self.crashed else {}
+        extra["not_checked"] = self._not_checked_list()
         if self.baseline is not None:
             from .baseline import compare_docs
 
@@ -392,12 +523,27 @@ class MemleakPlugin:
             except (ReportError, OSError) as exc:
                 self.save_error = str(exc)
 
+    def _written(self) -> bool:
+        return self._announced and self._last_write != float("-inf")
+
+    def _not_checked_list(self) -> list[dict[str, str]]:
+        return [
+            {"nodeid": nodeid, "kind": kind, "reason": reason}
+            for nodeid, (kind, reason) in self.not_checked.items()
+        ]
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.results:
+        if self.is_worker or not (self.results or self.not_checked):
             return
         from .render import terminal
 
-        terminal.summary(terminalreporter, self.results, self.report_path, self.report_error)
+        terminal.summary(
+            terminalreporter,
+            self.results,
+            self.report_path,
+            self.report_error,
+            self._not_checked_list(),
+        )
         tr = terminalreporter
         if self.comparison is not None:
             tr.write_sep("-", f"memleak comparison against {self.baseline_path}")
@@ -411,6 +557,66 @@ class MemleakPlugin:
             tr.write_line(f"memleak: run saved to {self.saved_path}")
         elif self.save_error:
             tr.write_line(f"memleak: run NOT saved: {self.save_error}")
+
+
+def _kind(item: pytest.Item) -> str:
+    from .iteration import kind
+
+    return kind(item)
+
+
+def _why_not_checked(item: pytest.Item) -> tuple[str, str]:
+    note = item.stash.get(run_note_key, None) or item.stash.get(unchecked_key, None)
+    if note is not None:
+        return note  # type: ignore[no-any-return]
+    if item.stash.get(uses_fixture_key, False):
+        return ("not run", "uses the memcheck fixture but measured nothing with it")
+    return ("not run", "the body did not run under the plugin (another plugin ran it)")
+
+
+def _record(item: pytest.Item, loop: Any, origin: str) -> None:
+    """The loop's result onto the item, or why this run was not checked."""
+    from . import analysis
+
+    m = loop.m
+    if m.outcome == "not_repeatable":
+        item.stash[run_note_key] = ("not repeatable", f"not repeatable: {m.error}")
+        return
+    result = analysis.finish(loop, item.nodeid, origin=origin).to_dict()
+    item.stash[results_key].insert(0, result)
+    _fire_events(item, result)
+
+
+#: Share of pytest-timeout's limit the loop may use: the repeated calls must end (and the
+#: report be written) well before pytest-timeout would end the test or the process.
+TIMEOUT_SHARE = 0.5
+
+
+def _within_timeout(item: pytest.Item, settings: Settings) -> Settings:
+    """Cap the loop's time budget below pytest-timeout's limit for this item, if any."""
+    limit = _pytest_timeout(item)
+    if not limit or limit <= 0:
+        return settings
+    budget = limit * TIMEOUT_SHARE
+    if settings.timeout is not None and settings.timeout <= budget:
+        return settings
+    import dataclasses
+
+    sources = dict(settings.sources)
+    sources["timeout"] = f"derived: {TIMEOUT_SHARE:g} x pytest-timeout's {limit:g} s"
+    return dataclasses.replace(settings, timeout=budget, sources=sources)
+
+
+def _pytest_timeout(item: pytest.Item) -> float | None:
+    if not item.config.pluginmanager.hasplugin("timeout"):
+        return None
+    try:
+        from pytest_timeout import _get_item_settings  # type: ignore[import-not-found]
+
+        value = _get_item_settings(item).timeout
+    except Exception:
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _fire_events(item: pytest.Item, result: dict[str, Any]) -> None:
@@ -445,9 +651,8 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     kwargs: dict[str, Any] = {}
     for mark in reversed(marks):
         kwargs.update(mark.kwargs)
-    if results_key not in item.stash:
-        item.stash[results_key] = []
-    sink = item.stash[results_key]
+    # One list per run of the test (a rerun by pytest-rerunfailures starts a new one).
+    sink = item.stash[results_key] = []
 
     def on_result(result: dict[str, Any]) -> None:
         _fire_events(item, result)

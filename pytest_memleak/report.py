@@ -67,6 +67,9 @@ class Leak:
     details: dict[str, Any] = field(default_factory=dict)
     suppressed: bool = False
     suppressed_by: str | None = None
+    #: Whose code allocates it: "test code" (the test module, a conftest, a doctest),
+    #: "code under test", or "unknown" (no allocating line found).
+    origin: str = "unknown"
 
     def to_dict(self) -> dict[str, Any]:
         return clean(dataclasses.asdict(self))  # type: ignore[no-any-return]
@@ -119,6 +122,28 @@ class TestResult:
         return f"{self.nodeid}::{self.label}" if self.label else self.nodeid
 
 
+def code_origin(source: str, nodeid: str) -> str:
+    """ "test code" when the allocating line is in the test's own code (its module, a
+    conftest.py, a test_*.py / *_test.py file, a doctest), else "code under test"."""
+    if not source or source == "unknown":
+        return "unknown"
+    path = source.rsplit(":", 1)[0].replace("\\", "/") if ":" in source else source
+    name = path.rsplit("/", 1)[-1]
+    test_file = nodeid.split("::", 1)[0].replace("\\", "/")
+    own = bool(test_file) and (
+        path == test_file or path.endswith("/" + test_file) or test_file.endswith("/" + path)
+    )
+    if (
+        own
+        or path.startswith("<doctest")
+        or name == "conftest.py"
+        or (name.startswith("test_") and name.endswith(".py"))
+        or name.endswith("_test.py")
+    ):
+        return "test code"
+    return "code under test"
+
+
 def environment() -> dict[str, Any]:
     import pytest
 
@@ -162,4 +187,5 @@ def build(
     }
     if extra:
         doc.update(extra)
+    doc["summary"]["not_checked"] = len(doc.get("not_checked") or [])
     return clean(doc)  # type: ignore[no-any-return]

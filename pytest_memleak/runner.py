@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .caches import CacheClearer
+from .detectors.resources import identities
 from .detectors.trend import Growth, analyse
 from .hygiene import Hygiene
 from .probes import FIELDS, INDEX, WIDTH, Probes, derive
@@ -63,6 +64,12 @@ P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
 GROWING = ("linear", "step", "exponential", "leak")
 
+#: Helpers that outlive a call (a daemon thread, a Timer, a reaper thread, a pool shut down
+#: with wait=False) get this long to finish before a snapshot, polled with backoff as goleak
+#: does; at most HELPER_BUDGET_S per test in all, so that a real resource leak stays cheap.
+HELPER_WAIT_S = 0.1
+HELPER_BUDGET_S = 1.0
+
 _probes: Probes | None = None
 
 
@@ -95,6 +102,9 @@ class Measurement:
     probe_notes: dict[str, str] = field(default_factory=dict)
     diagnosis: Any = None  # detectors.diagnose.Diagnosis, when run
     block_size: float = 0.0
+    helper_wait_s: float = 0.0  # time spent waiting for helpers to finish before snapshots
+    #: count metrics whose rise was not the same resources surviving (helpers that come and go)
+    transient: list[str] = field(default_factory=list)
 
 
 def screen(
@@ -164,6 +174,18 @@ class Loop:
         self._frozen = False
         self._hygiene = Hygiene()
         self._t_start = 0.0
+        # Count metrics at the last snapshot, updated in place (no allocation per snapshot).
+        self._counts: dict[str, float] = dict.fromkeys(COUNT_METRICS, math.nan)
+        self._waiting = False  # helpers are waited for once the baseline is taken
+        self._waited = 0.0
+        p = self.probes
+        self._readers: dict[str, Callable[[], float]] = {
+            "threads": p._threads,
+            "fds": p.fds,
+            "children": p.children,
+        }
+        self._ids_base: dict[str, set[tuple[object, ...]]] = {}
+        self._ids_new: dict[str, set[tuple[object, ...]]] = {}
         self.diagnose_hook: Callable[[Loop], Generator[None, None, None]] | None = None
 
     # -- measuring ---------------------------------------------------------------------------
@@ -171,6 +193,32 @@ class Loop:
         """Clear the known caches and collect garbage: the state a snapshot is taken in."""
         self._clear()
         gc.collect()
+        if self._waiting and self._above_last():
+            self._await_helpers()
+
+    def _above_last(self) -> bool:
+        for name, last in self._counts.items():
+            if last == last and self._readers[name]() > last:  # last == last: not NaN
+                return True
+        return False
+
+    def _await_helpers(self) -> None:
+        """While a thread, descriptor or child count is above its value at the last snapshot,
+        give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms)."""
+        left = HELPER_BUDGET_S - self._waited
+        if left <= 0:
+            return
+        t0 = time.perf_counter()
+        deadline = t0 + min(HELPER_WAIT_S, left)
+        delay = 0.0005
+        while self._above_last():
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+            time.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, 0.02)
+        self._waited += time.perf_counter() - t0
+        self.m.helper_wait_s = self._waited
 
     def unfreeze(self) -> None:
         """Give the objects frozen before the loop back to the collector (diagnosis needs them)."""
@@ -185,8 +233,12 @@ class Loop:
         self._hygiene.after_iteration()
 
     def _snap(self) -> None:
-        self.probes.read(self._buf, self._n * WIDTH)
+        base = self._n * WIDTH
+        self.probes.read(self._buf, base)
         self._n += 1
+        counts = self._counts
+        for name in COUNT_METRICS:
+            counts[name] = self._buf[base + INDEX[name]]
 
     def _column(self, name: str, start: int, stop: int) -> list[float]:
         i = INDEX[name]
@@ -232,11 +284,15 @@ class Loop:
                 # Run the measuring path (and the mid-round check) a few times before the
                 # baseline: the interpreter's free lists fill up with its temporaries, and
                 # before 3.11 a function's first call leaves a frame cached for good.
+                self._waiting = True  # the wait path is primed too (its first calls allocate)
                 for _ in range(PRIME_PASSES):
                     self.settle()
                     self._snap()
                     self._flat(0)
                     self._n = 0
+                # Which threads, descriptors and children exist at the baseline (to tell the
+                # same resources surviving from helpers caught alive at a snapshot).
+                self._ids_base = {k: identities(k) for k in COUNT_METRICS}
                 self.settle()
                 self._snap()
                 while True:
@@ -314,6 +370,12 @@ class Loop:
             self.m.screens.setdefault(metric, []).append(verdict)
             if verdict == "clean":
                 clean.add(metric)
+            elif verdict == "suspect" and metric in COUNT_METRICS and not self._survivors(metric):
+                # The count is higher, but not because the same resources lived on: helpers
+                # that end after the call, caught alive at the instant of a snapshot.
+                self.m.screens[metric][-1] = "clean"
+                self.m.transient.append(metric)
+                clean.add(metric)
             elif verdict == "suspect":
                 state[metric] += 1
                 if state[metric] < 2:
@@ -321,6 +383,16 @@ class Loop:
             else:
                 undecided = True
         return undecided
+
+    def _survivors(self, metric: str) -> bool:
+        """For a count metric suspect in this round: are resources that were new at the end of
+        its previous suspect round still alive now? The first suspect round only records them."""
+        new = identities(metric) - self._ids_base.get(metric, set())
+        before = self._ids_new.get(metric)
+        self._ids_new[metric] = new
+        if before is None:
+            return bool(new)
+        return bool(new & before)
 
     def _stitched(self, name: str) -> list[float]:
         """The metric since the baseline, each round's new baseline continuing the last value."""
@@ -374,31 +446,84 @@ class Loop:
         m.partial = True
         m.stop_reason = "skipped" if m.outcome == "skipped" else "error"
 
+    def record_not_repeatable(self, text: str, call: int) -> None:
+        """A call after the first failed: the test passes as a single call would; nothing
+        measured is judged."""
+        m = self.m
+        m.outcome = "not_repeatable"
+        m.error = text[:2000]
+        m.error_iteration = call
+        m.partial = True
+        m.stop_reason = "not repeatable"
 
-def drive(loop: Loop, call: Callable[[], Any]) -> Any:
-    """Run the loop for a plain body; the body's exceptions propagate unchanged."""
+
+def _repeat_failure(exc: BaseException, call: int) -> str:
+    from .iteration import NotRepeatable
+
+    return str(exc if isinstance(exc, NotRepeatable) else NotRepeatable(call, exc))
+
+
+def _tolerated() -> tuple[type[BaseException], ...]:
+    from .iteration import REPEAT_FAILURES
+
+    return REPEAT_FAILURES
+
+
+def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = False) -> Any:
+    """Run the loop for a plain body; returns the first call's value.
+
+    The first call's exceptions propagate unchanged. With ``repeat_failures_pass`` (whole
+    tests), a later call that fails ends the loop as "not repeatable" and does not fail the
+    test: a test that passes once must not fail because it was repeated.
+    """
     steps = loop.steps()
     result = None
+    calls = 0
+    tolerated = _tolerated() if repeat_failures_pass else ()
     try:
         for _ in steps:
-            result = call()
+            try:
+                value = call()
+            except tolerated as exc:
+                if calls == 0:
+                    raise
+                loop.record_not_repeatable(_repeat_failure(exc, calls + 1), calls + 1)
+                break
+            if calls == 0:
+                result = value
+            calls += 1
     except BaseException as exc:
-        loop.record_error(exc)
+        if loop.m.outcome != "not_repeatable":
+            loop.record_error(exc)
         raise
     finally:
         steps.close()
     return result
 
 
-async def drive_async(loop: Loop, call: Callable[[], Awaitable[Any]]) -> Any:
+async def drive_async(
+    loop: Loop, call: Callable[[], Awaitable[Any]], *, repeat_failures_pass: bool = False
+) -> Any:
     """Run the loop for an ``async def`` body, inside the test's event loop."""
     steps = loop.steps()
     result = None
+    calls = 0
+    tolerated = _tolerated() if repeat_failures_pass else ()
     try:
         for _ in steps:
-            result = await call()
+            try:
+                value = await call()
+            except tolerated as exc:
+                if calls == 0:
+                    raise
+                loop.record_not_repeatable(_repeat_failure(exc, calls + 1), calls + 1)
+                break
+            if calls == 0:
+                result = value
+            calls += 1
     except BaseException as exc:
-        loop.record_error(exc)
+        if loop.m.outcome != "not_repeatable":
+            loop.record_error(exc)
         raise
     finally:
         steps.close()

@@ -18,6 +18,9 @@ from . import units
 from .errors import ConfigError
 
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
+#: What a test's function-scoped fixtures are across the repeated calls: set up and torn down
+#: around every call (as separate runs of the test would see them), or set up once for all.
+FIXTURE_MODES = ("per-iteration", "shared")
 
 
 def _positive_int(v: Any, key: str) -> int:
@@ -59,6 +62,10 @@ def _diagnose(v: Any, key: str) -> str:
 
 def _mode(v: Any, key: str) -> str:
     return units.parse_choice(v, key, ("repeat", "soak"))
+
+
+def _fixtures(v: Any, key: str) -> str:
+    return units.parse_choice(v, key, FIXTURE_MODES)
 
 
 def _interval(v: Any, key: str) -> float:
@@ -266,6 +273,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="MODE",
     ),
     Option(
+        "fixtures",
+        _fixtures,
+        "per-iteration",
+        "function-scoped fixtures of a repeated test: per-iteration (set up and torn down "
+        "around every call, as separate runs would see them) or shared (set up once for all "
+        "calls)",
+        metavar="MODE",
+    ),
+    Option(
         "interval",
         _interval,
         0.1,
@@ -375,6 +391,7 @@ class Settings:
     trace_frames: int = 10
     timeout: float | None = None
     mode: str = "repeat"
+    fixtures: str = "per-iteration"
     interval: float = 0.1
     retention: int = 1000
     window: float | None = None

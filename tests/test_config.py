@@ -131,6 +131,7 @@ BEHAVIOUR = {
     "compare",
     "compare_fail",
     "html",
+    "fixtures",
 }
 
 

@@ -116,7 +116,7 @@ def test_leak_type_source_and_block(pytester, run_memleak, kind):
     run.result.stdout.fnmatch_lines(
         [
             f"LEAK test_{kind}.py::test_leaking: *",
-            f"  L1 {kind} at test_{kind}.py:{src_line}: *",
+            f"  L1 {kind} at test_{kind}.py:{src_line} (in the test's own code): *",
             "      fix: *",
         ]
     )

@@ -262,7 +262,9 @@ def test_memleak_disable_runs_marked_tests_once(pytester: pytest.Pytester) -> No
 # --------------------------------------------------------------------------- outcomes
 
 
-def test_error_in_an_iteration_keeps_the_original_exception(pytester: pytest.Pytester) -> None:
+def test_error_on_a_repeat_is_not_repeatable_and_passes(pytester: pytest.Pytester) -> None:
+    """A test that passes once must not fail because it is repeated: a later call that raises
+    makes it "not repeatable" (listed, with the reason), not failed."""
     _module(
         pytester,
         "test_error",
@@ -280,23 +282,60 @@ def test_error_in_an_iteration_keeps_the_original_exception(pytester: pytest.Pyt
         """,
     )
     result = _run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "memleak: 1 not checked:",
+            "  not repeatable: call 3 raised ValueError: boom at 3 (1):",
+            "      test_error.py::test_boom",
+            "memleak: 0 checked: none; 1 not checked",
+        ]
+    )
+    doc = _report(pytester)
+    assert doc["tests"] == []
+    assert doc["not_checked"] == [
+        {
+            "nodeid": "test_error.py::test_boom",
+            "kind": "not repeatable",
+            "reason": "not repeatable: call 3 raised ValueError: boom at 3",
+        }
+    ]
+    assert doc["summary"]["not_checked"] == 1
+
+
+def test_error_in_the_first_call_fails_as_a_plain_run_would(pytester: pytest.Pytester) -> None:
+    _module(
+        pytester,
+        "test_error",
+        """
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_boom():
+            raise ValueError("boom at 1")
+        """,
+    )
+    result = _run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["E * ValueError: boom at 3"])
-    result.stdout.fnmatch_lines(["FAILED test_error.py::test_boom - ValueError: boom at 3"])
+    result.stdout.fnmatch_lines(["E * ValueError: boom at 1"])
+    result.stdout.fnmatch_lines(["FAILED test_error.py::test_boom - ValueError: boom at 1"])
     doc = _report(pytester)
     t = _tests(doc)["test_error.py::test_boom"]
     assert t["verdict"] == "error"
-    assert t["error_iteration"] == 3
-    assert t["error"] == "ValueError: boom at 3"
+    assert t["error_iteration"] == 1
+    assert t["error"] == "ValueError: boom at 1"
     assert t["partial"] is True
     assert doc["summary"]["error"] == 1
 
 
-def test_skip_in_an_iteration(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("at", "outcome"), [(1, "skipped"), (2, "passed")], ids=["first-call", "repeat"]
+)
+def test_skip_in_an_iteration(pytester: pytest.Pytester, at: int, outcome: str) -> None:
     _module(
         pytester,
         "test_skipping",
-        """
+        f"""
         import pytest
 
         CALLS = 0
@@ -305,29 +344,54 @@ def test_skip_in_an_iteration(pytester: pytest.Pytester) -> None:
         def test_skips():
             global CALLS
             CALLS += 1
-            if CALLS == 2:
-                pytest.skip("skipped at 2")
+            if CALLS == {at}:
+                pytest.skip("skipped at {at}")
         """,
     )
     result = _run(pytester)
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_skipping.py:*: skipped at 2"])
-    t = _tests(_report(pytester))["test_skipping.py::test_skips"]
-    assert t["verdict"] == "skipped"
-    assert t["error_iteration"] == 2
+    result.assert_outcomes(**{outcome: 1})
+    doc = _report(pytester)
+    if at == 1:
+        result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_skipping.py:*: skipped at 1"])
+        t = _tests(doc)["test_skipping.py::test_skips"]
+        assert t["verdict"] == "skipped"
+        assert t["error_iteration"] == 1
+    else:
+        assert [e["reason"] for e in doc["not_checked"]] == [
+            "not repeatable: call 2 raised Skipped: skipped at 2"
+        ]
 
 
-def test_xfail_in_an_iteration(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("at", "outcome"), [(1, "xfailed"), (3, "passed")], ids=["first-call", "repeat"]
+)
+def test_xfail_in_an_iteration(pytester: pytest.Pytester, at: int, outcome: str) -> None:
     _module(
         pytester,
         "test_xfailing",
-        """
+        f"""
         import pytest
 
         CALLS = 0
 
         @pytest.mark.memcheck
         def test_xfails():
+            global CALLS
+            CALLS += 1
+            if CALLS == {at}:
+                pytest.xfail("known at {at}")
+        """,
+    )
+    result = _run(pytester)
+    result.assert_outcomes(**{outcome: 1})
+    doc = _report(pytester)
+    if at == 1:
+        assert _tests(doc)["test_xfailing.py::test_xfails"]["verdict"] == "skipped"
+    else:
+        assert doc["not_checked"][0]["kind"] == "not repeatable"
+
+
+def test_xfails():
             global CALLS
             CALLS += 1
             if CALLS == 3:

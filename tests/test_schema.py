@@ -285,6 +285,7 @@ def test_real_run_validates(pytester, run_memleak):
         "error": 2,
         "skipped": 1,
         "leaks": leaks,
+        "not_checked": 0,
     }
     assert doc["partial"] is False
     error = run.test("test_error")

@@ -71,6 +71,31 @@ def _children() -> dict[int, str]:
         return {}
 
 
+def child_pids() -> set[int]:
+    """This process's children, from /proc (no psutil: ~10 us); empty where unavailable."""
+    pids: set[int] = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids.update(int(p) for p in f.read().split())
+    except (OSError, ValueError):
+        return set()
+    return pids
+
+
+def identities(metric: str) -> set[tuple[object, ...]]:
+    """What makes each resource of a count metric itself, so that "the same resources survive"
+    can be told from "a count happened to be higher": a thread by ident, native id and name
+    (idents are reused), a descriptor by number and target, a child by pid."""
+    if metric == "threads":
+        return {(t.ident, t.native_id, t.name) for t in threading.enumerate()}
+    if metric == "fds":
+        return set(_fd_table().items())
+    if metric == "children":
+        return set(child_pids())
+    return set()
+
+
 def capture(want_children: bool = True) -> Inventory:
     threads = {t.ident or 0: _describe_thread(t) for t in threading.enumerate()}
     return Inventory(

@@ -77,8 +77,8 @@ def judge(m: Measurement) -> Verdict:
     series = m.series
     v = Verdict(verdict="ok", severity="none")
     _trend(m, v)
-    if m.outcome in ("error", "skipped"):
-        v.verdict = m.outcome
+    if m.outcome in ("error", "skipped", "not_repeatable"):
+        v.verdict = "skipped" if m.outcome == "skipped" else "error"
         return v
     worst = "none"
     for metric in m.confirmed:
@@ -112,6 +112,15 @@ def judge(m: Measurement) -> Verdict:
         if not is_count and s.max_growth is not None and (total_b or 0.0) <= s.max_growth:
             failing = False
             checks.append(f"total within max_growth={format_size(s.max_growth)}")
+        if g.pattern == "stable" or g.confidence <= 0.0:
+            # The analysis of the whole series calls it no trend (one step, then flat):
+            # a finding the analysis rates stable never fails a test.
+            failing = False
+            checks.append(f"pattern {g.pattern} with confidence {g.confidence:.2f} is no trend")
+        unconfirmed = _unconfirmed_count(m, metric)
+        if unconfirmed:
+            failing = False
+            checks.append(unconfirmed)
         rate_text = _describe(metric, g.slope_per_iter) + "/iter"
         if bpi is not None and metric == "py_blocks":
             rate_text += f" (~{format_size(bpi)}/iter)"
@@ -171,6 +180,26 @@ def judge(m: Measurement) -> Verdict:
         v.verdict = "leak"
         v.severity = worst if worst != "none" else "low"
     return v
+
+
+#: Diagnosis counts that confirm a count metric's growth.
+_RESOURCE_COUNTS = {
+    "threads": (("thread_count",), "threads"),
+    "fds": (("file_count", "socket_count"), "descriptors"),
+    "children": (("child_count",), "child processes"),
+}
+
+
+def _unconfirmed_count(m: Measurement, metric: str) -> str:
+    """Why a count finding is not confirmed by the diagnosis ("" when it is, or when no
+    diagnosis ran): its inventory found no new resource of that kind."""
+    d = m.diagnosis
+    if metric not in _RESOURCE_COUNTS or d is None or not d.resources:
+        return ""
+    keys, noun = _RESOURCE_COUNTS[metric]
+    if sum(int(d.resources.get(k, 0) or 0) for k in keys) > 0:
+        return ""
+    return f"not confirmed: 0 new {noun} in {d.iterations} traced iterations"
 
 
 def _slope(m: Measurement, metric: str) -> float | None:

@@ -97,8 +97,9 @@ def detail(r: dict[str, Any]) -> list[str]:
             rate_text = f"{rate:+.2f} {unit}"
         else:
             rate_text = f"{rate:+.2f} {unit}/iter"
+        whose = " (in the test's own code)" if lk.get("origin") == "test code" else ""
         lines.append(
-            f"  {lk['id']} {lk['type']} at {safe(lk['source'])}: {rate_text}, "
+            f"  {lk['id']} {lk['type']} at {safe(lk['source'])}{whose}: {rate_text}, "
             f"{lk.get('details', {}).get('pattern', '')} severity {lk['severity']}"
             f"{tag}"
         )
@@ -118,13 +119,38 @@ def detail(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: Not-checked tests listed by name per reason; the rest are counted.
+NOT_CHECKED_SHOWN = 5
+
+
+def not_checked_lines(entries: list[dict[str, str]]) -> list[str]:
+    """The tests that were asked for but not checked, grouped by reason."""
+    if not entries:
+        return []
+    groups: dict[str, list[str]] = {}
+    for e in entries:
+        groups.setdefault(e["reason"], []).append(e["nodeid"])
+    lines = [f"memleak: {len(entries)} not checked:"]
+    for reason, ids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines.append(f"  {safe(reason, 300)} ({len(ids)}):")
+        lines += [f"      {safe(n)}" for n in ids[:NOT_CHECKED_SHOWN]]
+        if len(ids) > NOT_CHECKED_SHOWN:
+            lines.append(f"      ... and {len(ids) - NOT_CHECKED_SHOWN} more (see the JSON report)")
+    return lines
+
+
 def summary(
-    tr: Any, results: list[dict[str, Any]], report_path: str | None, report_error: str | None
+    tr: Any,
+    results: list[dict[str, Any]],
+    report_path: str | None,
+    report_error: str | None,
+    not_checked: list[dict[str, str]] | None = None,
 ) -> None:
     tr.write_sep("=", "memleak summary")
     rows = [row(r) for r in results]
-    for line in tabulate(rows, headers=HEADERS, tablefmt="simple").splitlines():
-        tr.write_line(line)
+    if rows:
+        for line in tabulate(rows, headers=HEADERS, tablefmt="simple").splitlines():
+            tr.write_line(line)
     for r in results:
         if r["verdict"] != "leak" and not r.get("leaks"):
             continue
@@ -145,7 +171,10 @@ def summary(
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     tr.write_line("")
-    tr.write_line(f"memleak: {len(results)} checked: {total}")
+    for line in not_checked_lines(not_checked or []):
+        tr.write_line(line)
+    skipped = f"; {len(not_checked)} not checked" if not_checked else ""
+    tr.write_line(f"memleak: {len(results)} checked: {total or 'none'}{skipped}")
     if report_path:
         tr.write_line(f"memleak: JSON report written to {report_path}")
     elif report_error:

@@ -1,0 +1,326 @@
+"""What one iteration of a checked test is, for each kind of pytest item.
+
+* A test function: its body, between a fresh set-up and tear-down of its function-scoped
+  fixtures (``fixtures = per-iteration``, the default), as a separate run of the test would see
+  them; class-, module- and session-scoped fixtures stay shared. What a fixture records during
+  a call (``mocker``'s patchers, ``monkeypatch``'s undo list, ``request.addfinalizer``) is
+  released before the snapshot, and a body that changes its fixtures' state (a file in
+  ``tmp_path``, a hook registered on a plugin manager) meets fresh ones. With
+  ``fixtures = shared`` they are set up once for all calls. ``async def`` bodies always share
+  them: the event loop they run in is one of them.
+* A ``unittest.TestCase`` method: what unittest calls one run of the test -- ``setUp``, the
+  method, ``tearDown`` and the cleanups -- each time, on the same instance.
+* A doctest: its examples, each time from the globals the first run started with.
+
+Only the first call's results reach pytest: subtests of later calls are not reported again
+(they would multiply the counts), and a call after the first that fails makes the test "not
+repeatable" rather than failed (see :class:`NotRepeatable`). Any other kind of item, and a test
+that uses a fixture that cannot run twice, is not checked: :func:`unrepeatable` says why.
+
+The set-up and tear-down go through pytest's own ``SetupState`` (the item's finalizers) and
+``Function._initrequest`` / ``Function.setup``, as pytest-rerunfailures does to re-run a test.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+import pytest
+
+#: Fixtures whose value cannot be used for more than one measured call of the same test.
+UNREPEATABLE_FIXTURES = {
+    "benchmark": "uses the benchmark fixture (pytest-benchmark times the body itself)",
+    "benchmark_weave": "uses the benchmark_weave fixture (pytest-benchmark)",
+}
+
+#: Exceptions of a call after the first that make a test "not repeatable" (pytest.exit,
+#: KeyboardInterrupt and SystemExit still stop the run).
+REPEAT_FAILURES: tuple[type[BaseException], ...] = (
+    Exception,
+    pytest.fail.Exception,
+    pytest.skip.Exception,
+    pytest.xfail.Exception,
+)
+
+
+class NotRepeatable(Exception):
+    """A call after the first failed, in the body or in its fixtures' set-up or tear-down."""
+
+    def __init__(self, call: int, exc: BaseException, where: str = "") -> None:
+        self.call = call
+        self.exc = exc
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        place = f" in {where}" if where else ""
+        super().__init__(f"call {call} raised {type(exc).__name__}{place}: {text}"[:500])
+
+
+def kind(item: pytest.Item) -> str:
+    """function, unittest, doctest or other."""
+    from _pytest.doctest import DoctestItem
+    from _pytest.unittest import TestCaseFunction
+
+    if isinstance(item, TestCaseFunction):
+        return "unittest"
+    if isinstance(item, DoctestItem):
+        return "doctest"
+    if isinstance(item, pytest.Function):
+        return "function"
+    return "other"
+
+
+def unrepeatable(item: pytest.Item) -> str | None:
+    """Why this item cannot be checked, or None when it can."""
+    k = kind(item)
+    if k == "other":
+        return (
+            f"not a test function, TestCase method or doctest ({type(item).__name__} items "
+            "cannot be repeated)"
+        )
+    names = getattr(item, "fixturenames", ()) or ()
+    for name in names:
+        if name in UNREPEATABLE_FIXTURES:
+            return UNREPEATABLE_FIXTURES[name]
+    if k == "function" and not _setup_state_known(item):
+        return "pytest's SetupState is not as this plugin expects (unsupported pytest version)"
+    return None
+
+
+def _setup_state_known(item: pytest.Item) -> bool:
+    state = getattr(item.session, "_setupstate", None)
+    return isinstance(getattr(state, "stack", None), dict) and hasattr(item, "_initrequest")
+
+
+# -- test functions --------------------------------------------------------------------------
+class FixtureCycle:
+    """Tears down and sets up a test function's function-scoped fixtures between calls."""
+
+    def __init__(self, item: pytest.Function) -> None:
+        self.item = item
+        self.live = True  # pytest set them up for the first call
+        self._state: Any = item.session._setupstate  # type: ignore[attr-defined]
+        self._tmp_key, self._tmp_saved = _tmp_path_stash(item)
+
+    def kwargs(self) -> dict[str, Any]:
+        item = self.item
+        return {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+
+    def teardown(self) -> None:
+        """Run the finalizers registered on the item since its set-up (its function-scoped
+        fixtures and ``request.addfinalizer`` calls), newest first, as pytest's own teardown
+        does; the node's own teardown (the first finalizer) stays for pytest."""
+        entry = self._state.stack.get(self.item)
+        if entry is None:
+            raise RuntimeError("the test item is not set up")
+        finalizers = entry[0]
+        if self._tmp_key is not None:
+            # tmp_path's teardown reads (and deletes) the item's phase results.
+            self.item.stash[self._tmp_key] = dict(self._tmp_saved)
+        errors: list[BaseException] = []
+        while len(finalizers) > 1:
+            fin = finalizers.pop()
+            try:
+                fin()
+            except REPEAT_FAILURES as exc:
+                errors.append(exc)
+        self.live = False
+        self._prune_parent_finalizers()
+        if errors:
+            raise errors[0]
+
+    def _prune_parent_finalizers(self) -> None:
+        """A function-scoped fixture leaves its ``finish`` (with its request) on every wider
+        fixture it depends on (``tmp_path`` on ``tmp_path_factory``), where pytest keeps it
+        until that fixture ends. Once finished, those entries do nothing: drop them, or each
+        iteration would add one (pytest's per-test bookkeeping, not the test's)."""
+        info = getattr(self.item, "_fixtureinfo", None)
+        for defs in getattr(info, "name2fixturedefs", {}).values():
+            for fixturedef in defs:
+                fins = getattr(fixturedef, "_finalizers", None)
+                if not isinstance(fins, list) or not fins:
+                    continue
+                fins[:] = [f for f in fins if not self._stale(f)]
+
+    def _stale(self, fin: Any) -> bool:
+        if not isinstance(fin, functools.partial):
+            return False
+        request = fin.keywords.get("request")
+        owner = getattr(fin.func, "__self__", None)
+        return (
+            getattr(request, "_pyfuncitem", None) is self.item
+            and getattr(fin.func, "__name__", "") == "finish"
+            and getattr(owner, "cached_result", True) is None
+        )
+
+    def setup(self) -> None:
+        item = self.item
+        item._initrequest()
+        item.setup()
+        self.live = True
+
+    def restore(self) -> None:
+        """After the loop: fixtures set up once more, so that pytest's own teardown (and the
+        hooks that read ``item.funcargs``) meets the state a single call leaves."""
+        if not self.live:
+            self.setup()
+        if self._tmp_key is not None and self._tmp_key not in self.item.stash:
+            self.item.stash[self._tmp_key] = dict(self._tmp_saved)
+
+
+def _tmp_path_stash(item: pytest.Item) -> tuple[Any, dict[str, bool]]:
+    try:
+        from _pytest.tmpdir import tmppath_result_key
+    except ImportError:  # pragma: no cover - older pytest
+        return None, {}
+    saved = item.stash.get(tmppath_result_key, None)
+    return tmppath_result_key, dict(saved) if saved else {"setup": True}
+
+
+def function_call(
+    item: pytest.Function, original: Callable[..., Any], first_kwargs: dict[str, Any], fresh: bool
+) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """One iteration of a test function, and what to do after the loop."""
+    if not fresh:
+        return (lambda: original(**first_kwargs)), (lambda: None)
+    cycle = FixtureCycle(item)
+    mute = SubtestMute()
+    calls = 0
+
+    def call() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            _guarded(calls, "fixture set-up", cycle.setup)
+            kwargs = cycle.kwargs()
+            mute.apply(kwargs)
+        else:
+            kwargs = first_kwargs
+        result = original(**kwargs)
+        mute.check(calls)
+        _guarded(calls, "fixture teardown", cycle.teardown)
+        return result
+
+    return call, cycle.restore
+
+
+def _guarded(call: int, where: str, fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except REPEAT_FAILURES as exc:
+        raise NotRepeatable(call, exc, where) from exc
+
+
+class SubtestMute:
+    """Subtests of calls after the first are not reported again: the ``subtests`` fixture of
+    those calls (pytest >= 9, or pytest-subtests) reports to hooks that drop the reports; a
+    subtest that failed there makes the test not repeatable."""
+
+    def __init__(self) -> None:
+        self.relays: list[_MutedHooks] = []
+
+    def apply(self, kwargs: dict[str, Any]) -> None:
+        self.relays = []
+        for value in kwargs.values():
+            if type(value).__name__ not in ("Subtests", "SubTests"):
+                continue
+            for attr in ("_ihook", "ihook"):
+                real = getattr(value, attr, None)
+                if real is not None and not isinstance(real, _MutedHooks):
+                    relay = _MutedHooks(real)
+                    setattr(value, attr, relay)
+                    self.relays.append(relay)
+
+    def check(self, call: int) -> None:
+        for relay in self.relays:
+            if relay.failure is not None:
+                raise NotRepeatable(call, relay.failure, "a subtest")
+
+
+class _MutedHooks:
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.failure: BaseException | None = None
+
+    def _logreport(self, report: Any) -> None:
+        if getattr(report, "failed", False) and self.failure is None:
+            self.failure = AssertionError(str(getattr(report, "longrepr", "subtest failed")))
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "pytest_runtest_logreport":
+            return lambda report, **_: self._logreport(report)
+        if name == "pytest_exception_interact":
+            return lambda **_: None
+        return getattr(self._real, name)
+
+
+# -- unittest and doctests -------------------------------------------------------------------
+class UnittestRun:
+    """One run of a TestCase method (setUp, the method, tearDown, cleanups) per call. unittest
+    reports failures to the item (``item._excinfo``), not by raising: a failure of the first run
+    stays there for pytest's report (and is raised here so the loop stops, see
+    ``first_failure``); one of a later run is taken back and makes the test not repeatable."""
+
+    def __init__(self, item: Any, original: Callable[[], None]) -> None:
+        self.item = item
+        self.original = original
+        self.calls = 0
+        self.first_failure: BaseException | None = None
+        self._failed_subtests: list[BaseException] = []
+
+    def _muted_add_subtest(self, test_case: Any, test: Any, exc_info: Any) -> None:
+        if exc_info is None:
+            return
+        value = exc_info[1] if isinstance(exc_info, tuple) else getattr(exc_info, "value", None)
+        if isinstance(value, BaseException) and not _is_skip(value):
+            self._failed_subtests.append(value)
+
+    def __call__(self) -> None:
+        item = self.item
+        self.calls += 1
+        before = len(item.__dict__.get("_excinfo") or [])
+        if self.calls > 1 and hasattr(item, "addSubTest"):
+            item.addSubTest = self._muted_add_subtest
+        try:
+            self.original()
+        finally:
+            item.__dict__.pop("addSubTest", None)
+        new = (item.__dict__.get("_excinfo") or [])[before:]
+        if self.calls == 1:
+            if new:
+                self.first_failure = new[0].value
+                raise self.first_failure
+            return
+        if new:
+            del item._excinfo[before:]
+            raise NotRepeatable(self.calls, new[0].value)
+        if self._failed_subtests:
+            raise NotRepeatable(self.calls, self._failed_subtests[0], "a subTest")
+
+
+def _is_skip(value: BaseException) -> bool:
+    import unittest
+
+    return isinstance(value, (unittest.SkipTest, pytest.skip.Exception))
+
+
+def doctest_call(item: Any, original: Callable[[], None]) -> Callable[[], None]:
+    """One run of a doctest's examples; doctest clears its globals after a run, so each later
+    run starts from a copy of the globals the first one had."""
+    globs = item.dtest.globs
+    saved = dict(globs)
+    calls = 0
+
+    def call() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            globs.clear()
+            globs.update(saved)
+        original()
+
+    return call
+
+
+def is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn)
