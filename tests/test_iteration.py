@@ -1,0 +1,517 @@
+"""What one iteration is: fresh function-scoped fixtures, TestCase methods, doctests, subtests,
+tests that cannot be repeated, and the plugins that re-run or time tests.
+
+Every test here runs pytest in a subprocess on generated test files (see conftest.run_memleak).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+FAST = ("--memleak-iterations=6", "--memleak-warmup=1")
+
+
+def _verdicts(run) -> dict[str, str]:
+    assert run.report is not None, run.output
+    return {t["nodeid"].split("::", 1)[1]: t["verdict"] for t in run.report["tests"]}
+
+
+def _not_checked(run) -> dict[str, dict[str, str]]:
+    assert run.report is not None, run.output
+    return {e["nodeid"].split("::", 1)[1]: e for e in run.report["not_checked"]}
+
+
+# -- 1. items that were silently not checked -------------------------------------------------
+def test_unittest_methods_are_checked_with_setup_and_teardown_per_call(pytester, run_memleak):
+    pytester.makepyfile(
+        test_cases="""
+        import unittest
+
+        KEPT = []
+        EVENTS = []
+
+        class Cases(unittest.TestCase):
+            def setUp(self):
+                EVENTS.append("setUp")
+                self.items = []
+
+            def tearDown(self):
+                EVENTS.append("tearDown")
+
+            def test_leaks(self):
+                KEPT.append(bytearray(4096))
+
+            def test_clean(self):
+                self.items.append(1)
+                self.assertEqual(self.items, [1])  # fresh setUp each call
+
+            def test_zz_events(self):
+                pass
+
+        def tearDownModule():
+            with open("events.txt", "w") as f:
+                f.write(" ".join(EVENTS))
+        """
+    )
+    run = run_memleak("--memleak-all", *FAST)
+    run.result.assert_outcomes(passed=2, failed=1)
+    assert _verdicts(run) == {
+        "Cases::test_leaks": "leak",
+        "Cases::test_clean": "ok",
+        "Cases::test_zz_events": "ok",
+    }
+    run.result.stdout.fnmatch_lines(["FAILED test_cases.py::Cases::test_leaks - *memleak*"])
+    # setUp and tearDown ran around every call: as many of one as of the other, one pair per
+    # call of each of the three tests (warm-up, transition and measured calls included).
+    events = (pytester.path / "events.txt").read_text().split()
+    calls = sum(t["warmup"] + t["iterations"] for t in run.report["tests"])
+    assert events.count("setUp") == events.count("tearDown") >= calls
+    assert run.report["not_checked"] == []
+
+
+def test_unittest_failure_on_first_run_is_reported_as_usual(pytester, run_memleak):
+    pytester.makepyfile(
+        test_cases="""
+        import unittest
+
+        class Cases(unittest.TestCase):
+            def test_fails(self):
+                self.assertEqual(1, 2)
+
+            @unittest.skip("not today")
+            def test_skipped(self):
+                pass
+        """
+    )
+    run = run_memleak("--memleak-all", *FAST)
+    run.result.assert_outcomes(failed=1, skipped=1)
+    run.result.stdout.fnmatch_lines(["*AssertionError: 1 != 2*"])
+    assert _verdicts(run)["Cases::test_fails"] == "error"
+
+
+def test_doctests_are_checked_under_memleak_all(pytester, run_memleak):
+    pytester.makepyfile(
+        mod="""
+        KEPT = []
+
+        def clean(a, b):
+            '''
+            >>> clean(1, 2)
+            3
+            '''
+            return a + b
+
+        def leaky():
+            '''
+            >>> leaky()
+            >>> len(KEPT) > 0
+            True
+            '''
+            KEPT.append(bytearray(4096))
+        """
+    )
+    run = run_memleak("--memleak-all", "--doctest-modules", "mod.py", *FAST)
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert run.report is not None, run.output
+    verdicts = {t["nodeid"]: t["verdict"] for t in run.report["tests"]}
+    assert verdicts == {"mod.py::mod.clean": "ok", "mod.py::mod.leaky": "leak"}
+
+
+@pytest.mark.skipif(pytest.version_tuple < (9,), reason="pytest's own subtests fixture (9.0)")
+def test_subtests_are_counted_once_and_are_not_a_leak(pytester, run_memleak):
+    pytester.makepyfile(
+        test_sub="""
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_loop(subtests):
+            for i in range(4):
+                with subtests.test(i=i):
+                    assert i < 10
+        """
+    )
+    run = run_memleak("-v", *FAST)
+    run.result.assert_outcomes(passed=1)
+    subpassed = [line for line in run.result.outlines if "SUBPASSED" in line]
+    assert len(subpassed) == 4, run.output
+    run.result.stdout.fnmatch_lines(["*1 passed, 4 subtests passed*"])
+    assert _verdicts(run) == {"test_loop": "ok"}
+
+
+def test_items_that_cannot_be_repeated_are_listed_with_the_reason(pytester, run_memleak):
+    pytester.makeconftest(
+        """
+        import pytest
+
+        class SpecItem(pytest.Item):
+            def runtest(self):
+                pass
+
+        class SpecFile(pytest.File):
+            def collect(self):
+                yield SpecItem.from_parent(self, name="spec")
+
+        def pytest_collect_file(parent, file_path):
+            if file_path.suffix == ".spec":
+                return SpecFile.from_parent(parent, path=file_path)
+        """
+    )
+    pytester.path.joinpath("check.spec").write_text("x\n")
+    pytester.makepyfile(
+        test_ok="""
+        import pytest
+
+        def test_fine():
+            pass
+
+        @pytest.mark.skip(reason="later")
+        def test_skipped():
+            pass
+        """
+    )
+    run = run_memleak("--memleak-all", *FAST)
+    run.result.assert_outcomes(passed=2, skipped=1)
+    assert _verdicts(run) == {"test_fine": "ok"}
+    entries = {e["nodeid"]: e for e in run.report["not_checked"]}
+    assert entries["check.spec::spec"]["kind"] == "item type"
+    assert "SpecItem items cannot be repeated" in entries["check.spec::spec"]["reason"]
+    assert entries["test_ok.py::test_skipped"]["kind"] == "setup"
+    assert run.report["summary"]["not_checked"] == 2
+    run.result.stdout.fnmatch_lines(
+        [
+            "memleak: 2 not checked:",
+            "*SpecItem items cannot be repeated*",
+            "      check.spec::spec",
+            "  skipped before the call (1):",
+            "      test_ok.py::test_skipped",
+            "memleak: 1 checked: 1 ok; 2 not checked",
+        ]
+    )
+
+
+def test_benchmark_fixture_makes_a_test_not_checked(pytester, run_memleak):
+    pytest.importorskip("pytest_benchmark")
+    pytester.makepyfile(
+        test_bench="""
+        def test_timed(benchmark):
+            benchmark(lambda: sum(range(10)))
+        """
+    )
+    run = run_memleak("--memleak-all", "--benchmark-disable", *FAST, plugins=("benchmark",))
+    run.result.assert_outcomes(passed=1)
+    assert _not_checked(run)["test_timed"]["reason"].startswith("uses the benchmark fixture")
+
+
+# -- 2. helpers that outlive the call --------------------------------------------------------
+HELPERS = """
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+def _short():
+    time.sleep(0.003)
+
+
+@pytest.mark.memcheck
+def test_helper_thread():
+    threading.Thread(target=_short, daemon=True).start()
+
+
+@pytest.mark.memcheck
+def test_timer():
+    threading.Timer(0.002, _short).start()
+
+
+@pytest.mark.memcheck
+def test_reaper_thread():
+    p = subprocess.Popen(["true"])
+    threading.Thread(target=p.wait, daemon=True).start()
+
+
+STOP = threading.Event()
+
+
+@pytest.mark.memcheck
+def test_thread_that_never_ends():
+    threading.Thread(target=STOP.wait, daemon=True).start()
+"""
+
+
+def test_helpers_that_finish_after_the_call_are_not_leaks(pytester, run_memleak):
+    pytester.makepyfile(test_helpers=HELPERS)
+    expected = {
+        "test_helper_thread": "ok",
+        "test_timer": "ok",
+        "test_reaper_thread": "ok",
+        "test_thread_that_never_ends": "leak",
+    }
+    for _ in range(3):  # verdicts identical run after run
+        run = run_memleak()
+        assert _verdicts(run) == expected, run.output
+
+
+# -- 3. a test that passes once must not fail because it is repeated -------------------------
+def test_fresh_function_fixtures_per_iteration(pytester, run_memleak):
+    pytester.makepyfile(
+        test_state="""
+        import pytest
+
+        class Manager:
+            def __init__(self):
+                self.hooks = {}
+
+            def register(self, name):
+                if name in self.hooks:
+                    raise ValueError(f"Hook {name!r} is already registered")
+                self.hooks[name] = object()
+
+        @pytest.fixture
+        def pm():
+            return Manager()
+
+        @pytest.mark.memcheck
+        def test_registers_once(pm):
+            pm.register("hello")
+
+        @pytest.mark.memcheck
+        def test_creates_a_file(tmp_path):
+            (tmp_path / "out").mkdir()
+
+        @pytest.mark.memcheck
+        def test_request_finalizer(request):
+            request.addfinalizer(lambda: None)
+
+        class TestXunit:
+            seen = []
+
+            def setup_method(self):
+                self.items = []
+
+            def teardown_method(self):
+                self.items.clear()
+
+            @pytest.mark.memcheck
+            def test_method(self):
+                assert self.items == []
+                self.items.append(1)
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=4)
+    assert _verdicts(run) == {
+        "test_registers_once": "ok",
+        "test_creates_a_file": "ok",
+        "test_request_finalizer": "ok",
+        "TestXunit::test_method": "ok",
+    }
+    assert run.report["not_checked"] == []
+    # Shared fixtures (the 0.1 behaviour) on request: the same tests are then not repeatable,
+    # and a finalizer added per call accumulates until the test ends.
+    run = run_memleak("--memleak-fixtures=shared", *FAST)
+    run.result.assert_outcomes(passed=3, failed=1)
+    assert _verdicts(run)["test_request_finalizer"] == "leak"
+    reasons = {k: v["reason"] for k, v in _not_checked(run).items()}
+    assert reasons["test_registers_once"] == (
+        "not repeatable: call 2 raised ValueError: Hook 'hello' is already registered"
+    )
+    assert reasons["test_creates_a_file"].startswith("not repeatable: call 2 raised FileExists")
+
+
+def test_a_body_that_consumes_its_parameter_is_not_repeatable(pytester, run_memleak):
+    pytester.makepyfile(
+        test_param="""
+        import pytest
+
+        @pytest.mark.memcheck
+        @pytest.mark.parametrize("values", [[1, 2, 3]])
+        def test_negates_in_place(values):
+            assert values[0] > 0
+            values[:] = [-v for v in values]
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=1)
+    entry = _not_checked(run)["test_negates_in_place[values0]"]
+    assert entry["kind"] == "not repeatable"
+    assert entry["reason"].startswith("not repeatable: call 2 raised AssertionError")
+    run.result.stdout.fnmatch_lines(["memleak: 0 checked: none; 1 not checked"])
+
+
+def test_fixture_teardown_failing_on_a_repeat_is_not_repeatable(pytester, run_memleak):
+    pytester.makepyfile(
+        test_td="""
+        import pytest
+
+        CALLS = []
+
+        @pytest.fixture
+        def fragile():
+            yield
+            CALLS.append(1)
+            if len(CALLS) == 2:
+                raise RuntimeError("torn twice")
+
+        @pytest.mark.memcheck
+        def test_uses_it(fragile):
+            pass
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=1)
+    assert _not_checked(run)["test_uses_it"]["reason"] == (
+        "not repeatable: call 2 raised RuntimeError in fixture teardown: torn twice"
+    )
+
+
+# -- 4. what a fixture accumulates over iterations is not the code's leak --------------------
+def test_mocker_and_monkeypatch_in_the_body_are_not_leaks(pytester, run_memleak):
+    pytest.importorskip("pytest_mock")
+    pytester.makepyfile(
+        test_mocks="""
+        import os
+        import pytest
+
+        class Svc:
+            def get(self):
+                return 1
+
+        @pytest.mark.memcheck
+        def test_patch_object(mocker):
+            mocker.patch.object(Svc, "get", return_value=2)
+            assert Svc().get() == 2
+
+        @pytest.mark.memcheck
+        def test_spy(mocker):
+            spy = mocker.spy(Svc, "get")
+            Svc().get()
+            assert spy.call_count == 1
+
+        @pytest.mark.memcheck
+        def test_monkeypatch(monkeypatch):
+            monkeypatch.setenv("MEMLEAK_X", "1")
+            monkeypatch.setattr(os, "getcwd", lambda: "/")
+            assert os.getcwd() == "/"
+        """
+    )
+    run = run_memleak(*FAST, plugins=("pytest_mock",))
+    run.result.assert_outcomes(passed=3)
+    assert _verdicts(run) == {
+        "test_patch_object": "ok",
+        "test_spy": "ok",
+        "test_monkeypatch": "ok",
+    }
+
+
+# -- 5. plugins that re-run or time tests ----------------------------------------------------
+LEAKY = """
+import pytest
+
+KEPT = []
+
+{decorator}
+@pytest.mark.memcheck
+def test_leaks():
+    KEPT.append(bytearray(8192))
+"""
+
+
+def test_flaky_reruns_a_leaking_test_and_it_fails_once(pytester, run_memleak):
+    pytest.importorskip("flaky")
+    pytester.makepyfile(
+        test_flaky=LEAKY.format(decorator="from flaky import flaky\n\n@flaky(max_runs=2)")
+    )
+    run = run_memleak(*FAST, plugins=("flaky",))
+    run.result.assert_outcomes(failed=1)
+    assert run.report is not None, run.output
+    assert [t["verdict"] for t in run.report["tests"]] == ["leak"]
+
+
+def test_rerunfailures_leaves_one_entry_per_test(pytester, run_memleak):
+    pytest.importorskip("pytest_rerunfailures")
+    pytester.makepyfile(test_rerun=LEAKY.format(decorator=""))
+    run = run_memleak("--reruns=2", *FAST, plugins=("rerunfailures",))
+    outcomes = run.result.parseoutcomes()
+    assert (outcomes.get("failed"), outcomes.get("rerun")) == (1, 2), run.output
+    assert [t["verdict"] for t in run.report["tests"]] == ["leak"]
+    run.result.stdout.fnmatch_lines(["memleak: 1 checked: 1 leak"])
+
+
+def test_the_loop_ends_well_inside_pytest_timeout(pytester, run_memleak):
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(
+        test_slow="""
+        import time
+        import pytest
+
+        @pytest.mark.timeout(2, method="thread")
+        @pytest.mark.memcheck
+        def test_slowish():
+            time.sleep(0.15)
+        """
+    )
+    run = run_memleak("--memleak-warmup=1", plugins=("timeout",))
+    run.result.assert_outcomes(passed=1)
+    entry = run.test("test_slowish")
+    assert entry["settings"]["timeout"] == 1.0
+    assert entry["settings"]["sources"]["timeout"] == "derived: 0.5 x pytest-timeout's 2 s"
+    assert entry["stop_reason"] == "timeout"
+
+
+def test_a_timeout_kill_leaves_a_report(pytester, run_memleak):
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(
+        test_hang="""
+        import time
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_hangs():
+            time.sleep(30)
+        """
+    )
+    run = run_memleak("--timeout=1", "--timeout-method=thread", plugins=("timeout",))
+    assert run.result.ret != 0
+    assert run.report is not None, run.output
+    assert run.report["partial"] is True
+    assert run.report["running"] == "test_hang.py::test_hangs"
+
+
+# -- 6. when the test itself leaks ------------------------------------------------------------
+def test_leak_origin_names_test_code_and_code_under_test(pytester, run_memleak):
+    pytester.makepyfile(
+        registry="""
+        REGISTRY = []
+        CACHE = []
+
+        def register(cls):
+            REGISTRY.append(cls)
+
+        def remember(value):
+            CACHE.append(bytearray(value))
+        """,
+        test_origin="""
+        import pytest
+        import registry
+
+        @pytest.mark.memcheck
+        def test_defines_a_class_each_call():
+            class Local:
+                payload = bytearray(2048)
+            registry.register(Local)
+
+        @pytest.mark.memcheck
+        def test_library_keeps_memory():
+            registry.remember(4096)
+        """,
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(failed=2)
+    own = run.test("test_defines_a_class_each_call")["leaks"][0]
+    lib = run.test("test_library_keeps_memory")["leaks"][0]
+    assert own["origin"] == "test code"
+    assert lib["origin"] == "code under test"
+    assert lib["source"].startswith("registry.py:")
+    run.result.stdout.fnmatch_lines(["*leak L1: * at test_origin.py:* -- in the test's own code"])
