@@ -24,7 +24,6 @@ The set-up and tear-down go through pytest's own ``SetupState`` (the item's fina
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Callable
 
 import pytest
@@ -320,7 +319,3 @@ def doctest_call(item: Any, original: Callable[[], None]) -> Callable[[], None]:
         original()
 
     return call
-
-
-def is_async(fn: Any) -> bool:
-    return inspect.iscoroutinefunction(fn)

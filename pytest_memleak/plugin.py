@@ -279,7 +279,9 @@ class MemleakPlugin:
 
             @functools.wraps(original)
             def repeat(**kwargs: Any) -> Any:
-                fresh = settings.fixtures == "per-iteration"
+                # A body that async plugins wrapped in a sync runner (pytest-asyncio) runs
+                # in an event loop that is one of its function-scoped fixtures: shared.
+                fresh = settings.fixtures == "per-iteration" and not _is_async(original)
                 call, restore = function_call(pyfuncitem, original, kwargs, fresh)
                 pyfuncitem.stash[looping_key] = True
                 try:
@@ -557,6 +559,13 @@ class MemleakPlugin:
             tr.write_line(f"memleak: run saved to {self.saved_path}")
         elif self.save_error:
             tr.write_line(f"memleak: run NOT saved: {self.save_error}")
+
+
+def _is_async(fn: Any) -> bool:
+    try:
+        return inspect.iscoroutinefunction(inspect.unwrap(fn))
+    except ValueError:  # a __wrapped__ cycle
+        return False
 
 
 def _kind(item: pytest.Item) -> str:

@@ -391,21 +391,6 @@ def test_xfail_in_an_iteration(pytester: pytest.Pytester, at: int, outcome: str)
         assert doc["not_checked"][0]["kind"] == "not repeatable"
 
 
-def test_xfails():
-            global CALLS
-            CALLS += 1
-            if CALLS == 3:
-                pytest.xfail("known at 3")
-        """,
-    )
-    result = _run(pytester)
-    result.assert_outcomes(xfailed=1)
-    t = _tests(_report(pytester))["test_xfailing.py::test_xfails"]
-    assert t["verdict"] == "skipped"
-    assert t["error_iteration"] == 3
-    assert t["partial"] is True
-
-
 def test_parametrized_test_has_one_entry_per_param(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
