@@ -250,9 +250,8 @@ class MemleakPlugin:
         if settings.mode == "soak":
             return (yield from self._soak(pyfuncitem, settings, origin))
         from . import analysis
-        from .runner import drive, drive_async
-
         from .iteration import function_call
+        from .runner import drive, drive_async
 
         loop = analysis.make_loop(settings)
 
