@@ -68,7 +68,7 @@ GROWING = ("linear", "step", "exponential", "leak")
 #: with wait=False) get this long to finish before a snapshot, polled with backoff as goleak
 #: does; at most HELPER_BUDGET_S per test in all, so that a real resource leak stays cheap.
 HELPER_WAIT_S = 0.1
-HELPER_BUDGET_S = 1.0
+HELPER_BUDGET_S = 0.3
 
 _probes: Probes | None = None
 
