@@ -69,20 +69,23 @@ def kind(item: pytest.Item) -> str:
     return "other"
 
 
-def unrepeatable(item: pytest.Item) -> str | None:
-    """Why this item cannot be checked, or None when it can."""
+def unrepeatable(item: pytest.Item) -> tuple[str, str] | None:
+    """Why this item cannot be checked, as (kind, reason) for the report, or None."""
     k = kind(item)
     if k == "other":
         return (
+            "item type",
             f"not a test function, TestCase method or doctest ({type(item).__name__} items "
-            "cannot be repeated)"
+            "cannot be repeated)",
         )
-    names = getattr(item, "fixturenames", ()) or ()
-    for name in names:
+    for name in getattr(item, "fixturenames", ()) or ():
         if name in UNREPEATABLE_FIXTURES:
-            return UNREPEATABLE_FIXTURES[name]
+            return "fixture", UNREPEATABLE_FIXTURES[name]
     if k == "function" and not _setup_state_known(item):
-        return "pytest's SetupState is not as this plugin expects (unsupported pytest version)"
+        return (
+            "item type",
+            "pytest's SetupState is not as this plugin expects (unsupported pytest version)",
+        )
     return None
 
 

@@ -214,12 +214,11 @@ class MemleakPlugin:
                 # Measured by its own memcheck fixture calls, which read the marker.
                 item.stash[uses_fixture_key] = True
                 continue
-            reason = unrepeatable(item)
-            if reason is None and settings.mode == "soak" and not isinstance(item, pytest.Function):
-                reason = "soak mode runs test functions only"
-            if reason is not None:
-                kind = "item type" if "cannot be repeated" in reason else "fixture"
-                item.stash[unchecked_key] = (kind, reason)
+            why = unrepeatable(item)
+            if why is None and settings.mode == "soak" and not isinstance(item, pytest.Function):
+                why = ("fixture", "soak mode runs test functions only")
+            if why is not None:
+                item.stash[unchecked_key] = why
                 continue
             item.stash[settings_key] = _within_timeout(item, settings)
             item.stash[results_key] = []

@@ -28,6 +28,7 @@ from .caches import CacheClearer
 from .detectors.resources import identities
 from .detectors.trend import Growth, analyse
 from .hygiene import Hygiene
+from .iteration import REPEAT_FAILURES, NotRepeatable
 from .probes import FIELDS, INDEX, WIDTH, Probes, derive
 from .settings import Settings
 
@@ -102,9 +103,6 @@ class Measurement:
     probe_notes: dict[str, str] = field(default_factory=dict)
     diagnosis: Any = None  # detectors.diagnose.Diagnosis, when run
     block_size: float = 0.0
-    helper_wait_s: float = 0.0  # time spent waiting for helpers to finish before snapshots
-    #: count metrics whose rise was not the same resources surviving (helpers that come and go)
-    transient: list[str] = field(default_factory=list)
 
 
 def screen(
@@ -218,7 +216,6 @@ class Loop:
             time.sleep(min(delay, deadline - now))
             delay = min(delay * 2, 0.02)
         self._waited += time.perf_counter() - t0
-        self.m.helper_wait_s = self._waited
 
     def unfreeze(self) -> None:
         """Give the objects frozen before the loop back to the collector (diagnosis needs them)."""
@@ -374,7 +371,6 @@ class Loop:
                 # The count is higher, but not because the same resources lived on: helpers
                 # that end after the call, caught alive at the instant of a snapshot.
                 self.m.screens[metric][-1] = "clean"
-                self.m.transient.append(metric)
                 clean.add(metric)
             elif verdict == "suspect":
                 state[metric] += 1
@@ -457,16 +453,33 @@ class Loop:
         m.stop_reason = "not repeatable"
 
 
-def _repeat_failure(exc: BaseException, call: int) -> str:
-    from .iteration import NotRepeatable
+class _Calls:
+    """What :func:`drive` and :func:`drive_async` keep: the first call's value, the calls made,
+    and what a later call's failure means."""
 
-    return str(exc if isinstance(exc, NotRepeatable) else NotRepeatable(call, exc))
+    def __init__(self, loop: Loop, repeat_failures_pass: bool) -> None:
+        self.loop = loop
+        self.count = 0
+        self.result: Any = None
+        self.tolerated = REPEAT_FAILURES if repeat_failures_pass else ()
 
+    def done(self, value: Any) -> None:
+        if self.count == 0:
+            self.result = value
+        self.count += 1
 
-def _tolerated() -> tuple[type[BaseException], ...]:
-    from .iteration import REPEAT_FAILURES
+    def repeat_failed(self, exc: BaseException) -> bool:
+        """True when a failed call ends the loop as "not repeatable" (False: re-raise)."""
+        if self.count == 0:
+            return False
+        n = self.count + 1
+        text = str(exc if isinstance(exc, NotRepeatable) else NotRepeatable(n, exc))
+        self.loop.record_not_repeatable(text, n)
+        return True
 
-    return REPEAT_FAILURES
+    def failed(self, exc: BaseException) -> None:
+        if self.loop.m.outcome != "not_repeatable":
+            self.loop.record_error(exc)
 
 
 def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = False) -> Any:
@@ -477,54 +490,40 @@ def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = F
     test: a test that passes once must not fail because it was repeated.
     """
     steps = loop.steps()
-    result = None
-    calls = 0
-    tolerated = _tolerated() if repeat_failures_pass else ()
+    calls = _Calls(loop, repeat_failures_pass)
     try:
         for _ in steps:
             try:
-                value = call()
-            except tolerated as exc:
-                if calls == 0:
+                calls.done(call())
+            except calls.tolerated as exc:
+                if not calls.repeat_failed(exc):
                     raise
-                loop.record_not_repeatable(_repeat_failure(exc, calls + 1), calls + 1)
                 break
-            if calls == 0:
-                result = value
-            calls += 1
     except BaseException as exc:
-        if loop.m.outcome != "not_repeatable":
-            loop.record_error(exc)
+        calls.failed(exc)
         raise
     finally:
         steps.close()
-    return result
+    return calls.result
 
 
 async def drive_async(
     loop: Loop, call: Callable[[], Awaitable[Any]], *, repeat_failures_pass: bool = False
 ) -> Any:
-    """Run the loop for an ``async def`` body, inside the test's event loop."""
+    """Run the loop for an ``async def`` body, inside the test's event loop (as :func:`drive`)."""
     steps = loop.steps()
-    result = None
-    calls = 0
-    tolerated = _tolerated() if repeat_failures_pass else ()
+    calls = _Calls(loop, repeat_failures_pass)
     try:
         for _ in steps:
             try:
-                value = await call()
-            except tolerated as exc:
-                if calls == 0:
+                calls.done(await call())
+            except calls.tolerated as exc:
+                if not calls.repeat_failed(exc):
                     raise
-                loop.record_not_repeatable(_repeat_failure(exc, calls + 1), calls + 1)
                 break
-            if calls == 0:
-                result = value
-            calls += 1
     except BaseException as exc:
-        if loop.m.outcome != "not_repeatable":
-            loop.record_error(exc)
+        calls.failed(exc)
         raise
     finally:
         steps.close()
-    return result
+    return calls.result
