@@ -213,3 +213,27 @@ def test_known_cache_rule_and_switch():
     user = _native_ssl_leak({})
     _suppress([user], ("t.py:3",))
     assert user.suppressed_by == "t.py:3"
+
+
+def test_buffer_grown_in_place_is_located(pytester, run_memleak):
+    # One bytearray extended on every call: reallocated only every few calls (with headroom),
+    # so its traced size grows in rare steps; the extending line is still the source.
+    pytester.makepyfile(
+        test_journal="""
+        import pytest
+
+        JOURNAL = bytearray()
+
+        @pytest.mark.memcheck
+        def test_extend():
+            JOURNAL.extend(b"x" * 512)
+        """
+    )
+    run = run_memleak()
+    entry = run.test("test_extend")
+    assert entry["verdict"] == "leak"
+    leak = entry["leaks"][0]
+    assert leak["type"] == "python_object"
+    assert leak["source"] == "test_journal.py:7", entry["leaks"]
+    assert 256 <= leak["growth_rate"] <= 1024, leak
+    assert any("resized larger" in e for e in leak["evidence"]), leak["evidence"]

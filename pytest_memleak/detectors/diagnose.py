@@ -354,6 +354,16 @@ def _buffer_details(
     }
 
 
+def _memory_rate(v: Any) -> float | None:
+    """The largest confirmed memory growth per call (py_blocks, malloc, rss), in bytes."""
+    rates = [
+        f.bytes_per_iter
+        for f in v.findings
+        if f.failing and f.metric in ("py_blocks", "malloc", "rss") and f.bytes_per_iter
+    ]
+    return max(rates) if rates else None
+
+
 def _metric_rate(v: Any, metric: str) -> float | None:
     for f in v.findings:
         if f.metric == metric:
@@ -461,7 +471,12 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             top = d.sites[0]
             for s in d.sites[:3]:
                 if s is top or (s.user and s.bytes_per_iter >= 0.1 * top.bytes_per_iter):
-                    sources.append((s.source, s.bytes_per_iter, s))
+                    # A resized block's traced growth counts its whole size from the first
+                    # reallocation on: the measured growth is the rate.
+                    rate = _memory_rate(v) if s.resized else s.bytes_per_iter
+                    sources.append((s.source, rate, s))
+                    if s.resized:
+                        break
             if any(s.numpy for s in d.sites[:1]) and kind == "python_object":
                 kind = "buffer_leak"
             if kind == "python_object" and top.user:
@@ -473,6 +488,10 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             sources.append((src, native_rate or _metric_rate(v, "py_blocks"), None))
             if src == "unknown" and kind == "python_object":
                 kind = "unknown"
+            elif kind == "python_object" and "py_blocks" not in confirmed and not d.objects:
+                # malloc grew on this line, tracemalloc saw no Python allocation grow and no
+                # object survived: the memory is native (ctypes, an extension's own malloc).
+                kind = "native_module"
         if kind == "native_module" and module is None:
             mods = d.modules
             src0 = sources[0][0] if sources else ""
@@ -493,11 +512,17 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             lk.module = module
             if s is not None:
                 lk.stack_trace = s.stack[:10]
-                lk.evidence.append(
-                    f"tracemalloc: {src} grew {format_size(s.bytes_per_iter)}/iter "
-                    f"({s.blocks_per_iter:+.1f} blocks/iter) in {s.growing_steps} of "
-                    f"{s.steps} traced iterations" + (" (numpy buffers)" if s.numpy else "")
-                )
+                if s.resized:
+                    lk.evidence.append(
+                        f"tracemalloc: a block allocated at {src} was resized larger in "
+                        f"{s.growing_steps} of {s.steps} traced iterations and never shrank"
+                    )
+                else:
+                    lk.evidence.append(
+                        f"tracemalloc: {src} grew {format_size(s.bytes_per_iter)}/iter "
+                        f"({s.blocks_per_iter:+.1f} blocks/iter) in {s.growing_steps} of "
+                        f"{s.steps} traced iterations" + (" (numpy buffers)" if s.numpy else "")
+                    )
             for f in v.findings:
                 if f.failing and f.metric in ("py_blocks", "malloc", "rss"):
                     lk.evidence.append(f"{f.metric}: {f.reason.split(';')[0]}")

@@ -27,6 +27,7 @@ class Site:
     steps: int
     numpy: bool = False
     user: bool = True
+    resized: bool = False  # found by the fallback rule: one block that grew in rare steps
     sizes: list[int] = field(default_factory=list)
     frames: tuple[tuple[str, int], ...] = ()  # tracemalloc's frames, oldest first
 
@@ -101,10 +102,20 @@ def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
 
 
 def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Site]:
-    """Sites whose size grew in at least 60% of the steps between snapshots, largest first."""
+    """Sites whose size grew in at least 60% of the steps between snapshots, largest first.
+
+    When no site passes that rule, sites that never shrank and grew at least once are taken
+    instead (marked ``resized``): a buffer that grows in place (``bytearray.extend``,
+    ``list.append`` on a long list) is reallocated only every few calls, with headroom, and the
+    block allocated before tracing began is seen only from its first reallocation on.
+    """
     if len(snapshots) < 2:
         return []
     grouped = [_group(s) for s in snapshots]
+    return _find(grouped, limit, relaxed=False) or _find(grouped, limit, relaxed=True)
+
+
+def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) -> list[Site]:
     steps = len(grouped) - 1
     keys = set().union(*(g.keys() for g in grouped[1:]))
     by_source: dict[tuple[str, bool], Site] = {}
@@ -117,7 +128,10 @@ def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Si
         growing = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
         shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
         # Most steps grow, or it never shrinks and grew at least twice (a leak every 3rd call).
-        if growing < 0.6 * steps and not (shrinking == 0 and growing >= 2):
+        if relaxed:
+            if shrinking or not growing:
+                continue
+        elif growing < 0.6 * steps and not (shrinking == 0 and growing >= 2):
             continue
         domain, frames = key
         if not frames:
@@ -138,6 +152,7 @@ def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Si
                 user=user,
                 sizes=sizes,
                 frames=frames,
+                resized=relaxed,
             )
         else:  # the same line reached through different callers: add up
             merged.bytes_per_iter += total / steps
