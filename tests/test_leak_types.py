@@ -237,3 +237,34 @@ def test_buffer_grown_in_place_is_located(pytester, run_memleak):
     assert leak["source"] == "test_journal.py:7", entry["leaks"]
     assert 256 <= leak["growth_rate"] <= 1024, leak
     assert any("resized larger" in e for e in leak["evidence"]), leak["evidence"]
+
+
+def test_malloc_line_without_traced_growth_is_native():
+    # malloc grew at a line, tracemalloc saw nothing grow and no object survived, and the
+    # untraced malloc reading of the diagnosis happened to be flat (another thread freed memory
+    # meanwhile): the memory is native, not Python objects.
+    from types import SimpleNamespace
+
+    from pytest_memleak.detectors.diagnose import Diagnosis, leaks_for
+    from pytest_memleak.detectors.verdict import MetricFinding, Verdict
+
+    line = {"source": "t.py:3", "per_iter": 300.0, "allocations": 5, "frees": 0}
+    d = Diagnosis(lines={"malloc": [line]}, untraced_malloc_per_iter=-40.0)
+    finding = MetricFinding(
+        metric="malloc",
+        rate_per_iter=300.0,
+        bytes_per_iter=300.0,
+        rate_per_s=0.0,
+        total=9000.0,
+        pattern="linear",
+        confidence=0.9,
+        severity="low",
+        failing=True,
+        reason="malloc grew +300 B/iter",
+    )
+    v = Verdict(verdict="leak", severity="low", findings=[finding])
+    m = SimpleNamespace(
+        diagnosis=d, confirmed=["malloc"], iterations=30, settings=SimpleNamespace(suppress=())
+    )
+    (leak,) = leaks_for(m, v)
+    assert (leak.type, leak.source) == ("native_module", "t.py:3")
