@@ -7,7 +7,10 @@
   released before the snapshot, and a body that changes its fixtures' state (a file in
   ``tmp_path``, a hook registered on a plugin manager) meets fresh ones. With
   ``fixtures = shared`` they are set up once for all calls. ``async def`` bodies always share
-  them: the event loop they run in is one of them.
+  them: the event loop they run in is one of them. A ``unittest.mock`` object among the test's
+  parameters (``@pytest.mark.parametrize``) is made once for the whole session and records
+  every call made on it: its call records are reset after each call (``reset_mock()``, which
+  keeps its configuration), so each call meets it as the single plain run did.
 * A ``unittest.TestCase`` method: what unittest calls one run of the test -- ``setUp``, the
   method, ``tearDown`` and the cleanups -- each time, on the same instance.
 * A doctest: its examples, each time from the globals the first run started with.
@@ -24,6 +27,7 @@ The set-up and tear-down go through pytest's own ``SetupState`` (the item's fina
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable
 
 import pytest
@@ -183,8 +187,15 @@ def function_call(
     item: pytest.Function, original: Callable[..., Any], first_kwargs: dict[str, Any], fresh: bool
 ) -> tuple[Callable[[], Any], Callable[[], None]]:
     """One iteration of a test function, and what to do after the loop."""
+    mocks = _parameter_mocks(item)
     if not fresh:
-        return (lambda: original(**first_kwargs)), (lambda: None)
+
+        def shared_call() -> Any:
+            result = original(**first_kwargs)
+            _reset(mocks)
+            return result
+
+        return shared_call, (lambda: None)
     cycle = FixtureCycle(item)
     mute = SubtestMute()
     calls = 0
@@ -201,9 +212,31 @@ def function_call(
         result = original(**kwargs)
         mute.check(calls)
         _guarded(calls, "fixture teardown", cycle.teardown)
+        _reset(mocks)
         return result
 
     return call, cycle.restore
+
+
+def _parameter_mocks(item: pytest.Function) -> list[Any]:
+    """The ``unittest.mock`` objects among the test's parameters (also one level inside a
+    tuple, list or dict parameter)."""
+    mock = sys.modules.get("unittest.mock")
+    callspec = getattr(item, "callspec", None)
+    if mock is None or callspec is None:
+        return []
+    found: list[Any] = []
+    for value in getattr(callspec, "params", {}).values():
+        inner = value.values() if isinstance(value, dict) else value
+        for v in inner if isinstance(value, (tuple, list, dict)) else (value,):
+            if isinstance(v, mock.NonCallableMock) and not any(v is f for f in found):
+                found.append(v)
+    return found
+
+
+def _reset(mocks: list[Any]) -> None:
+    for m in mocks:
+        m.reset_mock()
 
 
 def _guarded(call: int, where: str, fn: Callable[[], None]) -> None:

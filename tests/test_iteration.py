@@ -340,6 +340,46 @@ def test_a_body_that_consumes_its_parameter_is_not_repeatable(pytester, run_meml
     run.result.stdout.fnmatch_lines(["memleak: 0 checked: none; 1 not checked"])
 
 
+def test_a_mock_parameter_recording_calls_is_not_a_leak(pytester, run_memleak):
+    # A MagicMock given through parametrize lives for the whole session and records every call
+    # made on it: each call of the loop meets it as the single plain run did. A mock the body
+    # stores away is still a leak.
+    pytester.makepyfile(
+        test_mockparam="""
+        from unittest.mock import MagicMock
+
+        import pytest
+
+        KEPT = []
+
+        def context(path):
+            return MagicMock(getFilesDir=MagicMock(return_value=MagicMock(getParentFile=path)))
+
+        @pytest.mark.memcheck
+        @pytest.mark.parametrize(
+            ("activity", "pair"),
+            [(context("/data/app"), (MagicMock(), 1))],
+        )
+        def test_uses_mock(activity, pair):
+            for _ in range(5):
+                assert activity.getFilesDir().getParentFile == "/data/app"
+                pair[0].send(b"x" * 100)
+            assert activity.getFilesDir.call_count == 5
+
+        @pytest.mark.memcheck
+        @pytest.mark.parametrize("svc", [MagicMock()])
+        def test_stores_calls(svc):
+            svc.get(1)
+            KEPT.append(bytearray(1000))
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=1, failed=1)
+    clean = run.test("test_uses_mock[activity0-pair0]")
+    assert clean["verdict"] == "ok", clean["message"]
+    assert run.test("test_stores_calls[svc0]")["verdict"] == "leak"
+
+
 def test_fixture_teardown_failing_on_a_repeat_is_not_repeatable(pytester, run_memleak):
     pytester.makepyfile(
         test_td="""
