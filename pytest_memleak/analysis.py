@@ -40,7 +40,7 @@ def finish(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") 
     v = judge(m)
     leaks = diagnose.leaks_for(m, v)
     for lk in leaks:
-        lk.origin = code_origin(lk.source, nodeid)
+        lk.origin = code_origin(lk.source, nodeid, lk.details.get("allocated_in"), lk.retainer_path)
     result = TestResult(
         nodeid=nodeid,
         label=label,
@@ -96,7 +96,14 @@ def failure_message(r: TestResult, v: Verdict) -> str:
             if rate is not None
             else "?"
         )
-        whose = " -- in the test's own code" if lk.get("origin") == "test code" else ""
+        inside = (lk.get("details") or {}).get("allocated_in")
+        whose = (
+            " -- in the test's own code"
+            if lk.get("origin") == "test code"
+            else f" -- allocated inside {inside}"
+            if inside
+            else ""
+        )
         lines.append(
             f"  leak {lk['id']}: {lk['type']} at {lk['source']} ({rate_text}, "
             f"severity {lk['severity']}){whose}"

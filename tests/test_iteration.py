@@ -555,3 +555,51 @@ def test_leak_origin_names_test_code_and_code_under_test(pytester, run_memleak):
     assert lib["origin"] == "code under test"
     assert lib["source"].startswith("registry.py:")
     run.result.stdout.fnmatch_lines(["*leak L1: * at test_origin.py:* -- in the test's own code"])
+
+
+def test_leak_inside_an_installed_package_is_code_under_test(pytester, run_memleak):
+    # The allocation happens inside an installed package (its runner keeps a wrapper per
+    # invocation, as click's CliRunner 8.5.1 does); the first user frame is the test's line,
+    # which stays the source, but the leak is the package's. A test keeping what a package
+    # returns in its own global is the test's.
+    pkg = pytester.path / "site-packages" / "fakerunner"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "import io\n_STREAMS = []\n\n"
+        "def invoke():\n"
+        "    _STREAMS.append(io.TextIOWrapper(io.BytesIO(), encoding='utf-8'))\n"
+        "    return 'ok'\n\n"
+        "def make():\n"
+        "    return [bytearray(512) for _ in range(4)]\n"
+    )
+    pytester.makeconftest(
+        "import os, sys\n"
+        "sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'site-packages'))\n"
+    )
+    pytester.makepyfile(
+        test_pkg="""
+        import pytest
+        import fakerunner
+
+        KEPT = []
+
+        @pytest.mark.memcheck
+        def test_invoke():
+            assert fakerunner.invoke() == "ok"
+
+        @pytest.mark.memcheck
+        def test_keeps_what_it_gets():
+            KEPT.append(fakerunner.make())
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(failed=2)
+    lib = run.test("test_invoke")["leaks"][0]
+    assert lib["source"].startswith("test_pkg.py:"), lib
+    assert lib["details"]["allocated_in"].startswith("site-packages/fakerunner/__init__.py:")
+    assert lib["origin"] == "code under test", lib
+    run.result.stdout.fnmatch_lines(
+        ["*leak L1: * at test_pkg.py:* -- allocated inside site-packages/fakerunner/__init__.py:5"]
+    )
+    own = run.test("test_keeps_what_it_gets")["leaks"][0]
+    assert own["origin"] == "test code", own

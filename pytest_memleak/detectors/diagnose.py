@@ -512,6 +512,8 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             lk.module = module
             if s is not None:
                 lk.stack_trace = s.stack[:10]
+                if s.package:
+                    lk.details["allocated_in"] = s.package
                 if s.resized:
                     lk.evidence.append(
                         f"tracemalloc: a block allocated at {src} was resized larger in "

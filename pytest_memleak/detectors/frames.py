@@ -41,6 +41,15 @@ def is_user_file(filename: str) -> bool:
     return not any(path == root or path.startswith(root + os.sep) for root in _ROOTS)
 
 
+@functools.lru_cache(maxsize=4096)
+def is_package_file(filename: str) -> bool:
+    """True for an installed third-party package (site-packages, dist-packages)."""
+    if not filename or filename.startswith("<"):
+        return False
+    parts = os.path.abspath(filename).split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
+
+
 _PLUGIN_ROOTS = tuple({os.path.abspath(_PLUGIN_DIR), os.path.realpath(_PLUGIN_DIR)})
 
 

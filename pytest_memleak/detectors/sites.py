@@ -11,7 +11,14 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
-from .frames import frame_line, is_plugin_file, is_runner_file, is_user_file, location
+from .frames import (
+    frame_line,
+    is_package_file,
+    is_plugin_file,
+    is_runner_file,
+    is_user_file,
+    location,
+)
 
 NUMPY_DOMAIN = 389047
 
@@ -28,6 +35,9 @@ class Site:
     numpy: bool = False
     user: bool = True
     resized: bool = False  # found by the fallback rule: one block that grew in rare steps
+    #: path:line of the innermost installed-package frame when the allocation happened inside
+    #: an installed package called from the user's code (the source is then the calling line)
+    package: str | None = None
     sizes: list[int] = field(default_factory=list)
     frames: tuple[tuple[str, int], ...] = ()  # tracemalloc's frames, oldest first
 
@@ -80,6 +90,16 @@ def source_of(traceback: tracemalloc.Traceback) -> str:
         if not is_plugin_file(f):
             return location(f, n)
     return location(*inner_first[0]) if inner_first else "?"
+
+
+def _package_frame(frames: tuple[tuple[str, int], ...]) -> str | None:
+    """The innermost installed-package frame, if one comes before any user frame."""
+    for f, n in reversed(frames):
+        if is_user_file(f) or is_runner_file(f):
+            return None
+        if is_package_file(f) and not is_plugin_file(f):
+            return location(f, n)
+    return None
 
 
 def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
@@ -153,6 +173,7 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
                 sizes=sizes,
                 frames=frames,
                 resized=relaxed,
+                package=_package_frame(frames),
             )
         else:  # the same line reached through different callers: add up
             merged.bytes_per_iter += total / steps
