@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import fnmatch
 import json
 import os
 import re
@@ -414,17 +415,41 @@ def analyse(res: dict[str, Any]) -> dict[str, Any]:
     nc_kinds = collections.Counter(n.get("kind") or (n.get("reason") or "?").split(":")[0] for n in not_checked)
     leak_ids = sorted({t.get("nodeid") for t in entries if t.get("verdict") == "leak"})
 
-    leaks = []
+    # One row per triage group: the tests a hand-written rule of real_suites.json ("triage")
+    # matches, or per automatic triage of the first leak's source when no rule matches.
+    groups: dict[tuple[int, str], dict[str, Any]] = {}
+    rules = suite.get("triage", [])
     for t in entries:
         if t.get("verdict") != "leak":
             continue
-        test = t.get("nodeid", "?") + (" [%s]" % t["label"] if t.get("label") else "")
+        nodeid = t.get("nodeid", "?")
         shown = [lk for lk in t.get("leaks") or [] if not lk.get("suppressed")]
-        if not shown:
-            leaks.append([suite["name"], test, "-", "-", "-", "-", "unknown (check)"])
-        for lk in shown:
-            leaks.append([suite["name"], test, lk.get("type", "?"), lk.get("source") or "-", fmt_rate(lk),
-                          lk.get("origin") or "-", triage(lk.get("source"), suite, folder)])
+        seen = " ".join(" ".join([lk.get("source") or "", lk.get("retainer_path") or "",
+                                  *(lk.get("stack_trace") or [])]) for lk in shown)
+        rule = next((i for i, r in enumerate(rules) if fnmatch.fnmatchcase(nodeid, r["tests"])
+                     and all(m in seen for m in r.get("match", []))), None)
+        if rule is not None:
+            key = (rule, rules[rule]["verdict"])
+            label, why = rules[rule]["verdict"], rules[rule]["why"]
+        else:
+            auto = triage(shown[0].get("source") if shown else None, suite, folder)
+            key = (-1, auto)
+            label, why = "untriaged", "automatic, by the first leak's source: " + auto
+        g = groups.setdefault(key, {"tests": [], "types": collections.Counter(), "sources": collections.Counter(),
+                                    "origins": collections.Counter(), "rates": [], "label": label, "why": why})
+        g["tests"].append(nodeid)
+        for lk in shown[:1]:
+            g["types"][lk.get("type", "?")] += 1
+            g["sources"][re.sub(r":\d+$", "", lk.get("source") or "-")] += 1
+            g["origins"][lk.get("origin") or "-"] += 1
+            if lk.get("growth_rate") is not None and (lk.get("unit") or "bytes") == "bytes":
+                g["rates"].append(lk["growth_rate"])
+    leaks = []
+    for g in groups.values():
+        rate = "%s-%s" % (c.fmt_bytes(min(g["rates"])), c.fmt_bytes(max(g["rates"]))) if g["rates"] else "-"
+        example = g["tests"][0] + (" (+%d more)" % (len(g["tests"]) - 1) if len(g["tests"]) > 1 else "")
+        leaks.append([suite["name"], len(g["tests"]), example, _counts(g["types"]), _counts(g["sources"]), rate,
+                      _counts(g["origins"]), g["label"], g["why"]])
 
     plain, plug = res["plain"], first["junit"]
     fail_plain = sorted(k for k, v in plain.items() if v[0] in BAD)
@@ -463,6 +488,10 @@ def analyse(res: dict[str, Any]) -> dict[str, Any]:
         "missing": missing, "stable": stable, "differ": differ, "wall_plugin": c.median(walls),
         "crashes": [(k + 1, r) for k, r in enumerate(res["runs"]) if r["crash"]],
     }
+
+
+def _counts(counter: collections.Counter) -> str:
+    return ", ".join("%s (%d)" % (k, n) if len(counter) > 1 else str(k) for k, n in counter.most_common(3))
 
 
 def _show(key: tuple[str, str]) -> str:
@@ -552,10 +581,11 @@ def main() -> int:
 
     leaks = [row for _, an in results for row in an["leaks"]]
     if leaks:
-        c.table(["suite", "test", "leak type", "source", "rate/call", "origin (report)", "triage"], leaks,
-                title="Leaks (every test with verdict leak, run 1; one row per unsuppressed leak entry; triage: "
-                      "source in the suite's test files or conftest -> test code, in the project's package -> "
-                      "library, else unknown):")
+        c.table(["suite", "tests", "example", "leak type", "source file (first leak)", "rate/call",
+                 "origin (report)", "triage", "why"], leaks,
+                title="Leak verdicts of run 1, grouped by triage (the hand-written rules in "
+                      "benchmarks/real_suites.json, checked by reading the test and the code it calls; "
+                      "'untriaged' when no rule matches):")
     else:
         print("Leaks: none.\n")
 
@@ -599,7 +629,9 @@ def main() -> int:
     n_tests = sum(an["tests"] for _, an in results)
     n_checked = sum(an["checked"] for _, an in results)
     n_leak = sum(len(an["leak_tests"]) for _, an in results)
-    tri = collections.Counter(row[-1].split(" ")[0] for row in leaks)
+    tri: collections.Counter = collections.Counter()
+    for row in leaks:
+        tri[row[7].split(" ")[0]] += row[1]
     n_broken = len(broken)
     n_plain = len(fails)
     ratios = [an["wall_plugin"] / res["plain_wall"] for res, an in results if res["plain_wall"]]
@@ -608,11 +640,13 @@ def main() -> int:
         n_diff = len(differ)
         stable_txt = "; verdicts %s across %d runs" % ("identical" if not n_diff else "DIFFER for %d tests" % n_diff,
                                                          runs)
-    c.summary("%d suites, %d tests: %d checked, %d leak verdicts (leak rows: %d test code, %d library, %d unknown), "
+    c.summary("%d suites, %d tests: %d checked, %d leak verdicts (triaged: %d library leaks, %d test code leaks, "
+              "%d false alarms, %d untriaged), "
               "%d tests broken by the plugin, %d failed by a leak verdict, %d fail plainly, %d plugin crashes%s; "
               "wall ratio median %.1fx (%.1f-%.1fx); total %.0f s"
-              % (len(results), n_tests, n_checked, n_leak, tri.get("test", 0), tri.get("library", 0),
-                 tri.get("unknown", 0), n_broken, sum(len(an["by_leak"]) for _, an in results), n_plain, n_crash,
+              % (len(results), n_tests, n_checked, n_leak, tri.get("library", 0), tri.get("test", 0),
+                 tri.get("false", 0), tri.get("untriaged", 0), n_broken,
+                 sum(len(an["by_leak"]) for _, an in results), n_plain, n_crash,
                  stable_txt, c.median(ratios) if ratios else float("nan"), min(ratios, default=float("nan")),
                  max(ratios, default=float("nan")), total_s))
     return 1 if (n_crash or setup_errors) else 0

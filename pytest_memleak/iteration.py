@@ -10,7 +10,11 @@
   them: the event loop they run in is one of them. A ``unittest.mock`` object among the test's
   parameters (``@pytest.mark.parametrize``) is made once for the whole session and records
   every call made on it: its call records are reset after each call (``reset_mock()``, which
-  keeps its configuration), so each call meets it as the single plain run did.
+  keeps its configuration), so each call meets it as the single plain run did. Likewise a
+  parameter that is plain data holding a mutable container (a list, dict, set or bytearray of
+  numbers, strings and such containers, up to 10,000 items) is handed to each call after the
+  first as a fresh copy of its value before the first call: a body that changes its parameter
+  in place (negates a list, pops a dict) meets the value pytest gave the first call.
 * A ``unittest.TestCase`` method: what unittest calls one run of the test -- ``setUp``, the
   method, ``tearDown`` and the cleanups -- each time, on the same instance.
 * A doctest: its examples, each time from the globals the first run started with.
@@ -188,10 +192,17 @@ def function_call(
 ) -> tuple[Callable[[], Any], Callable[[], None]]:
     """One iteration of a test function, and what to do after the loop."""
     mocks = _parameter_mocks(item)
+    pristine = _plain_parameters(item, first_kwargs)
     if not fresh:
+        shared_calls = 0
 
         def shared_call() -> Any:
-            result = original(**first_kwargs)
+            nonlocal shared_calls
+            shared_calls += 1
+            kwargs = first_kwargs
+            if shared_calls > 1 and pristine:
+                kwargs = {**first_kwargs, **_copies(pristine)}
+            result = original(**kwargs)
             _reset(mocks)
             return result
 
@@ -206,6 +217,7 @@ def function_call(
         if calls > 1:
             _guarded(calls, "fixture set-up", cycle.setup)
             kwargs = cycle.kwargs()
+            kwargs.update(_copies(pristine))
             mute.apply(kwargs)
         else:
             kwargs = first_kwargs
@@ -232,6 +244,57 @@ def _parameter_mocks(item: pytest.Function) -> list[Any]:
             if isinstance(v, mock.NonCallableMock) and not any(v is f for f in found):
                 found.append(v)
     return found
+
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_MAX_ITEMS = 10_000
+
+
+def _plain_parameters(item: pytest.Function, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of each parameter (``callspec.params``) that is plain data holding a mutable
+    container, taken before the first call."""
+    import copy
+
+    callspec = getattr(item, "callspec", None)
+    out: dict[str, Any] = {}
+    for name, value in getattr(callspec, "params", {}).items():
+        if name in kwargs and kwargs[name] is value and _plain_mutable(value):
+            out[name] = copy.deepcopy(value)
+    return out
+
+
+def _plain_mutable(value: Any) -> bool:
+    """Plain data (scalars, lists, tuples, dicts, sets, bytearrays; at most ``_MAX_ITEMS``
+    items in all) with at least one mutable container in it."""
+    stack, seen, mutable = [value], 0, False
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > _MAX_ITEMS:
+            return False
+        t = type(v)
+        if t in _SCALARS:
+            continue
+        if t is bytearray:
+            mutable = True
+        elif t is dict:
+            mutable = True
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif t in (list, set):
+            mutable = True
+            stack.extend(v)
+        elif t in (tuple, frozenset):
+            stack.extend(v)
+        else:
+            return False
+    return mutable
+
+
+def _copies(pristine: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    return {name: copy.deepcopy(value) for name, value in pristine.items()}
 
 
 def _reset(mocks: list[Any]) -> None:

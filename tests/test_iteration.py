@@ -326,18 +326,50 @@ def test_a_body_that_consumes_its_parameter_is_not_repeatable(pytester, run_meml
         import pytest
 
         @pytest.mark.memcheck
-        @pytest.mark.parametrize("values", [[1, 2, 3]])
-        def test_negates_in_place(values):
-            assert values[0] > 0
-            values[:] = [-v for v in values]
+        @pytest.mark.parametrize("values", [iter([1, 2, 3])])
+        def test_uses_up_a_generator(values):
+            assert list(values) == [1, 2, 3]
         """
     )
     run = run_memleak(*FAST)
     run.result.assert_outcomes(passed=1)
-    entry = _not_checked(run)["test_negates_in_place[values0]"]
+    entry = _not_checked(run)["test_uses_up_a_generator[values0]"]
     assert entry["kind"] == "not repeatable"
     assert entry["reason"].startswith("not repeatable: call 2 raised AssertionError")
     run.result.stdout.fnmatch_lines(["memleak: 0 checked: none; 1 not checked"])
+
+
+def test_a_body_that_changes_its_plain_parameter_meets_a_fresh_copy(pytester, run_memleak):
+    # humanize's test_naturalsize negates its parametrized list in place: each call gets the
+    # value pytest gave the first one. A parameter that is not plain data is not copied.
+    pytester.makepyfile(
+        test_param="""
+        import pytest
+
+        class Box:
+            def __init__(self):
+                self.items = []
+
+        @pytest.mark.memcheck
+        @pytest.mark.parametrize(("args", "opts"), [([300, False], {"keys": [1]})])
+        def test_negates_in_place(args, opts):
+            assert args[0] > 0 and opts["keys"] == [1]
+            args[0] *= -1
+            opts["keys"].append(2)
+
+        BOX = Box()
+
+        @pytest.mark.memcheck
+        @pytest.mark.parametrize("box", [BOX])
+        def test_same_object(box):
+            assert box is BOX
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=2)
+    assert run.test("test_negates_in_place[args0-opts0]")["verdict"] == "ok"
+    assert run.test("test_same_object[box0]")["verdict"] == "ok"
+    run.result.stdout.fnmatch_lines(["memleak: 2 checked: 2 ok"])
 
 
 def test_a_mock_parameter_recording_calls_is_not_a_leak(pytester, run_memleak):
