@@ -342,6 +342,18 @@ def test_ini_max_rss_fails_a_clean_test_above_it(pytester, run_memleak):
     assert "max_rss=1.0 MiB" in run.test("test_clean")["message"]
 
 
+def test_max_rss_fails_even_when_every_leak_found_is_suppressed(pytester, run_memleak):
+    # A suppression accepts known growth; it does not lift an absolute limit.
+    make_ini(pytester, iterations=5, warmup=1, max_rss="1 MiB", suppress="*")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    run.result.assert_outcomes(failed=1)
+    clean = run.test("test_clean")
+    assert clean["verdict"] == "leak"
+    assert all(lk["suppressed"] for lk in clean["leaks"]), clean["leaks"]
+    assert "max_rss=1.0 MiB" in clean["message"]
+
+
 def test_ini_max_external_ratio_fails_above_it(pytester, run_memleak):
     make_ini(pytester, iterations=5, warmup=1, max_external_ratio="0.001")
     pytester.makepyfile(CLEAN)

@@ -59,6 +59,8 @@ class Verdict:
     health: str = "unknown"
     trend: dict[str, Any] = field(default_factory=dict)
     noise: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: absolute limits broken (max_rss, max_external_ratio): no suppressed leak explains them
+    limits: list[str] = field(default_factory=list)
 
 
 def _rank(sev: str) -> int:
@@ -153,9 +155,10 @@ def judge(m: Measurement) -> Verdict:
         )
     rss = series.get("rss") or []
     if s.max_rss is not None and rss and rss[-1] is not None and rss[-1] > s.max_rss:
-        v.reasons.append(
+        v.limits.append(
             f"rss ended at {format_size(rss[-1])}, above max_rss={format_size(s.max_rss)}"
         )
+        v.reasons.append(v.limits[-1])
         worst = max(worst, "medium", key=lambda x: _rank(x))
     ext = series.get("external") or []
     if (
@@ -172,9 +175,10 @@ def judge(m: Measurement) -> Verdict:
         worst = max(worst, "medium", key=lambda x: _rank(x))
     ratio = v.trend.get("external_ratio")
     if s.max_external_ratio is not None and ratio is not None and ratio > s.max_external_ratio:
-        v.reasons.append(
+        v.limits.append(
             f"external ratio {ratio:.2f} is above max_external_ratio={s.max_external_ratio}"
         )
+        v.reasons.append(v.limits[-1])
         worst = max(worst, "medium", key=lambda x: _rank(x))
     if v.reasons:
         v.verdict = "leak"
