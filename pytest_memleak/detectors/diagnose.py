@@ -153,6 +153,8 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     traced_per_iter: float = 0.0  # all traced growth per iteration (tracemalloc pass)
     untraced_malloc_per_iter: float | None = None  # malloc growth per iteration, untraced pass
+    settled_rss_per_iter: float | None = None  # rss growth per iteration, untraced pass
+    allocator_settled: bool = False  # the untraced pass read malloc and rss with glibc settled
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +169,8 @@ class Diagnosis:
             "notes": self.notes,
             "traced_per_iter": self.traced_per_iter,
             "untraced_malloc_per_iter": self.untraced_malloc_per_iter,
+            "settled_rss_per_iter": self.settled_rss_per_iter,
+            "allocator_settled": self.allocator_settled,
         }
 
 
@@ -183,14 +187,19 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
     inv_before = resources.capture(want_children="children" in confirmed)
     objects.census()  # a first call fills ABC caches (sets) that would count as new objects
     census_before = objects.census()
-    malloc_start = loop.probes.malloc()
+    # Native readings with glibc's per-thread cache filled and free pages trimmed at both
+    # ends: what the allocator keeps for reuse is not growth (see probes.settle_allocator).
+    d.allocator_settled = loop.probes.settle_allocator()
+    malloc_start, rss_start = loop.probes.malloc(), loop.probes.rss()
     for _ in range(n):
         loop.before_iteration()
         yield
         loop.after_iteration()
         d.iterations += 1
         loop.settle()
+    loop.probes.settle_allocator()
     d.untraced_malloc_per_iter = (loop.probes.malloc() - malloc_start) / n
+    d.settled_rss_per_iter = (loop.probes.rss() - rss_start) / n
     census_after = objects.census(census_before)
     inv_after = resources.capture("children" in confirmed)
     d.objects = objects.growth(census_before, census_after, n)

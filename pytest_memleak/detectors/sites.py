@@ -124,11 +124,11 @@ def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
 def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Site]:
     """Sites whose size grew in at least 60% of the steps between snapshots, largest first.
 
-    When no site passes that rule, sites in the user's code that never shrank and grew at
-    least once are taken instead (marked ``resized``): a buffer that grows in place
-    (``bytearray.extend``, ``list.append`` on a long list) is reallocated only every few calls,
-    with headroom, and the block allocated before tracing began is seen only from its first
-    reallocation on.
+    When no site passes that rule, sites in the user's code, allocated by a call of the loop,
+    that never shrank and grew at least once are taken instead (marked ``resized``): a buffer
+    that grows in place (``bytearray.extend``, ``list.append`` on a long list) is reallocated
+    only every few calls, with headroom, and the block allocated before tracing began is seen
+    only from its first reallocation on.
     """
     if len(snapshots) < 2:
         return []
@@ -150,7 +150,8 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
         shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
         # Most steps grow, or it never shrinks and grew at least twice (a leak every 3rd call).
         if relaxed:
-            if shrinking or not growing:
+            # The same block(s) resized larger: a constant number of blocks that never shrank.
+            if shrinking or not growing or len({c for c in counts if c}) != 1:
                 continue
         elif growing < 0.6 * steps and not (shrinking == 0 and growing >= 2):
             continue
@@ -158,8 +159,10 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
         if not frames:
             continue
         source, user, stack = _source(frames)
-        if relaxed and not user:
-            continue  # one resize in pytest's or a library's bookkeeping says nothing
+        if relaxed and not (user and any(is_plugin_file(f) for f, _ in frames)):
+            # Only the body's own calls (run by this plugin's loop): one resize in pytest's or a
+            # library's bookkeeping, or a block a background thread happens to hold, says nothing.
+            continue
         numpy = domain == NUMPY_DOMAIN
         merged = by_source.get((source, numpy))
         if merged is None:

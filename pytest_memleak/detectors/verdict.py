@@ -119,7 +119,7 @@ def judge(m: Measurement) -> Verdict:
             # a finding the analysis rates stable never fails a test.
             failing = False
             checks.append(f"pattern {g.pattern} with confidence {g.confidence:.2f} is no trend")
-        unconfirmed = _unconfirmed_count(m, metric)
+        unconfirmed = _unconfirmed_count(m, metric) or _unconfirmed_native(m, metric, bpi)
         if unconfirmed:
             failing = False
             checks.append(unconfirmed)
@@ -204,6 +204,39 @@ def _unconfirmed_count(m: Measurement, metric: str) -> str:
     if sum(int(d.resources.get(k, 0) or 0) for k in keys) > 0:
         return ""
     return f"not confirmed: 0 new {noun} in {d.iterations} traced iterations"
+
+
+#: Share of a native finding's rate that the settled re-reading must show to confirm it.
+NATIVE_CONFIRM_SHARE = 0.25
+
+
+def _unconfirmed_native(m: Measurement, metric: str, rate: float | None) -> str:
+    """Why a malloc or rss finding without Python heap growth is not confirmed ("" when it is,
+    or when no settled diagnosis ran): read again over the diagnosis's untraced calls, with
+    glibc's per-thread cache filled and free pages trimmed at both ends, it did not grow by a
+    quarter of its rate. What grew was memory the allocator keeps for reuse, not the test's."""
+    d = m.diagnosis
+    if (
+        metric not in ("malloc", "malloc_main", "rss")
+        or d is None
+        or not d.allocator_settled
+        or "py_blocks" in m.confirmed
+        or not rate
+        or rate <= 0
+    ):
+        return ""
+    if metric == "rss":
+        if "malloc" in m.confirmed:
+            return ""
+        settled = d.settled_rss_per_iter
+    else:
+        settled = d.untraced_malloc_per_iter
+    if settled is None or settled >= NATIVE_CONFIRM_SHARE * rate:
+        return ""
+    return (
+        f"not confirmed: {format_size(settled)}/iter over the diagnosis's calls with glibc's "
+        "caches settled (memory the allocator keeps for reuse)"
+    )
 
 
 def _slope(m: Measurement, metric: str) -> float | None:
