@@ -298,8 +298,18 @@ def _copies(pristine: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reset(mocks: list[Any]) -> None:
+    """Reset each mock from the top of its parent chain: a parameter mock that the first call
+    attached to a mock of its own (``MagicMock(mActivity=activity)``) records its calls in that
+    parent's ``method_calls`` too."""
     for m in mocks:
-        m.reset_mock()
+        top, seen = m, {id(m)}
+        while True:
+            parent = getattr(top, "_mock_new_parent", None) or getattr(top, "_mock_parent", None)
+            if parent is None or id(parent) in seen or not hasattr(parent, "reset_mock"):
+                break
+            seen.add(id(parent))
+            top = parent
+        top.reset_mock()
 
 
 def _guarded(call: int, where: str, fn: Callable[[], None]) -> None:

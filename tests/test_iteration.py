@@ -393,6 +393,9 @@ def test_a_mock_parameter_recording_calls_is_not_a_leak(pytester, run_memleak):
             [(context("/data/app"), (MagicMock(), 1))],
         )
         def test_uses_mock(activity, pair):
+            # The first call makes a mock of its own the parameter's parent (platformdirs).
+            classes = {"Activity": MagicMock(mActivity=activity)}
+            assert classes["Activity"].mActivity is activity
             for _ in range(5):
                 assert activity.getFilesDir().getParentFile == "/data/app"
                 pair[0].send(b"x" * 100)
