@@ -131,4 +131,5 @@ def check(fn: Callable[[], Any], *, name: str | None = None, **overrides: Any) -
         raise TypeError("check() takes a plain callable; wrap a coroutine with asyncio.run")
     loop = make_loop(settings)
     drive(loop, fn)
-    return finish(loop, name or getattr(fn, "__qualname__", repr(fn)), origin="library")
+    label: str = name or getattr(fn, "__qualname__", None) or repr(fn)
+    return finish(loop, label, origin="library")

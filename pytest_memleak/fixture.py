@@ -6,6 +6,7 @@ import contextlib
 from typing import Any, Callable
 
 from . import analysis
+from .report import TestResult
 from .runner import drive, shared_probes
 from .settings import Settings, marker_layer, resolve
 
@@ -37,12 +38,12 @@ class MemcheckFixture:
 
     def measure(
         self,
-        fn: Callable[[], Any],
+        fn: Callable[..., Any],
         *,
         label: str | None = None,
         setup: Callable[[], Any] | None = None,
         **overrides: Any,
-    ) -> analysis.TestResult:
+    ) -> TestResult:
         """Call ``fn`` repeatedly (warm-up, measured rounds) and judge its growth.
 
         ``setup``, when given, runs before every call and its return value is passed to ``fn``.
@@ -51,10 +52,10 @@ class MemcheckFixture:
         self._count += 1
         name = label or getattr(fn, "__name__", None) or f"measure{self._count}"
         settings = self._settings(overrides, "memcheck.measure")
-        call = (lambda: fn(setup())) if setup is not None else fn
+        call: Callable[[], Any] = (lambda: fn(setup())) if setup is not None else fn
         if self._disabled:  # --memleak-disable: one plain call, nothing measured or reported
             call()
-            return analysis.TestResult(
+            return TestResult(
                 nodeid=self._nodeid,
                 verdict="skipped",
                 label=name,
@@ -98,7 +99,7 @@ class MemcheckFixture:
         layer.update(marker_layer((), overrides, f"{self._nodeid}: {where}"))
         return resolve([("marker", layer), *self._layers])
 
-    def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> analysis.TestResult:
+    def assert_no_leak(self, fn: Callable[[], Any], **kwargs: Any) -> TestResult:
         """Measure ``fn`` and raise :class:`LeakError` (an AssertionError) when it leaks."""
         result = self.measure(fn, **kwargs)
         if result.verdict == "leak":

@@ -109,7 +109,7 @@ class FixtureCycle:
     def __init__(self, item: pytest.Function) -> None:
         self.item = item
         self.live = True  # pytest set them up for the first call
-        self._state: Any = item.session._setupstate  # type: ignore[attr-defined]
+        self._state: Any = getattr(item.session, "_setupstate")  # noqa: B009 - pytest-private
         self._tmp_key, self._tmp_saved = _tmp_path_stash(item)
 
     def kwargs(self) -> dict[str, Any]:

@@ -32,13 +32,13 @@ MARKER = "memcheck"
 CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many seconds
 _SCALAR_TYPES: Any = Union[str, bool, int, float]
 settings_key = pytest.StashKey[Settings]()
-results_key = pytest.StashKey[list]()
+results_key = pytest.StashKey[list[dict[str, Any]]]()
 #: The plugin was asked to check this item (marker or memleak_all).
 selected_key = pytest.StashKey[bool]()
 #: Why a selected item is not checked, known at collection (its kind, a fixture it uses).
-unchecked_key = pytest.StashKey[tuple]()
+unchecked_key = pytest.StashKey[tuple[str, str]]()
 #: Why this run of a selected item was not checked (a call after the first failed ...).
-run_note_key = pytest.StashKey[tuple]()
+run_note_key = pytest.StashKey[tuple[str, str]]()
 #: The test measures with the memcheck fixture: that is its check, the body is not repeated.
 uses_fixture_key = pytest.StashKey[bool]()
 #: The call was judged (and failed, if it leaked) by the plugin's own loop.
@@ -229,9 +229,10 @@ class MemleakPlugin:
             return
         # Each run of the test starts afresh (pytest-rerunfailures and flaky run it again).
         item.stash[results_key] = []
-        for key in (run_note_key, judged_key):
-            if key in item.stash:
-                del item.stash[key]
+        if run_note_key in item.stash:
+            del item.stash[run_note_key]
+        if judged_key in item.stash:
+            del item.stash[judged_key]
         if not self.is_worker and not self._announced:
             # The first checked test: a report that says this run is under way replaces the
             # previous run's, so a run killed now (a timeout, SIGKILL) leaves no stale report.
@@ -575,7 +576,7 @@ def _kind(item: pytest.Item) -> str:
 def _why_not_checked(item: pytest.Item) -> tuple[str, str]:
     note = item.stash.get(run_note_key, None) or item.stash.get(unchecked_key, None)
     if note is not None:
-        return note  # type: ignore[no-any-return]
+        return note
     if item.stash.get(uses_fixture_key, False):
         return ("not run", "uses the memcheck fixture but measured nothing with it")
     return ("not run", "the body did not run under the plugin (another plugin ran it)")
@@ -618,7 +619,9 @@ def _pytest_timeout(item: pytest.Item) -> float | None:
     if not item.config.pluginmanager.hasplugin("timeout"):
         return None
     try:
-        from pytest_timeout import _get_item_settings  # type: ignore[import-not-found]
+        from pytest_timeout import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+            _get_item_settings,
+        )
 
         value = _get_item_settings(item).timeout
     except Exception:
@@ -659,7 +662,8 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     for mark in reversed(marks):
         kwargs.update(mark.kwargs)
     # One list per run of the test (a rerun by pytest-rerunfailures starts a new one).
-    sink = item.stash[results_key] = []
+    sink: list[dict[str, Any]] = []
+    item.stash[results_key] = sink
 
     def on_result(result: dict[str, Any]) -> None:
         _fire_events(item, result)

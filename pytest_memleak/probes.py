@@ -19,7 +19,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 NAN = float("nan")
 
@@ -94,7 +94,8 @@ def _load_mallinfo2() -> Callable[[], _Mallinfo2] | None:
         return None
     fn.restype = _Mallinfo2
     fn.argtypes = []
-    return fn  # type: ignore[no-any-return]
+    reader: Callable[[], _Mallinfo2] = fn
+    return reader
 
 
 def _tcache_count() -> int:
@@ -288,7 +289,7 @@ class Probes:
     def reset_clock(self) -> None:
         self._t0 = time.perf_counter()
 
-    def _process(self):  # type: ignore[no-untyped-def]
+    def _process(self) -> Any:
         if self._psutil_proc is None:
             import psutil
 
@@ -386,7 +387,7 @@ class Probes:
                 i = INDEX[name]
                 self._readers[i - 1] = (i, name, _raiser(name))
 
-    def read(self, buf: array, offset: int) -> None:
+    def read(self, buf: array[float], offset: int) -> None:
         """Write one snapshot (FIELDS order) into ``buf[offset:offset + WIDTH]``.
 
         A probe that raises is switched off for the rest of the process with a note, and reads

@@ -274,14 +274,14 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
             loop.after_iteration()
             d.iterations += 1
             loop.settle()
-        for name in counters:
-            d.lines[name] = att.top_lines(name, n)
+        for counter in counters:
+            d.lines[counter] = att.top_lines(counter, n)
         if "malloc" in counters:
             d.modules = att.modules("malloc", n)
 
     candidates = [t for t in d.objects if t not in GENERIC]
     candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
-    name = candidates[0] if candidates and not d.retainers else None
+    name: str | None = candidates[0] if candidates and not d.retainers else None
     # Samples are new objects: found among the young ones while the freeze still holds.
     samples = objects.find_new_instances(name, census_before, limit=3) if name else []
     loop.unfreeze()  # the retainer search must see the objects that existed before the loop
@@ -388,7 +388,8 @@ def _memory_rate(v: Any) -> float | None:
 def _metric_rate(v: Any, metric: str) -> float | None:
     for f in v.findings:
         if f.metric == metric:
-            return f.bytes_per_iter if f.bytes_per_iter is not None else f.rate_per_iter
+            rate: float = f.bytes_per_iter if f.bytes_per_iter is not None else f.rate_per_iter
+            return rate
     return None
 
 
@@ -521,7 +522,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             elif mods:
                 module = mods[0]["module"]
         resource_leaks = list(leaks)
-        for src, rate, s in sources:
+        for src, rate, grown in sources:
             owner = next((r for r in resource_leaks if _near(r.source, src)), None)
             if owner is not None:  # the memory of the leaked resource itself
                 owner.evidence.append(
@@ -531,33 +532,35 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
                 continue
             lk = _new_leak(kind, src, sev, rate, m.iterations)
             lk.module = module
-            if s is not None:
-                lk.stack_trace = s.stack[:10]
-                if s.package:
-                    lk.details["allocated_in"] = s.package
-                if s.resized:
+            if grown is not None:
+                lk.stack_trace = grown.stack[:10]
+                if grown.package:
+                    lk.details["allocated_in"] = grown.package
+                if grown.resized:
                     lk.evidence.append(
                         f"tracemalloc: a block allocated at {src} was resized larger in "
-                        f"{s.growing_steps} of {s.steps} traced iterations and never shrank"
+                        f"{grown.growing_steps} of {grown.steps} traced iterations and never "
+                        "shrank"
                     )
                 else:
                     lk.evidence.append(
-                        f"tracemalloc: {src} grew {format_size(s.bytes_per_iter)}/iter "
-                        f"({s.blocks_per_iter:+.1f} blocks/iter) in {s.growing_steps} of "
-                        f"{s.steps} traced iterations" + (" (numpy buffers)" if s.numpy else "")
+                        f"tracemalloc: {src} grew {format_size(grown.bytes_per_iter)}/iter "
+                        f"({grown.blocks_per_iter:+.1f} blocks/iter) in {grown.growing_steps} "
+                        f"of {grown.steps} traced iterations"
+                        + (" (numpy buffers)" if grown.numpy else "")
                     )
             for f in v.findings:
                 if f.failing and f.metric in ("py_blocks", "malloc", "rss"):
                     lk.evidence.append(f"{f.metric}: {f.reason.split(';')[0]}")
             if kind == "buffer_leak":
-                lk.details["buffer"] = _buffer_details(d, s, rate, m.iterations)
+                lk.details["buffer"] = _buffer_details(d, grown, rate, m.iterations)
             if kind == "native_module":
-                top = (d.lines.get("malloc") or [{}])[0]
-                if top:
+                top_line = (d.lines.get("malloc") or [{}])[0]
+                if top_line:
                     lk.evidence.append(
-                        f"malloc in-use grew {format_size(top['per_iter'])}/iter at "
-                        f"{top['source']} ({top['allocations']} raising, {top['frees']} "
-                        "lowering events)"
+                        f"malloc in-use grew {format_size(top_line['per_iter'])}/iter at "
+                        f"{top_line['source']} ({top_line['allocations']} raising, "
+                        f"{top_line['frees']} lowering events)"
                     )
                 lk.details["native"] = [
                     {
@@ -580,10 +583,10 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             leaks.append(lk)
 
     if d.objects:
-        grown = ", ".join(f"{t} +{n:g}/iter" for t, n in list(d.objects.items())[:6])
+        survivors = ", ".join(f"{t} +{n:g}/iter" for t, n in list(d.objects.items())[:6])
         for lk in leaks:
             lk.objects = dict(list(d.objects.items())[:10])
-            lk.evidence.append(f"surviving objects: {grown}")
+            lk.evidence.append(f"surviving objects: {survivors}")
     retainer = next((r["path"] for r in d.retainers.values() if r.get("path")), None)
     metric_of = {
         "file_handle": "fds",

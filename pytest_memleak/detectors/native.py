@@ -157,13 +157,14 @@ class Attributor:
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
         # C calls are charged on the malloc counter only: it costs ~1 us to read, the resource
         # counters tens of microseconds, and a C call can be made thousands of times per line.
+        read = self._cread
+        if read is None:
+            return
         if event == "c_call":
-            self._cstack.append(
-                (f"{_c_module(arg)}.{getattr(arg, '__qualname__', '?')}", self._cread())
-            )
+            self._cstack.append((f"{_c_module(arg)}.{getattr(arg, '__qualname__', '?')}", read()))
         elif (event == "c_return" or event == "c_exception") and self._cstack:
             name, before = self._cstack.pop()
-            d = self._cread() - before
+            d = read() - before
             if d:
                 c = self.cfuncs["malloc"][name]
                 c.total += d
@@ -197,7 +198,7 @@ class Attributor:
     # -- results -------------------------------------------------------------------------------
     def top_lines(self, counter: str, iterations: int, limit: int = 3) -> list[dict[str, Any]]:
         """Lines whose net charge grew the counter in most iterations, largest first."""
-        out = []
+        out: list[dict[str, Any]] = []
         for where, c in self.lines[counter].items():
             if where.startswith("<") or c.total <= 0:
                 continue
@@ -240,7 +241,7 @@ class Attributor:
             for i, v in enumerate(c.per_iter[: len(m["iters"])]):
                 m["iters"][i] += v
         growing = sum(m["total"] for m in by_module.values() if m["total"] > 0) or 1.0
-        out = []
+        out: list[dict[str, Any]] = []
         for m in by_module.values():
             iters = m.pop("iters")
             if m["total"] <= 0:
@@ -274,7 +275,7 @@ def ctypes_on_line(source: str) -> bool:
     namespaces = [
         vars(m)
         for m in list(sys.modules.values())
-        if getattr(m, "__file__", None) and _same(m.__file__, path)
+        if getattr(m, "__file__", None) and _same(m.__file__ or "", path)
     ]
     for ident in _IDENT.findall(text):
         for ns in namespaces:
@@ -303,7 +304,7 @@ def _line_namespace(source: str) -> tuple[str, list[dict[str, Any]]]:
     spaces = [
         vars(m)
         for m in list(sys.modules.values())
-        if getattr(m, "__file__", None) and _same(m.__file__, path)
+        if getattr(m, "__file__", None) and _same(m.__file__ or "", path)
     ]
     return text, spaces
 

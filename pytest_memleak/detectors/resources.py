@@ -92,7 +92,7 @@ def identities(metric: str) -> set[tuple[object, ...]]:
     if metric == "fds":
         return set(_fd_table().items())
     if metric == "children":
-        return set(child_pids())
+        return {(pid,) for pid in child_pids()}
     return set()
 
 

@@ -246,8 +246,8 @@ def _nice_step(span: float, target: int = 5) -> float:
     mag = 10 ** math.floor(math.log10(raw))
     for mult in (1, 2, 2.5, 5, 10):
         if raw <= mult * mag:
-            return mult * mag
-    return 10 * mag
+            return float(mult * mag)
+    return float(10 * mag)
 
 
 def _ticks(lo: float, hi: float, *, integer: bool = False, target: int = 5) -> list[float]:
@@ -591,8 +591,8 @@ def sparkline(values: list[float | None], width: int = 110, height: int = 24) ->
 
 def native_bars(rows: list[dict[str, Any]], width: int = 640) -> str:
     """Horizontal bars: native memory per iteration by module, with its category."""
-    items = [(r, _num(r.get("per_iter"))) for r in rows if isinstance(r, dict)]
-    items = [(r, v) for r, v in items if v is not None][:12]
+    pairs = [(r, _num(r.get("per_iter"))) for r in rows if isinstance(r, dict)]
+    items = [(r, v) for r, v in pairs if v is not None][:12]
     if not items:
         return ""
     top = max(abs(v) for _, v in items) or 1.0

@@ -40,7 +40,10 @@ def _main_finding(r: dict[str, Any]) -> dict[str, Any] | None:
     pool = failing or r.get("findings", [])
     if not pool:
         return None
-    return max(pool, key=lambda f: abs(f.get("bytes_per_iter") or 0.0) or f.get("total", 0.0))
+    best: dict[str, Any] = max(
+        pool, key=lambda f: abs(f.get("bytes_per_iter") or 0.0) or f.get("total", 0.0)
+    )
+    return best
 
 
 def row(r: dict[str, Any]) -> list[str]:
