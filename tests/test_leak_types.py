@@ -315,3 +315,54 @@ def test_glibc_per_thread_cache_filling_up_is_not_a_leak(pytester, run_memleak):
     assert leak["verdict"] == "leak", leak["findings"]
     assert leak["leaks"][0]["type"] == "native_module"
     run.result.assert_outcomes(passed=1, failed=1)
+
+
+def test_rss_that_comes_and_goes_without_objects_is_not_a_leak(pytester, run_memleak):
+    # RSS alone grows (no Python or C heap growth, no surviving object) but falls back now and
+    # then, as an allocator's pool of pages does (pymalloc and glibc arenas under threads:
+    # more-itertools' 100-thread test_concurrent_consumers). A mapping kept per call, with no
+    # Python object either, rises call after call and is still a leak.
+    pytester.makepyfile(
+        test_pages="""
+        import ctypes
+        import itertools
+
+        import pytest
+
+        libc = ctypes.CDLL(None)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+            ctypes.c_long,
+        ]
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+        RW, PRIVATE_ANON, DONTNEED = 3, 0x22, 4
+        CHUNK, CHUNKS = 256 * 1024, 64
+        POOL = libc.mmap(None, CHUNKS * CHUNK, RW, PRIVATE_ANON, -1, 0)
+        STEP = itertools.count()
+        MAPS = []
+
+        @pytest.mark.memcheck
+        def test_pool_pages_come_and_go():
+            i = next(STEP)
+            libc.memset(POOL + (i % CHUNKS) * CHUNK, 1, CHUNK)
+            if i % 3 == 2:
+                for j in (i - 1, i - 2):
+                    libc.madvise(POOL + (j % CHUNKS) * CHUNK, CHUNK, DONTNEED)
+
+        @pytest.mark.memcheck
+        def test_mapping_kept_per_call():
+            p = libc.mmap(None, CHUNK, RW, PRIVATE_ANON, -1, 0)
+            libc.memset(p, 1, CHUNK)
+            MAPS.append(p)
+        """
+    )
+    run = run_memleak()
+    pool = run.test("test_pool_pages_come_and_go")
+    assert pool["verdict"] == "ok", pool["message"]
+    rss = next(f for f in pool["findings"] if f["metric"] == "rss")
+    assert "not confirmed: rss rose after" in rss["reason"], rss
+    kept = run.test("test_mapping_kept_per_call")
+    assert kept["verdict"] == "leak", kept["findings"]
+    run.result.assert_outcomes(passed=1, failed=1)

@@ -156,6 +156,8 @@ class Diagnosis:
     untraced_malloc_per_iter: float | None = None  # malloc growth per iteration, untraced pass
     settled_rss_per_iter: float | None = None  # rss growth per iteration, untraced pass
     allocator_settled: bool = False  # the untraced pass read malloc and rss with glibc settled
+    rss_rising_steps: int | None = None  # untraced calls after which rss was higher than before
+    untraced_calls: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +174,7 @@ class Diagnosis:
             "untraced_malloc_per_iter": self.untraced_malloc_per_iter,
             "settled_rss_per_iter": self.settled_rss_per_iter,
             "allocator_settled": self.allocator_settled,
+            "rss_rising_steps": self.rss_rising_steps,
         }
 
 
@@ -192,12 +195,16 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
     # ends: what the allocator keeps for reuse is not growth (see probes.settle_allocator).
     d.allocator_settled = loop.probes.settle_allocator()
     malloc_start, rss_start = loop.probes.malloc(), loop.probes.rss()
+    rss_seen = [rss_start]
     for _ in range(n):
         loop.before_iteration()
         yield
         loop.after_iteration()
         d.iterations += 1
         loop.settle()
+        rss_seen.append(loop.probes.rss())
+    d.rss_rising_steps = sum(1 for a, b in zip(rss_seen, rss_seen[1:]) if b > a)
+    d.untraced_calls = n
     loop.probes.settle_allocator()
     d.untraced_malloc_per_iter = (loop.probes.malloc() - malloc_start) / n
     d.settled_rss_per_iter = (loop.probes.rss() - rss_start) / n

@@ -226,8 +226,17 @@ def _unconfirmed_native(m: Measurement, metric: str, rate: float | None) -> str:
     ):
         return ""
     if metric == "rss":
-        if "malloc" in m.confirmed:
+        if "malloc" in m.confirmed or any(c in m.confirmed for c in COUNT_METRICS):
             return ""
+        steps = d.rss_rising_steps
+        if not d.objects and steps is not None and steps < d.untraced_calls - 1:
+            # Neither heap grew, no object survived, and RSS did not rise call after call (a
+            # mapping kept per call does): pages the allocators keep, fragmentation.
+            return (
+                f"not confirmed: rss rose after {steps} of {d.untraced_calls} untraced "
+                "calls, with no surviving object and no heap growth (memory the allocators "
+                "keep)"
+            )
         settled = d.settled_rss_per_iter
     else:
         settled = d.untraced_malloc_per_iter
