@@ -15,20 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .vocabulary import LEAK_TYPES as LEAK_TYPES
+from .vocabulary import VERDICTS as VERDICTS
+
 SCHEMA = "pytest-memleak/1"
-VERDICTS = ("ok", "leak", "error", "skipped")
-LEAK_TYPES = (
-    "python_object",
-    "buffer_leak",
-    "native_module",
-    "file_handle",
-    "socket",
-    "thread",
-    "subprocess",
-    "connection_pool",
-    "crypto_context",
-    "unknown",
-)
 
 
 def clean(value: Any) -> Any:
@@ -181,7 +171,7 @@ def environment() -> dict[str, Any]:
 
 
 def summarise(tests: list[dict[str, Any]]) -> dict[str, Any]:
-    counts = dict.fromkeys(VERDICTS, 0)
+    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     leaks = 0
     for t in tests:
         counts[t.get("verdict", "error")] = counts.get(t.get("verdict", "error"), 0) + 1

@@ -31,31 +31,8 @@ from .hygiene import Hygiene
 from .iteration import REPEAT_FAILURES, NotRepeatable
 from .probes import FIELDS, INDEX, WIDTH, Probes, derive
 from .settings import Settings
+from .vocabulary import COUNT_METRICS, FLOORS, JUDGED_MEMORY_METRICS, UNITS
 
-#: Smallest growth per iteration that counts, per metric (below it is allocator noise: glibc's
-#: per-thread caches drift 20-80 B/call on clean code; RSS moves in pages).
-FLOORS: dict[str, float] = {
-    "py_blocks": 0.5,
-    "malloc": 160.0,
-    "malloc_main": 160.0,
-    "rss": 16 * 1024.0,
-    "fds": 1.0,
-    "threads": 1.0,
-    "children": 1.0,
-}
-MEMORY_METRICS = ("py_blocks", "malloc", "rss")
-COUNT_METRICS = ("fds", "threads", "children")
-UNITS = {
-    "py_blocks": "count",
-    "malloc": "bytes",
-    "malloc_main": "bytes",
-    "rss": "bytes",
-    "heap": "bytes",
-    "external": "bytes",
-    "fds": "count",
-    "threads": "count",
-    "children": "count",
-}
 #: Passes of the measuring path before the baseline (free lists, first-call caches).
 PRIME_PASSES = 8
 #: Measured iterations after which a body whose exact counters stayed flat is judged clean.
@@ -260,7 +237,7 @@ class Loop:
                     if self._timed_out():
                         break
                 # Everything the measuring path keeps is made before the baseline.
-                state = dict.fromkeys(MEMORY_METRICS + COUNT_METRICS, 0)
+                state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
                 clean: set[str] = set()
                 round_start = 0
                 done = 0
@@ -417,7 +394,7 @@ class Loop:
         m.series = series
         m.probe_notes = {k: v.note for k, v in self.probes.status.items() if v.note}
         times = [r["t"] for r in rows]
-        for metric in [*MEMORY_METRICS, "heap", "external", *COUNT_METRICS]:
+        for metric in [*JUDGED_MEMORY_METRICS, "heap", "external", *COUNT_METRICS]:
             values = series[metric]
             if len(values) < 2 or any(v is None for v in values):
                 continue

@@ -16,8 +16,10 @@ from typing import Any, Callable, Mapping
 
 from . import units
 from .errors import ConfigError
+from .vocabulary import FAIL_ON_SEVERITIES
 
-SEVERITY_ORDER = ("low", "medium", "high", "critical")
+#: The values fail_on accepts (re-exported from the vocabulary).
+SEVERITY_ORDER = FAIL_ON_SEVERITIES
 #: What a test's function-scoped fixtures are across the repeated calls: set up and torn down
 #: around every call (as separate runs of the test would see them), or set up once for all.
 FIXTURE_MODES = ("per-iteration", "shared")

@@ -19,19 +19,10 @@ from .probes import Probes
 from .report import TestResult
 from .settings import Settings
 from .units import format_size
+from .vocabulary import SOAK_FLOORS, worst_severity
 
 SOAK_FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
 WATCH_FIELDS = ("t", "rss", "fds", "threads", "children")
-#: Smallest total growth that a soak or a watch can call a leak, per metric (no gc.collect runs
-#: between samples, so memory moves by more than in the repeat loop).
-SOAK_FLOORS = {
-    "rss": 1024 * 1024.0,
-    "malloc": 512 * 1024.0,
-    "py_blocks": 2000.0,
-    "fds": 3.0,
-    "threads": 3.0,
-    "children": 3.0,
-}
 MAX_POINTS = 200  # samples handed to the trend analysis (evenly thinned)
 
 
@@ -286,7 +277,6 @@ def build_result(
     }
     leaks: list[dict[str, Any]] = []
     severity = "none"
-    order = ["none", "low", "medium", "high", "critical"]
     where = f"pid {process['pid']}" if process else nodeid
     memory = [f for f in findings if f["metric"] not in _KINDS]
     groups = [("unknown", memory)] if memory else []
@@ -296,7 +286,7 @@ def build_result(
         sev = "high" if kind != "unknown" else severity_for(main["total"], main["rate_per_s"])
         for f in group:
             f["severity"] = sev
-        severity = max(severity, sev, key=order.index)
+        severity = worst_severity(severity, sev)
         leaks.append(
             {
                 "id": f"L{i}",

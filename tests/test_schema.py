@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from jsonschema import Draft202012Validator
 
-from pytest_memleak import baseline, report
+from pytest_memleak import baseline, report, vocabulary
 from pytest_memleak.detectors import trend
 from pytest_memleak.errors import ReportError
 from pytest_memleak.render import json_report
@@ -153,6 +153,11 @@ def test_enums_match_the_code():
     assert DEFS["pattern"]["enum"] == list(trend.PATTERNS)
     assert DEFS["severity"]["enum"] == list(trend.SEVERITIES)
     assert DEFS["settings"]["properties"]["fail_on"]["enum"] == list(SEVERITY_ORDER)
+    # One vocabulary for every stage: the modules above re-export it.
+    assert report.VERDICTS is vocabulary.VERDICTS
+    assert report.LEAK_TYPES is vocabulary.LEAK_TYPES
+    assert trend.SEVERITIES is vocabulary.SEVERITIES
+    assert DEFS["leak"]["properties"]["origin"]["enum"] == list(vocabulary.ORIGINS)
 
 
 @pytest.mark.parametrize(

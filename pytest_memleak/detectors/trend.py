@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..vocabulary import PATTERNS, SEVERITIES
+
 __all__ = [
     "PATTERNS",
     "SEVERITIES",
@@ -25,8 +27,6 @@ __all__ = [
     "theil_sen",
 ]
 
-SEVERITIES = ("none", "low", "medium", "high", "critical")
-PATTERNS = ("stable", "linear", "step", "exponential", "leak", "plateau", "spike")
 
 _MB = 1024.0**2
 _KB = 1024.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..runner import COUNT_METRICS, FLOORS, Measurement
-from ..settings import SEVERITY_ORDER
+from ..runner import Measurement
 from ..units import format_size
+from ..vocabulary import COUNT_METRICS, FLOORS, severity_rank
 from .trend import severity_for
 
 HEALTH_CUTS = ((2.5, "critical"), (1.5, "warning"))
@@ -64,7 +64,7 @@ class Verdict:
 
 
 def _rank(sev: str) -> int:
-    return SEVERITY_ORDER.index(sev) if sev in SEVERITY_ORDER else -1
+    return severity_rank(sev)
 
 
 def _describe(metric: str, value: float) -> str:

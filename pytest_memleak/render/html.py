@@ -25,6 +25,7 @@ import shlex
 from typing import Any, Callable, Iterable, Sequence
 
 from ..units import format_size
+from ..vocabulary import COUNT_METRICS, SEVERITIES, severity_rank
 
 __all__ = ["esc", "render", "write"]
 
@@ -34,10 +35,10 @@ NAME_LIMIT = 200
 MAX_POINTS = 400
 
 VERDICT_ORDER = {"leak": 0, "error": 1, "ok": 2, "skipped": 3}
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "none": 0}
-MEMORY_METRICS = ("rss", "heap", "external", "malloc", "py_blocks")
-COUNT_METRICS = ("fds", "threads", "children")
-METRIC_ORDER = (*MEMORY_METRICS, *COUNT_METRICS)
+SEVERITY_RANK: dict[str, int] = {s: severity_rank(s) for s in SEVERITIES}
+#: Memory series in the order the charts show them (derived heap and external included).
+CHART_MEMORY_METRICS = ("rss", "heap", "external", "malloc", "py_blocks")
+METRIC_ORDER = (*CHART_MEMORY_METRICS, *COUNT_METRICS)
 COUNT_UNITS = {"py_blocks": "blocks", "fds": "fds", "threads": "threads", "children": "children"}
 COLORS = {"rss": "#0a66d6", "heap": "#1a7f37", "external": "#d9480f"}
 STATUS_ORDER = (
