@@ -25,16 +25,37 @@ SEVERITY_ORDER = FAIL_ON_SEVERITIES
 FIXTURE_MODES = ("per-iteration", "shared")
 
 
-def _positive_int(v: Any, key: str) -> int:
-    return units.parse_int(v, key, minimum=1)
+#: Upper bounds of the counts and durations a setting accepts: far above any useful value, low
+#: enough that nothing later overflows or runs out of memory (the loop keeps one row of floats
+#: per call; tracemalloc takes at most 65,535 frames; the sampler sleeps for ``interval``).
+MAX_ITERATIONS = 100_000
+MAX_TRACE_FRAMES = 1_000
+MAX_RETENTION = 1_000_000
+MAX_DURATION_S = 7 * 24 * 3600.0
+MAX_INTERVAL_S = 3600.0
+
+
+def _trace_frames(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=1, maximum=MAX_TRACE_FRAMES)
 
 
 def _iterations(v: Any, key: str) -> int:
-    return units.parse_int(v, key, minimum=5)
+    return units.parse_int(v, key, minimum=5, maximum=MAX_ITERATIONS)
 
 
-def _nonneg_int(v: Any, key: str) -> int:
-    return units.parse_int(v, key, minimum=0)
+def _max_iterations(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=5, maximum=2 * MAX_ITERATIONS)
+
+
+def _warmup(v: Any, key: str) -> int:
+    return units.parse_int(v, key, minimum=0, maximum=MAX_ITERATIONS)
+
+
+def _duration(v: Any, key: str) -> float:
+    value = units.parse_duration(v, key)
+    if value > MAX_DURATION_S:
+        raise ConfigError(key, v, "a duration of at most 7 days, such as 30s, 100ms, 2m or 1.5h")
+    return value
 
 
 def _optional(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
@@ -72,13 +93,13 @@ def _fixtures(v: Any, key: str) -> str:
 
 def _interval(v: Any, key: str) -> float:
     value = units.parse_duration(v, key)
-    if value < 0.001:
-        raise ConfigError(key, v, "a duration of at least 1ms, such as 100ms or 1s")
+    if not 0.001 <= value <= MAX_INTERVAL_S:
+        raise ConfigError(key, v, "a duration from 1ms to 1h, such as 100ms or 1s")
     return value
 
 
 def _retention(v: Any, key: str) -> int:
-    return units.parse_int(v, key, minimum=10)
+    return units.parse_int(v, key, minimum=10, maximum=MAX_RETENTION)
 
 
 def _ref(v: Any, key: str) -> str | None:
@@ -195,12 +216,10 @@ OPTIONS: tuple[Option, ...] = (
         "measured iterations per round (>= 5: fewer cannot show a significant trend)",
         metavar="N",
     ),
-    Option(
-        "warmup", _nonneg_int, 5, "warm-up iterations before measuring (not judged)", metavar="N"
-    ),
+    Option("warmup", _warmup, 5, "warm-up iterations before measuring (not judged)", metavar="N"),
     Option(
         "max_iterations",
-        _iterations,
+        _max_iterations,
         30,
         "cap on measured iterations when growth needs confirming rounds",
         metavar="N",
@@ -256,11 +275,11 @@ OPTIONS: tuple[Option, ...] = (
         metavar="WHEN",
     ),
     Option(
-        "trace_frames", _positive_int, 10, "frames per traceback in the diagnosis pass", metavar="N"
+        "trace_frames", _trace_frames, 10, "frames per traceback in the diagnosis pass", metavar="N"
     ),
     Option(
         "timeout",
-        _optional(units.parse_duration),
+        _optional(_duration),
         None,
         "time budget for one test's whole memcheck loop, e.g. '60s'; past it the loop stops "
         "and judges what it measured",
@@ -307,7 +326,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "window",
-        _optional(units.parse_duration),
+        _optional(_duration),
         None,
         "soak / watch: judge only the last DURATION of samples (growth-detection window; "
         "default: the whole run)",

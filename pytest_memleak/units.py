@@ -137,8 +137,10 @@ def parse_rate(value: str | int | float, key: str) -> Rate:
     return Rate(amount, per)
 
 
-def parse_int(value: str | int | float, key: str, minimum: int = 0) -> int:
-    """Parse an integer that is at least ``minimum``; "1.5" and bools are rejected."""
+def parse_int(
+    value: str | int | float, key: str, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """Parse an integer in ``[minimum, maximum]``; "1.5" and bools are rejected."""
     result: int | None = None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         result = int(value)
@@ -147,8 +149,13 @@ def parse_int(value: str | int | float, key: str, minimum: int = 0) -> int:
             result = int(value.strip())
         except ValueError:  # more digits than int() accepts
             result = None
-    if result is None or result < minimum:
-        raise ConfigError(key, value, f"an integer >= {minimum}")
+    if result is None or result < minimum or (maximum is not None and result > maximum):
+        expected = (
+            f"an integer >= {minimum}"
+            if maximum is None
+            else f"an integer from {minimum} to {maximum}"
+        )
+        raise ConfigError(key, value, expected)
     return result
 
 

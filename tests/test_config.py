@@ -862,7 +862,7 @@ MALFORMED = [
         "cli",
         "iterations",
         "-5",
-        ["--memleak-iterations", "'-5'", "an integer >= 5"],
+        ["--memleak-iterations", "'-5'", "an integer from 5 to"],
     ),
     (
         "cli-max-rate",
@@ -883,14 +883,14 @@ MALFORMED = [
         "cli",
         "iterations",
         "4",
-        ["--memleak-iterations", "'4'", "an integer >= 5"],
+        ["--memleak-iterations", "'4'", "an integer from 5 to"],
     ),
     (
         "ini-max-iterations-too-few",
         "ini",
         "max_iterations",
         "3",
-        ["memleak_max_iterations", "'3'", "an integer >= 5"],
+        ["memleak_max_iterations", "'3'", "an integer from 5 to"],
     ),
     (
         "ini-compare-fail",
@@ -904,7 +904,7 @@ MALFORMED = [
         "cli",
         "iterations",
         "1.5",
-        ["--memleak-iterations", "'1.5'", "an integer >= 5"],
+        ["--memleak-iterations", "'1.5'", "an integer from 5 to"],
     ),
     ("ini-all", "ini", "all", "maybe", ["memleak_all", "'maybe'", "a boolean"]),
     ("ini-timeout", "ini", "timeout", "soon", ["memleak_timeout", "'soon'", "a duration such as"]),
@@ -942,7 +942,7 @@ MALFORMED = [
         "marker",
         None,
         "iterations=True",
-        ["iterations", "True", "an integer >= 5"],
+        ["iterations", "True", "an integer from 5 to"],
     ),
 ]
 
@@ -968,6 +968,48 @@ def test_malformed_value_is_a_usage_error(pytester, run_memleak, where, name, va
     assert "Traceback" not in run.output
     assert "INTERNALERROR" not in run.output
     assert run.report is None
+
+
+# Each count and duration has a range checked at start-up: the largest accepted value starts a
+# run, one past it is a usage error (before, some passed and broke every test later: an
+# OverflowError in the loop, a MemoryError, tracemalloc's ValueError, a sampler that raised).
+BOUNDS = [
+    # (setting, largest accepted, first rejected, words of the error)
+    ("iterations", "100000", "100001", "an integer from 5 to 100000"),
+    ("iterations", "100000", "99999999999999999999999", "an integer from 5 to 100000"),
+    ("max_iterations", "200000", "200001", "an integer from 5 to 200000"),
+    ("warmup", "100000", "100001", "an integer from 0 to 100000"),
+    ("trace_frames", "1000", "1001", "an integer from 1 to 1000"),
+    ("retention", "1000000", "1000001", "an integer from 10 to 1000000"),
+    ("interval", "1h", "3601s", "a duration from 1ms to 1h"),
+    ("interval", "1ms", "0.5ms", "a duration from 1ms to 1h"),
+    ("interval", "1h", "99999999999999999999999", "a duration from 1ms to 1h"),
+    ("timeout", "7d", "604801s", "a duration of at most 7 days"),
+    ("window", "168h", "169h", "a duration of at most 7 days"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "largest", "rejected", "words"),
+    BOUNDS,
+    ids=[f"{b[0]}-{b[2]}" for b in BOUNDS],
+)
+def test_each_setting_has_a_range_checked_at_start_up(
+    pytester, run_memleak, name, largest, rejected, words
+):
+    pytester.makepyfile(SENTINEL.format(marker="@pytest.mark.memcheck"))
+    option = "--memleak-" + name.replace("_", "-")
+    extra = ["--memleak-max-iterations=200000"] if name == "iterations" else []
+    ok = run_memleak(f"{option}={largest}", *extra, "--collect-only", "-q", report=None)
+    assert ok.result.ret == pytest.ExitCode.OK, ok.output
+    bad = run_memleak(f"{option}={rejected}")
+    assert bad.result.ret == pytest.ExitCode.USAGE_ERROR, bad.output
+    assert not (pytester.path / "ran").exists(), "a test ran before the usage error"
+    error = [line for line in bad.result.errlines if line.startswith("ERROR: memleak:")]
+    assert len(error) == 1, bad.output
+    for part in (option, repr(rejected), words):
+        assert part in error[0], (part, error[0])
+    assert "Traceback" not in bad.output
 
 
 def test_malformed_marker_value_names_the_test(pytester, run_memleak):
