@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Union
@@ -125,6 +126,16 @@ def pytest_configure(config: pytest.Config) -> None:
                 json_report.check_writable(path)
             except ReportError as exc:
                 raise pytest.UsageError(f"{exc} ({names})") from None
+    if (
+        settings.report
+        and settings.html
+        and os.path.abspath(settings.report) == os.path.abspath(settings.html)
+    ):
+        raise pytest.UsageError(
+            f"memleak: --memleak-report and --memleak-html name the same file "
+            f"({settings.report!r}); give the HTML report a path of its own, such as "
+            "memleak.html"
+        )
     plugin = MemleakPlugin(config, settings, is_worker)
     plugin.layers = [("cli", _cli_layer(config)), ("ini", _ini_layer(config))]
     if settings.compare:

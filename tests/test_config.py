@@ -1064,6 +1064,50 @@ def test_report_path_is_a_directory(pytester, run_memleak):
     assert "Traceback" not in run.output
 
 
+def test_report_path_with_a_trailing_slash_is_a_usage_error(pytester, run_memleak):
+    # It used to write a file named "newdir".
+    pytester.makepyfile(SENTINEL.format(marker="@pytest.mark.memcheck"))
+    run = run_memleak(report="newdir/")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "newdir/: is a directory; give a file path" in run.result.stderr.str()
+    assert not (pytester.path / "newdir").exists()
+    assert not (pytester.path / "ran").exists()
+
+
+def test_same_path_for_json_and_html_is_a_usage_error(pytester, run_memleak):
+    # The HTML overwrote the JSON while both said "written".
+    pytester.makepyfile(SENTINEL.format(marker="@pytest.mark.memcheck"))
+    run = run_memleak("--memleak-html=./out.json", report="out.json")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    stderr = run.result.stderr.str()
+    assert "--memleak-report and --memleak-html name the same file" in stderr
+    assert not (pytester.path / "out.json").exists()
+    assert not (pytester.path / "ran").exists()
+
+
+def test_reports_honour_the_umask(pytester, run_memleak):
+    # Both files hold the full command line: under umask 077 nobody else may read them.
+    import os
+    import stat
+
+    pytester.makepyfile(CLEAN)
+    old = os.umask(0o077)  # inherited by the pytest subprocess
+    try:
+        run = run_memleak("--memleak-iterations=5", "--memleak-warmup=1", "--memleak-html=out.html")
+    finally:
+        os.umask(old)
+    assert run.report is not None, run.output
+    for name in ("report.json", "out.html"):
+        mode = stat.S_IMODE((pytester.path / name).stat().st_mode)
+        assert mode == 0o600, (name, oct(mode))
+    os.umask(0o022)
+    try:
+        run_memleak("--memleak-iterations=5", "--memleak-warmup=1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((pytester.path / "report.json").stat().st_mode) == 0o644
+
+
 def test_default_report_path_written_when_a_test_was_checked(pytester, run_memleak):
     pytester.makepyfile(CLEAN)
     # autoload=True: the plugin as installed (entry point), with every other plugin loaded.

@@ -18,7 +18,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
 def check_writable(path: str) -> None:
     """Fail early, naming the path, when the report could not be written later."""
     target = Path(path)
-    if target.is_dir():
+    if target.is_dir() or path.endswith(("/", os.sep)):
         raise ReportError(path, "is a directory; give a file path such as report.json")
     parent = target.parent if str(target.parent) else Path(".")
     existing = parent
@@ -39,7 +39,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600: CI steps of other users must read it
+        # mkstemp makes 0600: give the file the mode a plain open() would (0666 less the
+        # umask), so CI steps of other users can read it unless the umask says otherwise.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -49,6 +51,20 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask: from /proc (Linux), else by setting it and putting it back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str, doc: dict[str, Any]) -> None:
