@@ -131,5 +131,9 @@ def check(fn: Callable[[], Any], *, name: str | None = None, **overrides: Any) -
         raise TypeError("check() takes a plain callable; wrap a coroutine with asyncio.run")
     loop = make_loop(settings)
     drive(loop, fn)
-    label: str = name or getattr(fn, "__qualname__", None) or repr(fn)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"check(name=...) takes a string; got {name!r} ({type(name).__name__})")
+    label = name or getattr(fn, "__qualname__", None) or repr(fn)
+    if not isinstance(label, str):
+        label = repr(fn)
     return finish(loop, label, origin="library")

@@ -49,8 +49,15 @@ class MemcheckFixture:
         ``setup``, when given, runs before every call and its return value is passed to ``fn``.
         Keyword ``overrides`` take the marker's settings (iterations, max_rate, ...).
         """
+        if label is not None and not isinstance(label, str):
+            raise TypeError(
+                f"memcheck.measure(label=...) takes a string (the name shown in the report); "
+                f"got {label!r} ({type(label).__name__})"
+            )
         self._count += 1
         name = label or getattr(fn, "__name__", None) or f"measure{self._count}"
+        if not isinstance(name, str):
+            name = str(name)
         settings = self._settings(overrides, "memcheck.measure")
         call: Callable[[], Any] = (lambda: fn(setup())) if setup is not None else fn
         if self._disabled:  # --memleak-disable: one plain call, nothing measured or reported

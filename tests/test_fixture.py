@@ -10,7 +10,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+
+from pytest_memleak.render.json_report import SCHEMA_FILE
 
 FAST = ("--memleak-iterations=5", "--memleak-warmup=1")
 REPORT = "report.json"
@@ -310,3 +313,24 @@ def test_disable_makes_the_fixture_call_once(pytester, run_memleak):
     run = run_memleak("--memleak-disable")
     run.result.assert_outcomes(passed=1)
     assert run.report is None
+
+
+def test_a_label_that_is_not_a_string_is_refused(pytester, run_memleak):
+    # label=5 used to reach the report, which then failed the schema.
+    pytester.makepyfile(
+        test_label="""
+        import pytest
+
+        @pytest.mark.parametrize("label", [5, ("t",)])
+        def test_bad_label(memcheck, label):
+            with pytest.raises(TypeError, match="takes a string"):
+                memcheck.measure(lambda: None, label=label)
+
+        def test_good_label(memcheck):
+            memcheck.measure(lambda: None, label="noop", iterations=5, warmup=1)
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=3)
+    assert [t["label"] for t in run.report["tests"]] == ["noop"]
+    jsonschema.validate(run.report, json.loads(SCHEMA_FILE.read_text()))
