@@ -169,6 +169,7 @@ class MemleakPlugin:
         self.save_error: str | None = None
         self._last_write = float("-inf")
         self._announced = False  # a report saying this run is under way was written
+        self._started = False  # the first checked test has started
         self._first_result = False  # the first result is written at once
 
     def _storage(self) -> Any:
@@ -233,6 +234,16 @@ class MemleakPlugin:
                 continue
             item.stash[settings_key] = _within_timeout(item, settings)
             item.stash[results_key] = []
+        if (
+            not self.is_worker
+            and not self._announced
+            and any(item.stash.get(selected_key, False) for item in items)
+        ):
+            # Tests will be checked: a report of this run (empty, partial) replaces the previous
+            # run's now, so a run interrupted before its first checked test ends (Ctrl-C in an
+            # unmarked test) leaves no stale "all clean" report behind.
+            self._announced = True
+            self._checkpoint(force=True)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -244,10 +255,10 @@ class MemleakPlugin:
             del item.stash[run_note_key]
         if judged_key in item.stash:
             del item.stash[judged_key]
-        if not self.is_worker and not self._announced:
-            # The first checked test: a report that says this run is under way replaces the
-            # previous run's, so a run killed now (a timeout, SIGKILL) leaves no stale report.
-            self._announced = True
+        if not self.is_worker and not self._started:
+            # The first checked test: a report that says which test this run is in, so a run
+            # killed now (a timeout, SIGKILL) leaves a report that names it.
+            self._announced = self._started = True
             self._checkpoint(running=item.nodeid, force=True)
 
     # -- running: loop inside the call --------------------------------------------------------

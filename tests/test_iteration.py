@@ -6,6 +6,8 @@ Every test here runs pytest in a subprocess on generated test files (see conftes
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 FAST = ("--memleak-iterations=6", "--memleak-warmup=1")
@@ -638,3 +640,35 @@ def test_leak_inside_an_installed_package_is_code_under_test(pytester, run_memle
     )
     own = run.test("test_keeps_what_it_gets")["leaks"][0]
     assert own["origin"] == "test code", own
+
+
+def test_ctrl_c_before_the_first_checked_test_leaves_no_stale_report(pytester, monkeypatch):
+    # The previous run's "all clean" report stayed on disk, unchanged, after a run interrupted
+    # before its first checked test ended; a CI job then archived it as this run's.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(
+        test_stop="""
+        import os
+        import pytest
+
+        def test_plain():
+            if os.environ.get("STOP"):
+                raise KeyboardInterrupt
+
+        @pytest.mark.memcheck
+        def test_checked():
+            pass
+        """
+    )
+    args = ["-p", "memleak", "-p", "no:cacheprovider", "--memleak-report=r.json", *FAST]
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=2)
+    old = json.loads((pytester.path / "r.json").read_text())
+    assert old["partial"] is False
+    assert len(old["tests"]) == 1
+    monkeypatch.setenv("STOP", "1")
+    second = pytester.runpytest_subprocess(*args)
+    assert second.ret == pytest.ExitCode.INTERRUPTED
+    new = json.loads((pytester.path / "r.json").read_text())
+    assert new["partial"] is True
+    assert new["tests"] == []
