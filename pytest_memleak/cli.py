@@ -150,13 +150,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = _resolve(args.report, args.storage)
     doc = _load_json(path)
     try:
-        import jsonschema  # noqa: F401
-    except ImportError:
-        return _error("validate needs the jsonschema package: pip install jsonschema")
-    try:
         errors = json_report.validate(doc)
     except OSError as exc:
         return _error(f"cannot read the JSON Schema {json_report.SCHEMA_FILE}: {exc}")
+    except RecursionError:
+        return _error(f"{path}: is nested too deeply to be a report")
     if not errors:
         count = len(doc["tests"])
         sys.stdout.write(f"{path}: valid ({SCHEMA}, {count} test{'s' if count != 1 else ''})\n")

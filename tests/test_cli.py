@@ -282,7 +282,10 @@ def bad_files(reports: Reports) -> Path:
         (("show", "corrupt.json"), "corrupt.json: is not valid JSON (truncated or corrupt?)"),
         (("show", "foreign.json"), "foreign.json: is a report of another tool"),
         (("show", "v2.json"), "v2.json: has schema 'pytest-memleak/2'; this version reads"),
-        (("show", "malformed.json"), "malformed.json: malformed report (KeyError"),
+        (
+            ("show", "malformed.json"),
+            "malformed.json: does not match the report schema: <root>: 'created' is a required",
+        ),
         (("show", "latest", "--storage", "empty"), "latest: there are no saved runs in empty"),
         (("compare", "old.json", "nosuchref"), "nosuchref: no such file"),
         (("compare", "corrupt.json", "old.json"), "corrupt.json: is not valid JSON"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -86,11 +87,20 @@ def load_json(path: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise ReportError(path, f"is not valid JSON (truncated or corrupt?): {exc}") from None
+    except RecursionError:
+        raise ReportError(path, "is nested too deeply to be a report") from None
 
 
 def load_schema() -> dict[str, Any]:
     with open(SCHEMA_FILE, encoding="utf-8") as f:
         return json.load(f)  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(load_schema())
 
 
 def read_report(path: str) -> dict[str, Any]:
@@ -105,14 +115,19 @@ def read_report(path: str) -> dict[str, Any]:
         raise ReportError(path, f"has schema {schema!r}; this version reads {SCHEMA!r}")
     if not isinstance(doc.get("tests"), list):
         raise ReportError(path, 'has no "tests" list')
+    try:
+        errors = validate(doc)
+    except RecursionError:
+        raise ReportError(path, "is nested too deeply to be a report") from None
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ReportError(path, f"does not match the report schema: {errors[0]}{more}")
     return doc
 
 
 def validate(doc: dict[str, Any]) -> list[str]:
-    """Errors against the shipped JSON Schema (empty when valid). Needs ``jsonschema``."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(load_schema())
+    """Errors against the shipped JSON Schema (empty when valid), the first bad field first."""
+    validator = _validator()
     return [
         f"{'/'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
         for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
