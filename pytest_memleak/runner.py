@@ -31,8 +31,12 @@ from .hygiene import Hygiene
 from .iteration import REPEAT_FAILURES, NotRepeatable
 from .probes import FIELDS, INDEX, WIDTH, Probes, derive
 from .settings import Settings
+from .units import format_size
 from .vocabulary import COUNT_METRICS, FLOORS, JUDGED_MEMORY_METRICS, UNITS
 
+#: RSS growth since the loop began at which it stops at once (a runaway leak): the test fails
+#: as critical instead of taking the machine's memory (``max_rss``, when set, stops it sooner).
+RUNAWAY_GROWTH = 1024**3
 #: Passes of the measuring path before the baseline (free lists, first-call caches).
 PRIME_PASSES = 8
 #: Measured iterations after which a body whose exact counters stayed flat is judged clean.
@@ -80,6 +84,7 @@ class Measurement:
     probe_notes: dict[str, str] = field(default_factory=dict)
     diagnosis: Any = None  # detectors.diagnose.Diagnosis, when run
     block_size: float = 0.0
+    runaway: str | None = None  # why the runaway guard stopped the loop
 
 
 def screen(
@@ -153,6 +158,7 @@ class Loop:
         self._counts: dict[str, float] = dict.fromkeys(COUNT_METRICS, math.nan)
         self._waiting = False  # helpers are waited for once the baseline is taken
         self._waited = 0.0
+        self._rss0 = math.nan
         p = self.probes
         self._readers: dict[str, Callable[[], float]] = {
             "threads": p._threads,
@@ -218,6 +224,30 @@ class Loop:
         i = INDEX[name]
         return [self._buf[k * WIDTH + i] for k in range(start, stop)]
 
+    def _runaway(self) -> bool:
+        """Has RSS grown past the guard since the loop began (or passed ``max_rss``)? Then the
+        loop stops at once, before the machine runs out of memory; the test fails as critical
+        with what was measured."""
+        rss = self.probes.rss()
+        if rss != rss or self._rss0 != self._rss0:  # NaN: no RSS probe here
+            return False
+        limit = self.settings.max_rss
+        grown = rss - self._rss0
+        if grown > RUNAWAY_GROWTH or (limit is not None and rss > limit and grown > 0):
+            calls = self.m.warmup + self.m.iterations
+            guard = (
+                f"max_rss={format_size(limit)}"
+                if limit is not None and rss > limit
+                else f"the runaway guard ({format_size(RUNAWAY_GROWTH)} of growth)"
+            )
+            self.m.runaway = (
+                f"rss grew {format_size(grown)} in {calls} calls (to {format_size(rss)}), past "
+                f"{guard}: the loop was stopped"
+            )
+            self.m.stop_reason = "runaway"
+            return True
+        return False
+
     def _timed_out(self) -> bool:
         limit = self.settings.timeout
         return limit is not None and time.perf_counter() - self._t_start > limit
@@ -226,6 +256,7 @@ class Loop:
         s = self.settings
         m = self.m
         self._t_start = time.perf_counter()
+        self._rss0 = self.probes.rss()
         hygiene = self._hygiene = Hygiene()
         with hygiene:
             try:
@@ -234,8 +265,10 @@ class Loop:
                     yield
                     hygiene.after_iteration()
                     m.warmup += 1
-                    if self._timed_out():
+                    if self._timed_out() or self._runaway():
                         break
+                if m.runaway:
+                    return
                 # Everything the measuring path keeps is made before the baseline.
                 state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
                 clean: set[str] = set()
@@ -279,12 +312,14 @@ class Loop:
                         m.iterations += 1
                         self.settle()
                         self._snap()
-                        if self._timed_out():
+                        if self._timed_out() or self._runaway():
                             break
                         if done == EARLY_AT and not m.rounds and self._flat(round_start):
                             m.stop_reason = "flat"
                             break
                     m.rounds.append(m.iterations)
+                    if m.runaway:
+                        break
                     undecided = self._screen_round(round_start, state, clean)
                     if self._timed_out():
                         m.partial, m.stop_reason = True, "timeout"
@@ -304,7 +339,7 @@ class Loop:
                 if m.stop_reason == "clean" and m.confirmed:
                     m.stop_reason = "confirmed growth"
                 self._finish_series()
-                if self.diagnose_hook is not None:
+                if self.diagnose_hook is not None and not m.runaway:
                     yield from self.diagnose_hook(self)
             finally:
                 self.unfreeze()

@@ -1138,3 +1138,43 @@ def test_no_report_directory_when_nothing_was_checked(pytester, run_memleak, arg
     pytester.makepyfile(UNMARKED)
     run_memleak(*args, report=None)
     assert not (pytester.path / ".memleak").exists()
+
+
+RUNAWAY = """
+import pytest
+
+KEEP = []
+
+@pytest.mark.memcheck{marker}
+def test_runaway():
+    KEEP.append(bytearray(50 * 1024 * 1024))
+"""
+
+
+@pytest.mark.parametrize(
+    ("marker", "conftest", "guard"),
+    [
+        ('(max_rss="300 MiB")', "", "max_rss=300.0 MiB"),
+        # The default guard (1 GiB of growth), made smaller here so the test stays light.
+        (
+            "",
+            "import pytest_memleak.runner as runner\nrunner.RUNAWAY_GROWTH = 200 * 1024**2\n",
+            "the runaway guard (200.0 MiB of growth)",
+        ),
+    ],
+    ids=["max_rss", "default-guard"],
+)
+def test_a_runaway_leak_is_stopped_in_time(pytester, run_memleak, marker, conftest, guard):
+    # 50 MiB kept per call used to run 44 calls and peak at 2.3 GB, max_rss or not.
+    pytester.makepyfile(RUNAWAY.format(marker=marker))
+    if conftest:
+        pytester.makeconftest(conftest)
+    run = run_memleak()
+    run.result.assert_outcomes(failed=1)
+    entry = run.test("test_runaway")
+    assert entry["verdict"] == "leak"
+    assert entry["severity"] == "critical"
+    assert entry["stop_reason"] == "runaway"
+    assert entry["warmup"] + entry["iterations"] <= 8, entry["iterations"]
+    assert f"past {guard}: the loop was stopped" in entry["message"]
+    assert entry["diagnosis"] is None  # no traced pass on top of a runaway

@@ -180,6 +180,10 @@ def judge(m: Measurement) -> Verdict:
         )
         v.reasons.append(v.limits[-1])
         worst = max(worst, "medium", key=lambda x: _rank(x))
+    if m.runaway:
+        v.limits.append(m.runaway)
+        v.reasons.append(m.runaway)
+        worst = "critical"
     if v.reasons:
         v.verdict = "leak"
         v.severity = worst if worst != "none" else "low"
