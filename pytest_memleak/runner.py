@@ -224,11 +224,12 @@ class Loop:
         i = INDEX[name]
         return [self._buf[k * WIDTH + i] for k in range(start, stop)]
 
-    def _runaway(self) -> bool:
+    def _runaway(self, rss: float | None = None) -> bool:
         """Has RSS grown past the guard since the loop began (or passed ``max_rss``)? Then the
         loop stops at once, before the machine runs out of memory; the test fails as critical
-        with what was measured."""
-        rss = self.probes.rss()
+        with what was measured. ``rss``: the reading of the snapshot just taken, if any."""
+        if rss is None:
+            rss = self.probes.rss()
         if rss != rss or self._rss0 != self._rss0:  # NaN: no RSS probe here
             return False
         limit = self.settings.max_rss
@@ -312,7 +313,8 @@ class Loop:
                         m.iterations += 1
                         self.settle()
                         self._snap()
-                        if self._timed_out() or self._runaway():
+                        last_rss = self._buf[(self._n - 1) * WIDTH + INDEX["rss"]]
+                        if self._timed_out() or self._runaway(last_rss):
                             break
                         if done == EARLY_AT and not m.rounds and self._flat(round_start):
                             m.stop_reason = "flat"
