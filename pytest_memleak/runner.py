@@ -313,8 +313,10 @@ class Loop:
                         m.iterations += 1
                         self.settle()
                         self._snap()
-                        last_rss = self._buf[(self._n - 1) * WIDTH + INDEX["rss"]]
-                        if self._timed_out() or self._runaway(last_rss):
+                        # (no local name: a float kept alive would move the exact counters)
+                        if self._timed_out() or self._runaway(
+                            self._buf[(self._n - 1) * WIDTH + INDEX["rss"]]
+                        ):
                             break
                         if done == EARLY_AT and not m.rounds and self._flat(round_start):
                             m.stop_reason = "flat"
