@@ -612,6 +612,11 @@ def _record(item: pytest.Item, loop: Any, origin: str) -> None:
     if m.outcome == "not_repeatable":
         item.stash[run_note_key] = ("not repeatable", f"not repeatable: {m.error}")
         return
+    if m.undecided and not m.confirmed:
+        # Not a pass: the budget ran out before the loop could tell (a confirmed growth would
+        # have failed the test). Named as not checked, with why.
+        item.stash[run_note_key] = ("not decided", f"not decided: {m.undecided}")
+        return
     result = analysis.finish(loop, item.nodeid, origin=origin).to_dict()
     item.stash[results_key].insert(0, result)
     _fire_events(item, result)

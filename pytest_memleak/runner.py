@@ -34,6 +34,9 @@ from .settings import Settings
 from .units import format_size
 from .vocabulary import COUNT_METRICS, FLOORS, JUDGED_MEMORY_METRICS, UNITS
 
+#: Fewest measured calls from which a round can show a trend (fewer cannot reach p < 0.01:
+#: the reason ``iterations`` is at least 5).
+MIN_MEASURED = 5
 #: RSS growth since the loop began at which it stops at once (a runaway leak): the test fails
 #: as critical instead of taking the machine's memory (``max_rss``, when set, stops it sooner).
 RUNAWAY_GROWTH = 1024**3
@@ -85,6 +88,7 @@ class Measurement:
     diagnosis: Any = None  # detectors.diagnose.Diagnosis, when run
     block_size: float = 0.0
     runaway: str | None = None  # why the runaway guard stopped the loop
+    undecided: str | None = None  # the time budget ran out before a verdict could be reached
 
 
 def screen(
@@ -154,6 +158,7 @@ class Loop:
         self._frozen = False
         self._hygiene = Hygiene()
         self._t_start = 0.0
+        self._t_call = 0.0  # when the current call began (the budget's estimate of the next)
         # Count metrics at the last snapshot, updated in place (no allocation per snapshot).
         self._counts: dict[str, float] = dict.fromkeys(COUNT_METRICS, math.nan)
         self._waiting = False  # helpers are waited for once the baseline is taken
@@ -250,8 +255,26 @@ class Loop:
         return False
 
     def _timed_out(self) -> bool:
+        """The budget is spent, or the next call (as long as the last one) would overrun it."""
         limit = self.settings.timeout
-        return limit is not None and time.perf_counter() - self._t_start > limit
+        if limit is None:
+            return False
+        now = time.perf_counter()
+        return now - self._t_start + (now - self._t_call) > limit
+
+    def _no_room_to_measure(self) -> bool:
+        """After warm-up: would the transition call and the fewest measured calls that can show
+        a trend overrun the budget, at the pace of the last call?"""
+        limit = self.settings.timeout
+        if limit is None or self.m.warmup == 0:
+            return False
+        now = time.perf_counter()
+        return now - self._t_start + (1 + MIN_MEASURED) * (now - self._t_call) > limit
+
+    def _warmup_over(self) -> bool:
+        """Warm-up may use at most a third of the budget: the measured calls need the rest."""
+        limit = self.settings.timeout
+        return limit is not None and time.perf_counter() - self._t_start > limit / 3
 
     def steps(self) -> Generator[None, None, None]:
         s = self.settings
@@ -263,12 +286,21 @@ class Loop:
             try:
                 for _ in range(s.warmup):
                     hygiene.before_iteration()
+                    self._t_call = time.perf_counter()
                     yield
                     hygiene.after_iteration()
                     m.warmup += 1
-                    if self._timed_out() or self._runaway():
+                    if self._warmup_over() or self._runaway():
                         break
                 if m.runaway:
+                    return
+                if self._no_room_to_measure():
+                    m.partial, m.stop_reason = True, "timeout"
+                    m.undecided = (
+                        f"the time budget of {s.timeout:g} s leaves no room for the transition "
+                        f"call and {MIN_MEASURED} measured calls after {m.warmup} warm-up calls "
+                        f"of {time.perf_counter() - self._t_call:.2g} s"
+                    )
                     return
                 # Everything the measuring path keeps is made before the baseline.
                 state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
@@ -308,6 +340,7 @@ class Loop:
                     while done < s.iterations:
                         done += 1
                         hygiene.before_iteration()
+                        self._t_call = time.perf_counter()
                         yield
                         hygiene.after_iteration()
                         m.iterations += 1
@@ -324,9 +357,16 @@ class Loop:
                     m.rounds.append(m.iterations)
                     if m.runaway:
                         break
+                    cut = done < MIN_MEASURED and m.stop_reason != "flat"
                     undecided = self._screen_round(round_start, state, clean)
                     if self._timed_out():
                         m.partial, m.stop_reason = True, "timeout"
+                        if (cut or undecided) and not any(v >= 2 for v in state.values()):
+                            m.undecided = (
+                                f"the time budget of {s.timeout:g} s ran out after {m.warmup} "
+                                f"warm-up and {m.iterations} measured calls, before growth "
+                                "could be confirmed or ruled out"
+                            )
                         break
                     if not undecided:
                         break

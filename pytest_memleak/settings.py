@@ -281,8 +281,8 @@ OPTIONS: tuple[Option, ...] = (
         "timeout",
         _optional(_duration),
         None,
-        "time budget for one test's whole memcheck loop, e.g. '60s'; past it the loop stops "
-        "and judges what it measured",
+        "time budget for one test's whole memcheck loop, e.g. '60s'; a test it leaves "
+        "undecided is listed as 'not decided', never passed as clean",
         metavar="DURATION",
     ),
     Option(

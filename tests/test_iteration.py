@@ -531,10 +531,11 @@ def test_the_loop_ends_well_inside_pytest_timeout(pytester, run_memleak):
     )
     run = run_memleak("--memleak-warmup=1", plugins=("timeout",))
     run.result.assert_outcomes(passed=1)
-    entry = run.test("test_slowish")
-    assert entry["settings"]["timeout"] == 1.0
-    assert entry["settings"]["sources"]["timeout"] == "derived: 0.5 x pytest-timeout's 2 s"
-    assert entry["stop_reason"] == "timeout"
+    # The budget is half pytest-timeout's 2 s: too short for 0.15 s calls to reach a verdict,
+    # which the report says (it is not a pass).
+    (note,) = run.report["not_checked"]
+    assert note["kind"] == "not decided"
+    assert note["reason"].startswith("not decided: the time budget of 1 s"), note
 
 
 def test_a_timeout_kill_leaves_a_report(pytester, run_memleak):
