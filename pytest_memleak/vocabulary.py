@@ -7,11 +7,11 @@ shipped JSON Schema (``schema.json``) spells the same enumerations; a test holds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Severity = Literal["none", "low", "medium", "high", "critical"]
 #: Severities from the mildest up; "none" for no growth.
-SEVERITIES: tuple[Severity, ...] = ("none", "low", "medium", "high", "critical")
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 #: The values ``fail_on`` accepts: the lowest severity that fails a test.
 FAIL_ON_SEVERITIES: tuple[Severity, ...] = SEVERITIES[1:]
 _RANKS: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
@@ -28,18 +28,10 @@ def worst_severity(*severities: str) -> str:
 
 
 VerdictName = Literal["ok", "leak", "error", "skipped"]
-VERDICTS: tuple[VerdictName, ...] = ("ok", "leak", "error", "skipped")
+VERDICTS: tuple[VerdictName, ...] = get_args(VerdictName)
 
 Pattern = Literal["stable", "linear", "step", "exponential", "leak", "plateau", "spike"]
-PATTERNS: tuple[Pattern, ...] = (
-    "stable",
-    "linear",
-    "step",
-    "exponential",
-    "leak",
-    "plateau",
-    "spike",
-)
+PATTERNS: tuple[Pattern, ...] = get_args(Pattern)
 
 LeakType = Literal[
     "python_object",
@@ -53,18 +45,7 @@ LeakType = Literal[
     "crypto_context",
     "unknown",
 ]
-LEAK_TYPES: tuple[LeakType, ...] = (
-    "python_object",
-    "buffer_leak",
-    "native_module",
-    "file_handle",
-    "socket",
-    "thread",
-    "subprocess",
-    "connection_pool",
-    "crypto_context",
-    "unknown",
-)
+LEAK_TYPES: tuple[LeakType, ...] = get_args(LeakType)
 
 #: Whose leak it is (a leak entry's ``origin``).
 ORIGINS = ("test code", "code under test", "unknown")

@@ -65,17 +65,21 @@ def _read_or_error(path: str) -> tuple[dict[str, Any] | None, str | None]:
         return None, str(exc)
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(value=JSON)
-def test_any_json_value_is_read_or_refused_clearly(tmp_path, value):
-    path = _write(tmp_path, value)
+def _read_then_use(path: str) -> None:
+    """Read the file: a ReportError naming it, or a report the plugin and the CLI can use."""
     doc, error = _read_or_error(path)
     if doc is None:
         assert path in str(error)
         return
     _use(doc)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=JSON)
+def test_any_json_value_is_read_or_refused_clearly(tmp_path, value):
+    _read_then_use(_write(tmp_path, value))
 
 
 BASE = sample_doc()
@@ -91,12 +95,7 @@ def test_a_report_with_one_field_of_the_wrong_type_is_read_or_refused_clearly(
 ):
     doc = copy.deepcopy(BASE)
     _set(doc, where, value)
-    path = _write(tmp_path, doc)
-    read, error = _read_or_error(path)
-    if read is None:
-        assert path in str(error)
-        return
-    _use(read)
+    _read_then_use(_write(tmp_path, doc))
 
 
 def test_wrong_inner_types_name_the_file_and_the_field(tmp_path):
