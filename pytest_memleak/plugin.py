@@ -378,9 +378,13 @@ class MemleakPlugin:
         finally:
             sampler.stop()
             result = build_result(item.nodeid, "", origin, sampler, SOAK_FIELDS, settings)
-            data = result.to_dict()
-            item.stash[results_key].insert(0, data)
-            _fire_events(item, data)
+            if result.stop_reason == "not decided":
+                why = result.message.split(" not decided: ", 1)[-1]
+                item.stash[run_note_key] = ("not decided", f"not decided: {why}")
+            else:
+                data = result.to_dict()
+                item.stash[results_key].insert(0, data)
+                _fire_events(item, data)
         self.fail_if_leaking(item)
         return value
 

@@ -23,6 +23,8 @@ from .vocabulary import SOAK_FLOORS, worst_severity
 
 SOAK_FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
 WATCH_FIELDS = ("t", "rss", "fds", "threads", "children")
+#: Fewest samples from which a soak or a watch can tell growth from noise.
+MIN_SAMPLES = 5
 MAX_POINTS = 200  # samples handed to the trend analysis (evenly thinned)
 
 
@@ -192,7 +194,7 @@ def judge_samples(
     if settings.window is not None and samples:
         start = samples[-1]["t"] - settings.window
         samples = [s for s in samples if s["t"] >= start]
-    if len(samples) < 5:
+    if len(samples) < MIN_SAMPLES:
         return growth, findings, reasons
     times = [s["t"] for s in samples]
     floor_total = settings.max_growth
@@ -352,10 +354,18 @@ def build_result(
     )
     if process:
         result.trend["process"] = process
-    if reasons:
-        what = (
-            f"watched process {process['pid']} ({process['cmdline'][:80]})" if process else nodeid
+    what = f"watched process {process['pid']} ({process['cmdline'][:80]})" if process else nodeid
+    judged = result.trend["judged_samples"]
+    if not reasons and judged < MIN_SAMPLES:
+        # Too few samples to tell growth from noise: not a pass.
+        result.verdict = "skipped"
+        result.stop_reason = "not decided"
+        result.message = (
+            f"memleak: {what} not decided: {judged} sample{'s' if judged != 1 else ''} in the "
+            f"judged window, at least {MIN_SAMPLES} are needed (run it longer, or shorten "
+            "interval, or widen window)"
         )
+    if reasons:
         result.message = "\n".join(
             [f"memleak: {what} leaks ({len(samples)} samples over {result.duration_s:.1f} s)"]
             + [f"  - {r}" for r in reasons]

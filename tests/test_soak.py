@@ -117,3 +117,48 @@ def test_watched_process_crash_is_reported_not_lost(pytester, run_memleak):
     assert "killed by signal 9" in entry["probe_notes"]["ended"]
     assert entry["iterations"] >= 5  # the samples taken before the crash are kept
     assert run.report["summary"]["checked"] == 1
+
+
+def test_a_soak_or_watch_with_too_few_samples_is_not_decided(pytester, run_memleak):
+    # A 0.3 s soak sampled every 0.2 s (2 samples) kept 2 MiB a sample and ended "ok"; so did
+    # window=0. Too few samples to judge are "not decided", never ok.
+    pytester.makepyfile(
+        test_few="""
+        import subprocess
+        import sys
+        import time
+        import pytest
+
+        HOLD = []
+
+        @pytest.mark.memcheck(mode="soak", interval="200ms")
+        def test_short_soak():
+            for _ in range(3):
+                HOLD.append(bytearray(2 * 1024 * 1024))
+                time.sleep(0.1)
+
+        @pytest.mark.memcheck(mode="soak", interval="10ms", window="0s")
+        def test_zero_window():
+            for _ in range(30):
+                HOLD.append(bytearray(256 * 1024))
+                time.sleep(0.005)
+
+        def test_short_watch(memcheck):
+            proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+            try:
+                with memcheck.watch(proc, interval="200ms"):
+                    time.sleep(0.3)
+            finally:
+                proc.wait()
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=3)
+    notes = {n["nodeid"].split("::")[-1]: n for n in run.report["not_checked"]}
+    for name in ("test_short_soak", "test_zero_window"):
+        assert notes[name]["kind"] == "not decided", notes
+        assert "at least 5 are needed" in notes[name]["reason"]
+    (watch,) = [t for t in run.report["tests"] if t["nodeid"].endswith("test_short_watch")]
+    assert watch["verdict"] == "skipped"
+    assert watch["stop_reason"] == "not decided"
+    assert "not decided:" in watch["message"]
