@@ -176,6 +176,12 @@ def _thin(values: list[float], times: list[float]) -> tuple[list[float], list[fl
     return [values[i] for i in idx], [times[i] for i in idx]
 
 
+def _achieved_interval(samples: list[dict[str, float]]) -> float | None:
+    """The median time between samples as taken (a loaded machine stretches the interval)."""
+    gaps = sorted(b["t"] - a["t"] for a, b in zip(samples, samples[1:]))
+    return round(gaps[len(gaps) // 2], 6) if gaps else None
+
+
 def _judged(samples: list[dict[str, float]], settings: Settings) -> int:
     """How many samples the growth-detection window keeps."""
     if settings.window is None or not samples:
@@ -350,6 +356,7 @@ def build_result(
             "interval_s": sampler.interval * sampler.step,
             "sampler_cpu_s": round(sampler.cpu_s, 4),
             "judged_samples": _judged(samples, settings),
+            "interval_achieved_s": _achieved_interval(samples),
         },
     )
     if process:

@@ -162,3 +162,13 @@ def test_a_soak_or_watch_with_too_few_samples_is_not_decided(pytester, run_memle
     assert watch["verdict"] == "skipped"
     assert watch["stop_reason"] == "not decided"
     assert "not decided:" in watch["message"]
+
+
+def test_the_achieved_sampling_interval_is_reported(pytester, run_memleak):
+    pytester.makepyfile(SOAK)
+    run = run_memleak()
+    trend = run.test("test_soak_clean")["trend"]
+    assert trend["interval_s"] == 0.01
+    # Taken as the median gap between samples: at least the interval asked for.
+    assert trend["interval_achieved_s"] >= 0.009
+    assert trend["judged_samples"] == trend["samples"]
