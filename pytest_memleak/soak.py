@@ -72,6 +72,10 @@ class Sampler:
             row = self.read()
         except ProcessLookupError as exc:
             self.ended = str(exc) or "the process ended"
+            if len(self.samples) > 1:
+                # The last reading before the end may have caught the process tearing down
+                # (its memory freed on the way out): a leak would end on a drop.
+                self.samples.pop()
             return False
         except Exception as exc:  # a probe failed: note it, keep the samples we have
             self.errors.append(repr(exc))

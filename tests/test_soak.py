@@ -172,3 +172,36 @@ def test_the_achieved_sampling_interval_is_reported(pytester, run_memleak):
     # Taken as the median gap between samples: at least the interval asked for.
     assert trend["interval_achieved_s"] >= 0.009
     assert trend["judged_samples"] == trend["samples"]
+
+
+def test_a_watched_process_ending_on_a_drop_still_leaks():
+    # Under load the last reading before a watched process ended caught it tearing down (RSS
+    # back near its start), so 10 MiB of steady growth read as -392 KiB and "ok".
+    import time
+
+    from pytest_memleak.settings import resolve
+    from pytest_memleak.soak import WATCH_FIELDS, Sampler, build_result
+
+    readings = [float(10_000_000 + i * 262_144) for i in range(30)] + [9_000_000.0]
+
+    def read() -> dict[str, float]:
+        if not readings:
+            raise ProcessLookupError("process 4242 exited with code 0")
+        return {"rss": readings.pop(0), "fds": 4.0, "threads": 1.0, "children": 0.0}
+
+    sampler = Sampler(read, WATCH_FIELDS, interval=0.002, retention=1000).start()
+    deadline = time.monotonic() + 10
+    while sampler.ended is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sampler.stop()
+    assert sampler.ended == "process 4242 exited with code 0"
+    result = build_result(
+        "t.py::test_w",
+        "watch pid 4242",
+        "watch",
+        sampler,
+        WATCH_FIELDS,
+        resolve([]),
+        {"pid": 4242, "cmdline": "server"},
+    )
+    assert result.verdict == "leak", (result.growth.get("rss"), result.snapshots["rss"][-3:])
