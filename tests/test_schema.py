@@ -560,3 +560,61 @@ def test_report_file_is_plain_json(pytester, run_memleak):
     doc = json.loads(text, parse_constant=reject)
     assert json_report.validate(doc) == []
     assert len(doc["tests"]) == 2
+
+
+def test_a_report_written_with_every_setting_changed_validates(pytester, run_memleak):
+    # iterations above 15 once made max_iterations "derived: 2 x iterations", which the
+    # schema's pattern rejected (issue 12): every setting set to something other than its
+    # default, on the command line and on a marker, still writes a valid report.
+    pytester.makepyfile(
+        test_all="""
+        import time
+        import pytest
+
+        HOLD = []
+
+        def test_plain():
+            HOLD.append(bytearray(1024))
+
+        @pytest.mark.memcheck(mode="soak", interval="5ms", window="10s", retention=20)
+        def test_soak():
+            for _ in range(20):
+                HOLD.append(bytearray(1024))
+                time.sleep(0.002)
+
+        def test_fixture(memcheck):
+            memcheck.measure(lambda: None, label="noop", iterations=16, max_iterations=40)
+        """
+    )
+    pytester.path.joinpath("base.json").write_text(json.dumps(sample_doc()))
+    args = [
+        "--memleak-all",
+        "--memleak-html=report.html",
+        "--memleak-profile=lenient",
+        "--memleak-iterations=16",
+        "--memleak-warmup=2",
+        "--memleak-max-rate=1 KiB/iter",
+        "--memleak-max-growth=1MiB",
+        "--memleak-max-rss=8GiB",
+        "--memleak-max-external=1GiB",
+        "--memleak-max-external-ratio=50",
+        "--memleak-fail-on=medium",
+        "--memleak-diagnose=always",
+        "--memleak-trace-frames=5",
+        "--memleak-timeout=120s",
+        "--memleak-fixtures=shared",
+        "--memleak-interval=50ms",
+        "--memleak-retention=100",
+        "--memleak-window=1h",
+        "--memleak-save",
+        "--memleak-storage=history",
+        "--memleak-compare=base.json",
+        "--memleak-compare-fail=rate:50%",
+        "--memleak-suppress=*/nowhere/*",
+    ]
+    run = run_memleak(*args)
+    assert run.report is not None, run.output
+    assert json_report.validate(run.report) == [], run.output
+    sources = run.report["config"]["sources"]
+    assert sources["max_iterations"].startswith("derived")
+    assert json_report.read_report(str(run.report_path)) == run.report
