@@ -310,11 +310,13 @@ def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
 
 
 # --------------------------------------------------------------------------------------------
-def _fingerprint(kind: str, source: str, root: str | None) -> str:
+def _fingerprint(kind: str, source: str) -> str:
+    """Type, file name and the allocating line's text: the same in every run. (Not the
+    retainer root: its search has a time budget, so under load it is found in some runs only.)"""
     path, _, lineno = source.rpartition(":")
     text = linecache.getline(path, int(lineno)).strip() if lineno.isdigit() else ""
     base = path.replace("\\", "/").rsplit("/", 1)[-1] if path else source
-    key = f"{kind}|{base}|{text or lineno}|{(root or '').split(' ')[0]}"
+    key = f"{kind}|{base}|{text or lineno}"
     return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:16]
 
 
@@ -629,7 +631,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
             and retainer
         ):
             lk.retainer_path = retainer
-        lk.fingerprint = _fingerprint(lk.type, lk.source, lk.retainer_path)
+        lk.fingerprint = _fingerprint(lk.type, lk.source)
         lk.confidence = max((f.confidence for f in v.findings if f.failing), default=0.5)
     _suppress(leaks, m.settings.suppress)
     return leaks
