@@ -159,6 +159,7 @@ class Loop:
         self._hygiene = Hygiene()
         self._t_start = 0.0
         self._t_call = 0.0  # when the current call began (the budget's estimate of the next)
+        self.diagnosing = False  # the measured rounds are over: the calls are the diagnosis's
         # Count metrics at the last snapshot, updated in place (no allocation per snapshot).
         self._counts: dict[str, float] = dict.fromkeys(COUNT_METRICS, math.nan)
         self._waiting = False  # helpers are waited for once the baseline is taken
@@ -384,7 +385,11 @@ class Loop:
                     m.stop_reason = "confirmed growth"
                 self._finish_series()
                 if self.diagnose_hook is not None and not m.runaway:
-                    yield from self.diagnose_hook(self)
+                    self.diagnosing = True
+                    try:
+                        yield from self.diagnose_hook(self)
+                    finally:
+                        self.diagnosing = False
             finally:
                 self.unfreeze()
                 m.duration_s = time.perf_counter() - self._t_start
@@ -498,6 +503,15 @@ class Loop:
         m.partial = True
         m.stop_reason = "skipped" if m.outcome == "skipped" else "error"
 
+    def stop_diagnosis(self, exc: BaseException) -> None:
+        """A call of the diagnosis raised (a MemoryError under a memory limit, say): the
+        verdict of the measured rounds stands; the diagnosis ends with what it found."""
+        d = self.m.diagnosis
+        text = f"diagnosis stopped: a call raised {type(exc).__name__}: {exc}"[:300]
+        if d is not None and hasattr(d, "notes"):
+            d.notes.append(text)
+        self.m.probe_notes["diagnosis"] = text
+
     def record_not_repeatable(self, text: str, call: int) -> None:
         """A call after the first failed: the test passes as a single call would; nothing
         measured is judged."""
@@ -524,9 +538,16 @@ class _Calls:
             self.result = value
         self.count += 1
 
+    def ends_diagnosis(self, exc: BaseException) -> bool:
+        """True when a call of the diagnosis failed: the diagnosis stops, the verdict stands."""
+        if not (self.loop.diagnosing and isinstance(exc, Exception)):
+            return False
+        self.loop.stop_diagnosis(exc)
+        return True
+
     def repeat_failed(self, exc: BaseException) -> bool:
         """True when a failed call ends the loop as "not repeatable" (False: re-raise)."""
-        if self.count == 0:
+        if self.count == 0 or not isinstance(exc, self.tolerated):
             return False
         n = self.count + 1
         text = str(exc if isinstance(exc, NotRepeatable) else NotRepeatable(n, exc))
@@ -551,10 +572,10 @@ def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = F
         for _ in steps:
             try:
                 calls.done(call())
-            except calls.tolerated as exc:
-                if not calls.repeat_failed(exc):
-                    raise
-                break
+            except BaseException as exc:
+                if calls.ends_diagnosis(exc) or calls.repeat_failed(exc):
+                    break
+                raise
     except BaseException as exc:
         calls.failed(exc)
         raise
@@ -573,10 +594,10 @@ async def drive_async(
         for _ in steps:
             try:
                 calls.done(await call())
-            except calls.tolerated as exc:
-                if not calls.repeat_failed(exc):
-                    raise
-                break
+            except BaseException as exc:
+                if calls.ends_diagnosis(exc) or calls.repeat_failed(exc):
+                    break
+                raise
     except BaseException as exc:
         calls.failed(exc)
         raise

@@ -1209,3 +1209,30 @@ def test_a_time_budget_that_runs_out_is_never_a_silent_pass(pytester, run_memlea
     assert note["reason"].startswith("not decided: the time budget of 1 s"), note
     assert run.test("test_fast_leak")["verdict"] == "leak"
     run.result.stdout.fnmatch_lines(["*not decided: the time budget of 1 s*"])
+
+
+def test_a_diagnosis_call_that_fails_keeps_the_leak_verdict(pytester, run_memleak):
+    # Under a memory limit the diagnosis pass's MemoryError turned a confirmed leak into an
+    # error (a whole test: "not repeatable", passed). The measured verdict stands.
+    pytester.makepyfile(
+        test_oom="""
+        import pytest
+
+        HOLD = []
+
+        @pytest.mark.memcheck
+        def test_leak_then_oom():
+            if len(HOLD) >= 14:  # the measured calls are over: the diagnosis's first call
+                raise MemoryError("limit reached")
+            HOLD.append(bytearray(64 * 1024))
+        """
+    )
+    run = run_memleak("--memleak-iterations=6", "--memleak-warmup=1")
+    run.result.assert_outcomes(failed=1)
+    entry = run.test("test_leak_then_oom")
+    assert entry["verdict"] == "leak"
+    assert entry["iterations"] == 12
+    assert (
+        "diagnosis stopped: a call raised MemoryError: limit reached"
+        in (entry["probe_notes"]["diagnosis"])
+    )
