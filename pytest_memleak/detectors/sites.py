@@ -148,18 +148,22 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
             continue
         growing = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
         shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
-        # Most steps grow, or it never shrinks and grew at least twice (a leak every 3rd call).
+        domain, frames = key
+        if not frames:
+            continue
+        # Allocated by a call of the loop (this plugin's frames below it), or by another thread
+        # (a background thread of the process: its transient objects can look like two steps).
+        in_call = any(is_plugin_file(f) for f, _ in frames)
         if relaxed:
             # The same block(s) resized larger: a constant number of blocks that never shrank.
             if shrinking or not growing or len({c for c in counts if c}) != 1:
                 continue
-        elif growing < 0.6 * steps and not (shrinking == 0 and growing >= 2):
-            continue
-        domain, frames = key
-        if not frames:
+        elif growing < 0.6 * steps and not (in_call and shrinking == 0 and growing >= 2):
+            # Most steps grow, or (in a call of the loop) it never shrinks and grew at least
+            # twice: a leak every third call.
             continue
         source, user, stack = _source(frames)
-        if relaxed and not (user and any(is_plugin_file(f) for f, _ in frames)):
+        if relaxed and not (user and in_call):
             # Only the body's own calls (run by this plugin's loop): one resize in pytest's or a
             # library's bookkeeping, or a block a background thread happens to hold, says nothing.
             continue
