@@ -366,3 +366,23 @@ def test_rss_that_comes_and_goes_without_objects_is_not_a_leak(pytester, run_mem
     kept = run.test("test_mapping_kept_per_call")
     assert kept["verdict"] == "leak", kept["findings"]
     run.result.assert_outcomes(passed=1, failed=1)
+
+
+def test_two_steps_of_a_background_thread_are_not_a_leak_site(tmp_path):
+    # A background thread's transient list, caught alive at two snapshots, passed the "never
+    # shrank, grew twice" rule and was named as the site of a native leak. That rule is now
+    # for allocations made by a call of the loop (this plugin's frames below the line).
+    import pytest_memleak.iteration as iteration
+    from pytest_memleak.detectors.sites import _find
+
+    bg = str(tmp_path / "test_bg.py")
+    body = str(tmp_path / "test_body.py")
+    thread_frames = (("/usr/lib/python3.11/threading.py", 975), (bg, 28))
+    call_frames = ((iteration.__file__, 212), (body, 7))
+    sizes = [0, 600, 1200, 1200, 1200, 1200, 1200]
+    grouped = [
+        {(0, thread_frames): (size, size // 600), (0, call_frames): (size, size // 600)}
+        for size in sizes
+    ]
+    sites = _find(grouped, 5, relaxed=False)
+    assert [s.source.rsplit(":", 1)[0] for s in sites] == [body]
