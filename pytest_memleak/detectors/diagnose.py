@@ -517,12 +517,19 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         else:
             src = line_for("malloc") or "unknown"
             sources.append((src, native_rate or _metric_rate(v, "py_blocks"), None))
-            if src == "unknown" and kind == "python_object":
-                kind = "unknown"
-            elif kind == "python_object" and "py_blocks" not in confirmed and not d.objects:
-                # malloc grew on this line, tracemalloc saw no Python allocation grow and no
-                # object survived: the memory is native (ctypes, an extension's own malloc).
+            malloc_grew = bool(confirmed & {"malloc", "malloc_main"})
+            if (
+                kind == "python_object"
+                and malloc_grew
+                and "py_blocks" not in confirmed
+                and not d.objects
+            ):
+                # malloc grew, tracemalloc saw no Python allocation grow and no object
+                # survived: the memory is native (ctypes, an extension's own malloc), even when
+                # no single line could be charged with it.
                 kind = "native_module"
+            elif src == "unknown" and kind == "python_object":
+                kind = "unknown"
         if kind == "native_module" and module is None:
             mods = d.modules
             src0 = sources[0][0] if sources else ""
