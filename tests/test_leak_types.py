@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from pytest_memleak.detectors.diagnose import _suppress
+from pytest_memleak.detectors.diagnose import Diagnosis, _suppress, leaks_for
+from pytest_memleak.detectors.verdict import MetricFinding, Verdict
 from pytest_memleak.report import Leak
 
 # name: (setup at module level, leaking body, clean body, expected type)
@@ -243,31 +246,34 @@ def test_malloc_line_without_traced_growth_is_native():
     # malloc grew at a line, tracemalloc saw nothing grow and no object survived, and the
     # untraced malloc reading of the diagnosis happened to be flat (another thread freed memory
     # meanwhile): the memory is native, not Python objects.
-    from types import SimpleNamespace
-
-    from pytest_memleak.detectors.diagnose import Diagnosis, leaks_for
-    from pytest_memleak.detectors.verdict import MetricFinding, Verdict
-
     line = {"source": "t.py:3", "per_iter": 300.0, "allocations": 5, "frees": 0}
     d = Diagnosis(lines={"malloc": [line]}, untraced_malloc_per_iter=-40.0)
+    (leak,) = _malloc_leaks(d, rate=300.0, iterations=30)
+    assert (leak.type, leak.source) == ("native_module", "t.py:3")
+
+
+def _malloc_leaks(d: Diagnosis, rate: float, iterations: int) -> list[Leak]:
+    """leaks_for on a confirmed malloc growth of ``rate`` bytes a call and diagnosis ``d``."""
     finding = MetricFinding(
         metric="malloc",
-        rate_per_iter=300.0,
-        bytes_per_iter=300.0,
+        rate_per_iter=rate,
+        bytes_per_iter=rate,
         rate_per_s=0.0,
-        total=9000.0,
+        total=rate * iterations,
         pattern="linear",
         confidence=0.9,
         severity="low",
         failing=True,
-        reason="malloc grew +300 B/iter",
+        reason=f"malloc grew +{rate:g} B/iter",
     )
     v = Verdict(verdict="leak", severity="low", findings=[finding])
     m = SimpleNamespace(
-        diagnosis=d, confirmed=["malloc"], iterations=30, settings=SimpleNamespace(suppress=())
+        diagnosis=d,
+        confirmed=["malloc"],
+        iterations=iterations,
+        settings=SimpleNamespace(suppress=()),
     )
-    (leak,) = leaks_for(m, v)
-    assert (leak.type, leak.source) == ("native_module", "t.py:3")
+    return leaks_for(m, v)
 
 
 def test_glibc_per_thread_cache_filling_up_is_not_a_leak(pytester, run_memleak):
@@ -392,11 +398,6 @@ def test_native_growth_with_no_line_is_still_native_and_names_its_module():
     # OpenSSL's first contexts: malloc grows, nothing traced or surviving, and no single line
     # could be charged. Once the settled reading made the native rate small, the leak came out
     # "unknown at unknown", escaped the known-cache rule and failed a clean test (1 run in 6).
-    from types import SimpleNamespace
-
-    from pytest_memleak.detectors.diagnose import Diagnosis, leaks_for
-    from pytest_memleak.detectors.verdict import MetricFinding, Verdict
-
     module = {
         "module": "_ssl",
         "category": "crypto",
@@ -408,22 +409,6 @@ def test_native_growth_with_no_line_is_still_native_and_names_its_module():
         "confidence": 0.8,
     }
     d = Diagnosis(modules=[module], untraced_malloc_per_iter=70.0, traced_per_iter=200.0)
-    finding = MetricFinding(
-        metric="malloc",
-        rate_per_iter=257.0,
-        bytes_per_iter=257.0,
-        rate_per_s=0.0,
-        total=6400.0,
-        pattern="leak",
-        confidence=0.89,
-        severity="low",
-        failing=True,
-        reason="malloc grew +257 B/iter",
-    )
-    v = Verdict(verdict="leak", severity="low", findings=[finding])
-    m = SimpleNamespace(
-        diagnosis=d, confirmed=["malloc"], iterations=18, settings=SimpleNamespace(suppress=())
-    )
-    (leak,) = leaks_for(m, v)
+    (leak,) = _malloc_leaks(d, rate=257.0, iterations=18)
     assert (leak.type, leak.module) == ("native_module", "_ssl")
     assert leak.suppressed_by.startswith("known cache openssl-cache")
