@@ -56,8 +56,6 @@ class MemcheckFixture:
             )
         self._count += 1
         name = label or getattr(fn, "__name__", None) or f"measure{self._count}"
-        if not isinstance(name, str):
-            name = str(name)
         settings = self._settings(overrides, "memcheck.measure")
         call: Callable[[], Any] = (lambda: fn(setup())) if setup is not None else fn
         if self._disabled:  # --memleak-disable: one plain call, nothing measured or reported

@@ -30,6 +30,7 @@ The set-up and tear-down go through pytest's own ``SetupState`` (the item's fina
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 from typing import Any, Callable
@@ -253,8 +254,6 @@ _MAX_ITEMS = 10_000
 def _plain_parameters(item: pytest.Function, kwargs: dict[str, Any]) -> dict[str, Any]:
     """A copy of each parameter (``callspec.params``) that is plain data holding a mutable
     container, taken before the first call."""
-    import copy
-
     callspec = getattr(item, "callspec", None)
     out: dict[str, Any] = {}
     for name, value in getattr(callspec, "params", {}).items():
@@ -292,8 +291,6 @@ def _plain_mutable(value: Any) -> bool:
 
 
 def _copies(pristine: dict[str, Any]) -> dict[str, Any]:
-    import copy
-
     return {name: copy.deepcopy(value) for name, value in pristine.items()}
 
 

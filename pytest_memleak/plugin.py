@@ -207,11 +207,13 @@ class MemleakPlugin:
 
         cli = _cli_layer(self.config)
         ini = _ini_layer(self.config)
+        selected = False
         for item in items:
             marks = list(item.iter_markers(MARKER))
             if not marks and not self.settings.all:
                 continue
             item.stash[selected_key] = True
+            selected = True
             kwargs: dict[str, Any] = {}
             try:
                 for mark in reversed(marks):  # the closest marker wins
@@ -234,11 +236,7 @@ class MemleakPlugin:
                 continue
             item.stash[settings_key] = _within_timeout(item, settings)
             item.stash[results_key] = []
-        if (
-            not self.is_worker
-            and not self._announced
-            and any(item.stash.get(selected_key, False) for item in items)
-        ):
+        if selected and not self.is_worker and not self._announced:
             # Tests will be checked: a report of this run (empty, partial) replaces the previous
             # run's now, so a run interrupted before its first checked test ends (Ctrl-C in an
             # unmarked test) leaves no stale "all clean" report behind.
@@ -378,9 +376,9 @@ class MemleakPlugin:
         finally:
             sampler.stop()
             result = build_result(item.nodeid, "", origin, sampler, SOAK_FIELDS, settings)
-            if result.stop_reason == "not decided":
-                why = result.message.split(" not decided: ", 1)[-1]
-                item.stash[run_note_key] = ("not decided", f"not decided: {why}")
+            undecided = result.trend.get("undecided")
+            if undecided:
+                item.stash[run_note_key] = ("not decided", f"not decided: {undecided}")
             else:
                 data = result.to_dict()
                 item.stash[results_key].insert(0, data)

@@ -369,13 +369,14 @@ def build_result(
     judged = result.trend["judged_samples"]
     if not reasons and judged < MIN_SAMPLES:
         # Too few samples to tell growth from noise: not a pass.
+        why = (
+            f"{judged} sample{'s' if judged != 1 else ''} in the judged window, at least "
+            f"{MIN_SAMPLES} are needed (run it longer, or shorten interval, or widen window)"
+        )
         result.verdict = "skipped"
         result.stop_reason = "not decided"
-        result.message = (
-            f"memleak: {what} not decided: {judged} sample{'s' if judged != 1 else ''} in the "
-            f"judged window, at least {MIN_SAMPLES} are needed (run it longer, or shorten "
-            "interval, or widen window)"
-        )
+        result.trend["undecided"] = why
+        result.message = f"memleak: {what} not decided: {why}"
     if reasons:
         result.message = "\n".join(
             [f"memleak: {what} leaks ({len(samples)} samples over {result.duration_s:.1f} s)"]
