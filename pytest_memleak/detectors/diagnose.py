@@ -119,6 +119,12 @@ KNOWN_CACHES: dict[str, tuple[str, Any]] = {
         "a process (no Python object survives; only _ssl's malloc grows, then stops)",
         lambda lk: lk.type == "native_module" and lk.module in ("_ssl", "ssl") and not lk.objects,
     ),
+    "environ-strings": (
+        "glibc keeps every distinct NAME=value string ever given to setenv/putenv (old environ "
+        "pointers must stay valid); a fresh tmp_path per call set into os.environ "
+        "(monkeypatch.setenv) makes a new one each call",
+        lambda lk: lk.type == "native_module" and not lk.objects and _mostly_putenv(lk),
+    ),
     "typing-cache": ("typing's generic-alias caches", lambda lk: _in_file(lk, "typing.py")),
     "re-cache": (
         "compiled regular expressions kept by re's own cache",
@@ -134,6 +140,21 @@ KNOWN_CACHES: dict[str, tuple[str, Any]] = {
         lambda lk: _in_file(lk, "_pytest/", "pluggy/"),
     ),
 }
+
+
+def _mostly_putenv(lk: Leak) -> bool:
+    """The C-call profile charges at least half of the leak's growth to ``posix.putenv``."""
+    rate = lk.growth_rate or 0.0
+    for mod in lk.details.get("native") or []:
+        functions = mod.get("functions") or {}
+        total = sum(functions.values())
+        if rate <= 0 or total <= 0:
+            continue
+        # functions hold totals over the traced calls; per_iter is the module's per call
+        putenv_per_call = (mod.get("per_iter") or 0.0) * functions.get("posix.putenv", 0.0) / total
+        if putenv_per_call >= 0.5 * rate:
+            return True
+    return False
 
 
 def _in_file(lk: Leak, *parts: str) -> bool:
