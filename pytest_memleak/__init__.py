@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return check
     if name in ("Leak", "TestResult"):
-        from . import report
+        from . import model
 
-        return getattr(report, name)
+        return getattr(model, name)
     raise AttributeError(f"module 'pytest_memleak' has no attribute {name!r}")

@@ -5,13 +5,15 @@ Used by the plugin (whole tests), the ``memcheck`` fixture and :func:`pytest_mem
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Generator
 from typing import Any, Callable
 
 from .detectors import diagnose
 from .detectors.verdict import Verdict, judge
-from .report import TestResult, code_origin
+from .model import TestResult, to_object
+from .origin import code_origin
 from .runner import Loop, drive
 from .settings import Settings
 from .units import format_size
@@ -38,9 +40,13 @@ def finish(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") 
     """Judge what the loop measured and build the result (with leaks from the diagnosis)."""
     m = loop.m
     v = judge(m)
-    leaks = diagnose.leaks_for(m, v)
-    for lk in leaks:
-        lk.origin = code_origin(lk.source, nodeid, lk.details.get("allocated_in"), lk.retainer_path)
+    leaks = tuple(
+        dataclasses.replace(
+            lk,
+            origin=code_origin(lk.source, nodeid, lk.details.allocated_in, lk.retainer_path),
+        )
+        for lk in diagnose.leaks_for(m, v)
+    )
     result = TestResult(
         nodeid=nodeid,
         label=label,
@@ -54,27 +60,30 @@ def finish(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") 
         error=m.error,
         error_iteration=m.error_iteration,
         duration_s=m.duration_s,
-        rounds=list(m.rounds),
-        screens=dict(m.screens),
-        snapshots=m.series,
+        rounds=tuple(m.rounds),
+        screens={k: tuple(v) for k, v in m.screens.items()},
+        snapshots={k: tuple(v) for k, v in m.series.items()},
         trend=v.trend,
-        growth={k: g.to_dict() for k, g in m.growth.items()},
-        findings=[f.to_dict() for f in v.findings],
-        noise=v.noise,
-        leaks=[lk.to_dict() for lk in leaks],
-        settings=m.settings.to_dict(),
-        probe_notes=m.probe_notes,
-        diagnosis=m.diagnosis.to_dict() if m.diagnosis is not None else None,
+        growth=dict(m.growth),
+        findings=tuple(v.findings),
+        noise=dict(v.noise),
+        leaks=leaks,
+        settings=to_object(m.settings.to_dict()),
+        probe_notes=dict(m.probe_notes),
+        diagnosis=m.diagnosis.record() if m.diagnosis is not None else None,
     )
     if v.verdict == "leak" and leaks and all(lk.suppressed for lk in leaks) and not v.limits:
         # Every leak found is known and accepted: the test passes; the report keeps them.
         # (An absolute limit broken -- max_rss, max_external_ratio -- still fails.)
-        v.verdict = result.verdict = "ok"
-        result.severity = "none"
-        result.stop_reason = "suppressed"
-        for f in result.findings:
-            f["failing"] = False
-    result.message = failure_message(result, v) if v.verdict == "leak" else ""
+        return dataclasses.replace(
+            result,
+            verdict="ok",
+            severity="none",
+            stop_reason="suppressed",
+            findings=tuple(dataclasses.replace(f, failing=False) for f in result.findings),
+        )
+    if v.verdict == "leak":
+        return dataclasses.replace(result, message=failure_message(result, v))
     return result
 
 
@@ -85,36 +94,32 @@ def failure_message(r: TestResult, v: Verdict) -> str:
         f"rounds at {', '.join(map(str, r.rounds))}; severity {r.severity}, health {v.health})"
     ]
     lines += [f"  - {reason}" for reason in v.reasons]
-    for lk in r.leaks:
-        if lk.get("suppressed"):
-            continue
-        rate = lk.get("growth_rate")
-        unit = lk.get("unit", "bytes")
+    for lk in r.active_leaks:
+        rate = lk.growth_rate
         rate_text = (
             f"{format_size(rate)}/iter"
-            if unit == "bytes" and rate is not None
-            else f"{rate:+.2f} {unit}/iter"
+            if lk.unit == "bytes" and rate is not None
+            else f"{rate:+.2f} {lk.unit}/iter"
             if rate is not None
             else "?"
         )
-        inside = (lk.get("details") or {}).get("allocated_in")
+        inside = lk.details.allocated_in
         whose = (
             " -- in the test's own code"
-            if lk.get("origin") == "test code"
+            if lk.origin == "test code"
             else f" -- allocated inside {inside}"
             if inside
             else ""
         )
         lines.append(
-            f"  leak {lk['id']}: {lk['type']} at {lk['source']} ({rate_text}, "
-            f"severity {lk['severity']}){whose}"
+            f"  leak {lk.id}: {lk.type} at {lk.source} ({rate_text}, severity {lk.severity}){whose}"
         )
-        if lk.get("retainer_path"):
-            lines.append(f"      held by: {lk['retainer_path']}")
-        for ev in lk.get("evidence", [])[:3]:
+        if lk.retainer_path:
+            lines.append(f"      held by: {lk.retainer_path}")
+        for ev in lk.evidence[:3]:
             lines.append(f"      evidence: {ev}")
-        if lk.get("recommendation"):
-            lines.append(f"      fix: {lk['recommendation']}")
+        if lk.recommendation:
+            lines.append(f"      fix: {lk.recommendation}")
     return "\n".join(lines)
 
 

@@ -58,9 +58,10 @@ from typing import Any, Iterable
 
 from tabulate import tabulate
 
+from . import model
 from .errors import ConfigError, ReportError
+from .model import to_object
 from .render.terminal import safe
-from .report import clean
 from .units import format_size, parse_float, parse_rate, parse_size
 
 __all__ = [
@@ -374,7 +375,7 @@ def _check_term(
     )
 
 
-def compare_test(
+def _compare_entries(
     old: dict[str, Any] | None, new: dict[str, Any], rule: Rule | None = None
 ) -> TestComparison:
     """Compare one test's report entries (``old`` None: not in the baseline) under ``rule``."""
@@ -634,7 +635,7 @@ def compare_docs(
     rows: list[TestComparison] = []
     added: list[tuple[TestComparison, dict[str, Any]]] = []
     for key, entry in new_tests.items():
-        row = compare_test(old_tests.get(key), entry, rule)
+        row = _compare_entries(old_tests.get(key), entry, rule)
         rows.append(row)
         if key not in old_tests and row.status == "new":
             added.append((row, entry))
@@ -782,3 +783,29 @@ class Storage:
             else "there are no saved runs there"
         )
         raise ReportError(ref, f"no such file, and no saved run in {self.root} matches it; {known}")
+
+
+def clean(value: Any) -> Any:
+    return model.to_json(value)
+
+
+def compare_test(
+    old: model.TestResult | None, new: model.TestResult, rule: Rule
+) -> model.ComparisonRow:
+    """This test against its baseline entry (``None`` when the baseline lacks it)."""
+    row = _compare_entries(to_object(old) if old is not None else None, to_object(new), rule)
+    return model.from_json(model.ComparisonRow, row.to_dict())
+
+
+def compare_runs(
+    old: model.RunReport,
+    new: tuple[model.TestResult, ...],
+    rule: Rule,
+    *,
+    old_name: str = "",
+    new_name: str = "",
+) -> tuple[model.Comparison, list[str]]:
+    """This run against a baseline run: the comparison, and its terminal table."""
+    new_doc = {"tests": [to_object(t) for t in new], "created": ""}
+    comp = compare_docs(to_object(old), new_doc, rule, old_name=old_name, new_name=new_name)
+    return model.from_json(model.Comparison, comp.to_dict()), comp.table_lines()

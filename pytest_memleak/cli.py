@@ -22,18 +22,18 @@ displays a report; gate CI on the pytest run itself or on ``compare --fail``.
 from __future__ import annotations
 
 import argparse
-import io
+import dataclasses
 import json
 import os
 import shutil
 import sys
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from . import __version__
-from .baseline import HISTORY_DIR, RULE_EXPECTED, Rule, Storage, compare_docs, parse_rule
+from .baseline import HISTORY_DIR, RULE_EXPECTED, Rule, Storage, compare_runs, parse_rule
 from .errors import ConfigError, ReportError
+from .model import SCHEMA, RunReport, to_json
 from .render import json_report, terminal
-from .report import SCHEMA
 
 PROG = "pytest-memleak"
 MAX_ERRORS_SHOWN = 50
@@ -67,7 +67,7 @@ def _resolve(ref: str, storage: str) -> str:
     return Storage(storage).resolve(ref)
 
 
-def _read(ref: str, storage: str) -> tuple[str, dict[str, Any]]:
+def _read(ref: str, storage: str) -> tuple[str, RunReport]:
     path = _resolve(ref, storage)
     return path, json_report.read_report(path)
 
@@ -76,32 +76,17 @@ def _rule(text: str | None) -> Rule:
     return parse_rule(text, "--fail") if text is not None else Rule()
 
 
-def _guard(path: str, render: Callable[[], Any]) -> Any:
-    """Run ``render``; a report that passed ``read_report`` but lacks keys the renderers need
-    becomes a ReportError naming the file instead of a traceback."""
-    try:
-        return render()
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ReportError(
-            path,
-            f"malformed report ({type(exc).__name__}: {exc}); check it "
-            f"with `{PROG} validate {path}`",
-        ) from None
-
-
 # --------------------------------------------------------------------------------------------
 # Commands
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    path, doc = _read(args.report, args.storage)
-    buffer = io.StringIO()  # nothing is printed when the report turns out malformed
-    out = StreamWriter(buffer)
-    tests = doc["tests"]
-    note = ", partial: the run was interrupted" if doc.get("partial") else ""
-    out.write_line(f"report: {path} (created {doc.get('created', '?')}, {len(tests)} tests{note})")
-    _guard(path, lambda: terminal.summary(out, tests, None, None))
-    sys.stdout.write(buffer.getvalue())
+    path, report = _read(args.report, args.storage)
+    out = StreamWriter(sys.stdout)
+    tests = report.tests
+    note = ", partial: the run was interrupted" if report.partial else ""
+    out.write_line(f"report: {path} (created {report.created or '?'}, {len(tests)} tests{note})")
+    terminal.summary(out, list(tests), None, None)
     return 0
 
 
@@ -109,31 +94,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rule = _rule(args.fail)
     old_path, old = _read(args.old, args.storage)
     new_path, new = _read(args.new, args.storage)
-    comparison = _guard(
-        new_path, lambda: compare_docs(old, new, rule, old_name=old_path, new_name=new_path)
-    )
+    comparison, lines = compare_runs(old, new.tests, rule, old_name=old_path, new_name=new_path)
     if args.json:
-        sys.stdout.write(json.dumps(comparison.to_dict(), indent=1) + "\n")
+        sys.stdout.write(json.dumps(to_json(comparison), indent=1) + "\n")
     else:
-        for line in comparison.table_lines():
+        for line in lines:
             sys.stdout.write(line + "\n")
     return 1 if comparison.failed else 0
 
 
 def cmd_html(args: argparse.Namespace) -> int:
     rule = _rule(args.fail)
-    path, doc = _read(args.report, args.storage)
-    comparison = None
+    path, report = _read(args.report, args.storage)
     if args.compare is not None:
         old_path, old = _read(args.compare, args.storage)
-        comparison = _guard(
-            path, lambda: compare_docs(old, doc, rule, old_name=old_path, new_name=path).to_dict()
-        )
+        comparison, _ = compare_runs(old, report.tests, rule, old_name=old_path, new_name=path)
+        report = dataclasses.replace(report, comparison=comparison)
     try:
         from .render import html
     except ImportError as exc:
         return _error(f"the HTML renderer is not available: {exc}")
-    text = _guard(path, lambda: html.render(doc, comparison))
+    text = html.render(report)
     try:
         html.write(args.output, text)
     except OSError as exc:
@@ -179,15 +160,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for path in runs:
         try:
-            doc = json_report.read_report(path)
-            summary = doc.get("summary") or {}
+            report = json_report.read_report(path)
             rows.append(
                 [
                     os.path.basename(path),
-                    doc.get("created", "?"),
-                    summary.get("checked", len(doc["tests"])),
-                    summary.get("leak", "?"),
-                    "yes" if doc.get("partial") else "",
+                    report.created or "?",
+                    report.summary.checked,
+                    report.summary.leak,
+                    "yes" if report.partial else "",
                 ]
             )
         except ReportError as exc:

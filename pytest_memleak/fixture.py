@@ -6,7 +6,7 @@ import contextlib
 from typing import Any, Callable
 
 from . import analysis
-from .report import TestResult
+from .model import TestResult
 from .runner import drive, shared_probes
 from .settings import Settings, marker_layer, resolve
 
@@ -21,8 +21,8 @@ class MemcheckFixture:
         nodeid: str,
         layers: list[tuple[str, dict[str, Any]]],
         marker_kwargs: dict[str, Any],
-        sink: list[dict[str, Any]],
-        on_result: Callable[[dict[str, Any]], None] | None = None,
+        sink: list[TestResult],
+        on_result: Callable[[TestResult], None] | None = None,
     ) -> None:
         self._nodeid = nodeid
         self._layers = layers  # the session's raw command-line and ini layers
@@ -72,10 +72,9 @@ class MemcheckFixture:
             drive(loop, call)
         finally:
             result = analysis.finish(loop, self._nodeid, label=name, origin="fixture")
-            data = result.to_dict()
-            self._sink.append(data)
+            self._sink.append(result)
             if self._on_result is not None:
-                self._on_result(data)
+                self._on_result(result)
         return result
 
     def watch(self, proc: Any, **overrides: Any) -> Any:
@@ -90,10 +89,10 @@ class MemcheckFixture:
         if self._disabled:
             return contextlib.nullcontext()
 
-        def sink(data: dict[str, Any]) -> None:
-            self._sink.append(data)
+        def sink(result: TestResult) -> None:
+            self._sink.append(result)
             if self._on_result is not None:
-                self._on_result(data)
+                self._on_result(result)
 
         return Watch(proc, settings, self._nodeid, sink)
 

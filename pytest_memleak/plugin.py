@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import time
 from collections.abc import Generator
@@ -19,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Union
 import pytest
 
 from .errors import ConfigError, ReportError
+from .model import Comparison, NotChecked, RunReport, TestResult, build, from_json, to_object
 from .render import json_report
-from .report import build
 from .settings import OPTIONS, Settings, marker_layer, resolve
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ MARKER = "memcheck"
 CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many seconds
 _SCALAR_TYPES: Any = Union[str, bool, int, float]
 settings_key = pytest.StashKey[Settings]()
-results_key = pytest.StashKey[list[dict[str, Any]]]()
+results_key = pytest.StashKey[list[TestResult]]()
 #: The plugin was asked to check this item (marker or memleak_all).
 selected_key = pytest.StashKey[bool]()
 #: Why a selected item is not checked, known at collection (its kind, a fixture it uses).
@@ -152,17 +151,18 @@ class MemleakPlugin:
         self.config = config
         self.settings = settings
         self.is_worker = is_worker
-        self.results: list[dict[str, Any]] = []
+        self.results: list[TestResult] = []
         self.report_path: str | None = None
         self.report_error: str | None = None
         self.interrupted = False
         self.crashed: list[str] = []
         self.not_checked: dict[str, tuple[str, str]] = {}  # nodeid -> (kind, reason)
         self.layers: list[tuple[str, dict[str, Any]]] = []
-        self.baseline: dict[str, Any] | None = None
+        self.baseline: RunReport | None = None
         self.baseline_path: str | None = None
-        self._baseline_index: dict[str, dict[str, Any]] = {}
-        self.comparison: Any = None
+        self._baseline_index: dict[str, TestResult] = {}
+        self.comparison: Comparison | None = None
+        self.comparison_lines: list[str] = []
         self.saved_path: str | None = None
         self.html_path: str | None = None
         self.html_error: str | None = None
@@ -182,15 +182,11 @@ class MemleakPlugin:
 
     def load_baseline(self) -> None:
         """Read the run to compare against (before this run could be saved over "latest")."""
-        from .baseline import test_key
-
         ref = self.settings.compare or "latest"
         path = self._storage().resolve(ref)
         self.baseline = json_report.read_report(path)
         self.baseline_path = path
-        self._baseline_index = {
-            test_key(t): t for t in self.baseline["tests"] if isinstance(t, dict) and "nodeid" in t
-        }
+        self._baseline_index = {t.key: t for t in self.baseline.tests}
 
     def _rule(self) -> Any:
         from .baseline import Rule, parse_rule
@@ -376,13 +372,12 @@ class MemleakPlugin:
         finally:
             sampler.stop()
             result = build_result(item.nodeid, "", origin, sampler, SOAK_FIELDS, settings)
-            undecided = result.trend.get("undecided")
+            undecided = result.trend.undecided
             if undecided:
                 item.stash[run_note_key] = ("not decided", f"not decided: {undecided}")
             else:
-                data = result.to_dict()
-                item.stash[results_key].insert(0, data)
-                _fire_events(item, data)
+                item.stash[results_key].insert(0, result)
+                _fire_events(item, result)
         self.fail_if_leaking(item)
         return value
 
@@ -405,11 +400,11 @@ class MemleakPlugin:
             if selected:
                 report.memleak_not_checked = list(_why_not_checked(item))  # type: ignore[attr-defined]
             return report
-        payload = [r for r in results if _json_safe(r)]
-        report.memleak = payload  # type: ignore[attr-defined]
         # A fixture measurement only returns its result (assert_no_leak raises); the test's own
         # loop, a soak and a watched process fail the test.
-        failing = [] if item.stash.get(judged_key, False) else self._failures(payload)
+        failing = [] if item.stash.get(judged_key, False) else self._failures(item)
+        results = item.stash[results_key]
+        report.memleak = [to_object(r) for r in results]  # type: ignore[attr-defined]
         if failing and report.passed:
             report.outcome = "failed"
             report.longrepr = "\n\n".join(failing)
@@ -418,51 +413,52 @@ class MemleakPlugin:
                 report.sections.append(("memleak", message))
         # Key figures as user properties: junitxml writes the item's properties (they reach the
         # teardown report), so they show in CI systems that read JUnit XML.
-        for r in payload:
-            suffix = f"[{r['label']}]" if r.get("label") else ""
-            props = [
-                (f"memleak{suffix}.verdict", r["verdict"]),
-                (f"memleak{suffix}.iterations", r["iterations"]),
-                (f"memleak{suffix}.leaks", len([lk for lk in r["leaks"] if not lk["suppressed"]])),
-                (f"memleak{suffix}.severity", r.get("severity", "none")),
+        for r in results:
+            suffix = f"[{r.label}]" if r.label else ""
+            props: list[tuple[str, object]] = [
+                (f"memleak{suffix}.verdict", r.verdict),
+                (f"memleak{suffix}.iterations", r.iterations),
+                (f"memleak{suffix}.leaks", len(r.active_leaks)),
+                (f"memleak{suffix}.severity", r.severity),
             ]
-            main = max(
-                r.get("findings", []), key=lambda f: f.get("bytes_per_iter") or 0, default=None
-            )
-            if main is not None and main.get("bytes_per_iter") is not None:
-                props.append((f"memleak{suffix}.bytes_per_iter", round(main["bytes_per_iter"], 1)))
+            main = max(r.findings, key=lambda f: f.bytes_per_iter or 0, default=None)
+            if main is not None and main.bytes_per_iter is not None:
+                props.append((f"memleak{suffix}.bytes_per_iter", round(main.bytes_per_iter, 1)))
             item.user_properties.extend(props)
         return report
 
-    def _failures(self, payload: list[dict[str, Any]]) -> list[str]:
+    def _failures(self, item: pytest.Item) -> list[str]:
         """Failure messages: the leaks of the test's own loop, a soak or a watched process (a
-        fixture measurement only returns its result), and regressions against the baseline."""
-        failing = [
-            r["message"] for r in payload if r["verdict"] == "leak" and r.get("origin") != "fixture"
-        ]
+        fixture measurement only returns its result), and regressions against the baseline
+        (each result then carries its comparison row)."""
+        results = item.stash.get(results_key, [])
+        failing = [r.message for r in results if r.verdict == "leak" and r.origin != "fixture"]
         if self.baseline is not None:
-            failing += self._regressions(payload)
+            failing += self._regressions(results)
         return failing
 
     def fail_if_leaking(self, item: pytest.Item) -> None:
         """Fail the call itself (not only its report), so every plugin that looks at the call's
         outcome sees the failure: flaky and pytest-rerunfailures re-run it, junitxml records it."""
         item.stash[judged_key] = True
-        failing = self._failures(item.stash.get(results_key, []))
+        failing = self._failures(item)
         if failing:
             pytest.fail("\n\n".join(failing), pytrace=False)
 
-    def _regressions(self, payload: list[dict[str, Any]]) -> list[str]:
-        """Compare each result with its baseline entry; failure messages for regressions."""
-        from .baseline import compare_test, test_key
+    def _regressions(self, results: list[TestResult]) -> list[str]:
+        """Compare each result with its baseline entry (the row goes onto the result); failure
+        messages for regressions."""
+        import dataclasses
+
+        from .baseline import compare_test
 
         rule = self._rule()
         messages = []
-        for r in payload:
-            comp = compare_test(self._baseline_index.get(test_key(r)), r, rule)
-            r["baseline"] = comp.to_dict()
+        for i, r in enumerate(results):
+            comp = compare_test(self._baseline_index.get(r.key), r, rule)
+            results[i] = dataclasses.replace(r, baseline=comp)
             if comp.failures:
-                lines = [f"memleak: {r['nodeid']} regressed against baseline {self.baseline_path}"]
+                lines = [f"memleak: {r.nodeid} regressed against baseline {self.baseline_path}"]
                 lines += [f"  - {f}" for f in comp.failures]
                 messages.append("\n".join(lines))
         return messages
@@ -474,12 +470,12 @@ class MemleakPlugin:
         note = getattr(report, "memleak_not_checked", None)
         if isinstance(data, list):
             # One entry per test whatever re-runs it (rerunfailures, flaky): the last run wins.
-            self.results = [r for r in self.results if r.get("nodeid") != report.nodeid]
+            self.results = [r for r in self.results if r.nodeid != report.nodeid]
             self.not_checked.pop(report.nodeid, None)
-            self.results.extend(d for d in data if isinstance(d, dict))
+            self.results.extend(from_json(TestResult, d) for d in data)
             self._checkpoint()
         elif isinstance(note, list) and len(note) == 2:
-            self.results = [r for r in self.results if r.get("nodeid") != report.nodeid]
+            self.results = [r for r in self.results if r.nodeid != report.nodeid]
             self.not_checked[report.nodeid] = (str(note[0]), str(note[1]))
         elif report.failed and "crashed while running" in str(report.longrepr):
             # pytest-xdist's stand-in report for a test whose worker died: no results of
@@ -496,10 +492,7 @@ class MemleakPlugin:
         if not self.settings.report or (not force and now - self._last_write < CHECKPOINT_S):
             return
         self._last_write = now
-        extra: dict[str, Any] = {"not_checked": self._not_checked_list()}
-        if running is not None:
-            extra["running"] = running
-        doc = build(self.results, self.settings.to_dict(), partial=True, extra=extra)
+        doc = self._report(partial=True, running=running)
         try:
             json_report.write_atomic(self.settings.report, doc)
         except OSError as exc:
@@ -514,20 +507,17 @@ class MemleakPlugin:
         if self.is_worker or not (self.results or self.not_checked or self._written()):
             return
         partial = self.interrupted or exitstatus in (2, 3) or bool(self.crashed)
-        extra: dict[str, Any] = {"crashed": self.crashed} if self.crashed else {}
-        extra["not_checked"] = self._not_checked_list()
         if self.baseline is not None:
-            from .baseline import compare_docs
+            from .baseline import compare_runs
 
-            self.comparison = compare_docs(
+            self.comparison, self.comparison_lines = compare_runs(
                 self.baseline,
-                build(self.results, {}),
+                tuple(self.results),
                 self._rule(),
                 old_name=self.baseline_path or "",
                 new_name=self.settings.report or "",
             )
-            extra["comparison"] = self.comparison.to_dict()
-        doc = build(self.results, self.settings.to_dict(), partial=partial, extra=extra)
+        doc = self._report(partial=partial)
         if self.settings.report:
             try:
                 json_report.write_atomic(self.settings.report, doc)
@@ -538,7 +528,7 @@ class MemleakPlugin:
             from .render import html
 
             try:
-                html.write(self.settings.html, html.render(doc, extra.get("comparison")))
+                html.write(self.settings.html, html.render(doc))
                 self.html_path = self.settings.html
             except OSError as exc:
                 self.html_error = f"{self.settings.html}: {exc.strerror or exc}"
@@ -551,11 +541,22 @@ class MemleakPlugin:
     def _written(self) -> bool:
         return self._announced and self._last_write != float("-inf")
 
-    def _not_checked_list(self) -> list[dict[str, str]]:
-        return [
-            {"nodeid": nodeid, "kind": kind, "reason": reason}
+    def _not_checked_list(self) -> tuple[NotChecked, ...]:
+        return tuple(
+            NotChecked(nodeid=nodeid, kind=kind, reason=reason)
             for nodeid, (kind, reason) in self.not_checked.items()
-        ]
+        )
+
+    def _report(self, *, partial: bool, running: str | None = None) -> RunReport:
+        return build(
+            tuple(self.results),
+            to_object(self.settings.to_dict()),
+            partial=partial,
+            not_checked=self._not_checked_list(),
+            running=running,
+            crashed=tuple(self.crashed),
+            comparison=self.comparison,
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not (self.results or self.not_checked):
@@ -572,7 +573,7 @@ class MemleakPlugin:
         tr = terminalreporter
         if self.comparison is not None:
             tr.write_sep("-", f"memleak comparison against {self.baseline_path}")
-            for line in self.comparison.table_lines():
+            for line in self.comparison_lines:
                 tr.write_line(line)
         if self.html_path:
             tr.write_line(f"memleak: HTML report written to {self.html_path}")
@@ -619,7 +620,7 @@ def _record(item: pytest.Item, loop: Any, origin: str) -> None:
         # have failed the test). Named as not checked, with why.
         item.stash[run_note_key] = ("not decided", f"not decided: {m.undecided}")
         return
-    result = analysis.finish(loop, item.nodeid, origin=origin).to_dict()
+    result = analysis.finish(loop, item.nodeid, origin=origin)
     item.stash[results_key].insert(0, result)
     _fire_events(item, result)
 
@@ -658,25 +659,21 @@ def _pytest_timeout(item: pytest.Item) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _fire_events(item: pytest.Item, result: dict[str, Any]) -> None:
+def _fire_events(item: pytest.Item, result: TestResult) -> None:
+    """The public hooks, which take the plain dicts of the JSON report."""
     hook = item.config.hook
-    for finding in result.get("findings", []):
-        growth = result.get("growth", {}).get(finding["metric"], {})
+    for finding in result.findings:
+        growth = result.growth.get(finding.metric)
         hook.pytest_memleak_growth_detected(
-            item=item, metric=finding["metric"], growth={**growth, **finding}
+            item=item,
+            metric=finding.metric,
+            growth={**(to_object(growth) if growth else {}), **to_object(finding)},
         )
-    for leak in result.get("leaks", []):
-        hook.pytest_memleak_leak_detected(item=item, leak=leak)
-        if leak.get("type") == "buffer_leak":
-            hook.pytest_memleak_buffer_leak_detected(item=item, leak=leak)
-
-
-def _json_safe(data: dict[str, Any]) -> bool:
-    try:
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+    for leak in result.leaks:
+        data = to_object(leak)
+        hook.pytest_memleak_leak_detected(item=item, leak=data)
+        if leak.type == "buffer_leak":
+            hook.pytest_memleak_buffer_leak_detected(item=item, leak=data)
 
 
 @pytest.fixture
@@ -691,10 +688,10 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     for mark in reversed(marks):
         kwargs.update(mark.kwargs)
     # One list per run of the test (a rerun by pytest-rerunfailures starts a new one).
-    sink: list[dict[str, Any]] = []
+    sink: list[TestResult] = []
     item.stash[results_key] = sink
 
-    def on_result(result: dict[str, Any]) -> None:
+    def on_result(result: TestResult) -> None:
         _fire_events(item, result)
 
     from .fixture import MemcheckFixture

@@ -8,18 +8,28 @@ step). The series go through the same trend analysis as the repeat loop, with ra
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
 import time
 from typing import Any, Callable
 
-from .detectors.trend import analyse
+from .detectors.trend import analyse, severity_for
+from .model import (
+    Finding,
+    Growth,
+    Leak,
+    LeakDetails,
+    ProcessInfo,
+    TestResult,
+    Trend,
+    to_object,
+)
 from .probes import Probes
-from .report import TestResult
 from .settings import Settings
 from .units import format_size
-from .vocabulary import SOAK_FLOORS, worst_severity
+from .vocabulary import SOAK_FLOORS, LeakType, Severity, worst_severity
 
 SOAK_FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
 WATCH_FIELDS = ("t", "rss", "fds", "threads", "children")
@@ -160,7 +170,7 @@ def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
     return read
 
 
-def describe_process(proc: Any) -> dict[str, Any]:
+def describe_process(proc: Any) -> ProcessInfo:
     import psutil
 
     pid = proc if isinstance(proc, int) else proc.pid
@@ -169,7 +179,7 @@ def describe_process(proc: Any) -> dict[str, Any]:
     except Exception:
         cmd = " ".join(map(str, getattr(proc, "args", []) or [])) or "?"
     cmd = cmd.replace("\r", "\\r").replace("\n", "\\n")  # one line in messages and tables
-    return {"pid": pid, "cmdline": cmd[:500]}
+    return ProcessInfo(pid=int(pid), cmdline=cmd[:500])
 
 
 def _thin(values: list[float], times: list[float]) -> tuple[list[float], list[float]]:
@@ -196,10 +206,10 @@ def _judged(samples: list[dict[str, float]], settings: Settings) -> int:
 
 def judge_samples(
     samples: list[dict[str, float]], fields: tuple[str, ...], settings: Settings
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+) -> tuple[dict[str, Growth], list[Finding], list[str]]:
     """(growth per metric, findings, failing reasons) for sampled series, rates per second."""
-    growth: dict[str, Any] = {}
-    findings: list[dict[str, Any]] = []
+    growth: dict[str, Growth] = {}
+    findings: list[Finding] = []
     reasons: list[str] = []
     if settings.window is not None and samples:
         start = samples[-1]["t"] - settings.window
@@ -217,7 +227,7 @@ def judge_samples(
         v_thin, t_thin = _thin(values, times)
         unit = "bytes" if metric in ("rss", "malloc") else "count"
         g = analyse(v_thin, t_thin, metric=metric, unit=unit, min_slope=0.0)
-        growth[metric] = g.to_dict()
+        growth[metric] = g
         need = SOAK_FLOORS.get(metric, 0.0)
         if unit == "bytes" and floor_total is not None:
             need = max(need, float(floor_total))
@@ -243,28 +253,69 @@ def judge_samples(
         )
         reasons.append(reason)
         findings.append(
-            {
-                "metric": metric,
-                "rate_per_iter": g.slope_per_iter,
-                "bytes_per_iter": None,
-                "rate_per_s": g.slope_per_s,
-                "total": g.total_growth,
-                "pattern": g.pattern,
-                "confidence": g.confidence,
-                "severity": "medium",
-                "failing": True,
-                "reason": reason,
-            }
+            Finding(
+                metric=metric,
+                rate_per_iter=g.slope_per_iter,
+                bytes_per_iter=None,
+                rate_per_s=g.slope_per_s,
+                total=g.total_growth,
+                pattern=g.pattern,
+                confidence=g.confidence,
+                severity="medium",
+                failing=True,
+                reason=reason,
+            )
         )
     return growth, findings, reasons
 
 
-_KINDS = {"fds": "file_handle", "threads": "thread", "children": "subprocess"}
+_KINDS: dict[str, LeakType] = {"fds": "file_handle", "threads": "thread", "children": "subprocess"}
 _RESOURCE_FIX = {
     "file_handle": "Open file descriptors keep growing: close files and sockets after use.",
     "thread": "Threads keep being started and never end: join them or use a bounded pool.",
     "subprocess": "Child processes accumulate: wait() for them or use subprocess.run.",
 }
+
+
+def _sampled_leaks(
+    findings: list[Finding], where: str, process: ProcessInfo | None
+) -> tuple[list[Finding], list[Leak]]:
+    """One leak for the memory that grew, one per resource kind; the findings with their
+    severity set."""
+    memory = [f for f in findings if f.metric not in _KINDS]
+    groups: list[tuple[LeakType, list[Finding]]] = [("unknown", memory)] if memory else []
+    groups += [(_KINDS[f.metric], [f]) for f in findings if f.metric in _KINDS]
+    out_findings: list[Finding] = []
+    leaks: list[Leak] = []
+    for i, (kind, group) in enumerate(groups, 1):
+        main = max(group, key=lambda f: f.total) if kind == "unknown" else group[0]
+        sev: Severity = "high" if kind != "unknown" else severity_for(main.total, main.rate_per_s)
+        out_findings += [dataclasses.replace(f, severity=sev) for f in group]
+        leaks.append(
+            Leak(
+                id=f"L{i}",
+                type=kind,
+                source=where,
+                severity=sev,
+                estimated_size=main.total if kind == "unknown" else None,
+                growth_rate=main.rate_per_s,
+                unit="bytes/s" if kind == "unknown" else f"{main.metric}/s",
+                evidence=tuple(f.reason for f in group),
+                recommendation=(
+                    "Memory of the watched process grows under load: profile that process "
+                    "(tracemalloc, memray) while it handles requests."
+                    if process and kind == "unknown"
+                    else "Memory grows while the test runs: rerun the workload as a "
+                    "repeated @pytest.mark.memcheck test to get leak sites."
+                    if kind == "unknown"
+                    else _RESOURCE_FIX[kind]
+                ),
+                details=LeakDetails(pattern=main.pattern, metric=main.metric),
+                confidence=main.confidence,
+                growth_rate_per_s=main.rate_per_s,
+            )
+        )
+    return out_findings, leaks
 
 
 def build_result(
@@ -274,122 +325,80 @@ def build_result(
     sampler: Sampler,
     fields: tuple[str, ...],
     settings: Settings,
-    process: dict[str, Any] | None = None,
+    process: ProcessInfo | None = None,
 ) -> TestResult:
-    from .detectors.trend import severity_for
-
     samples = sampler.samples
     growth, findings, reasons = judge_samples(samples, fields, settings)
     snapshots = {
-        f: [
+        f: tuple(
             s.get(f) if not (isinstance(s.get(f), float) and math.isnan(s[f])) else None
             for s in samples
-        ]
+        )
         for f in fields
     }
-    leaks: list[dict[str, Any]] = []
-    severity = "none"
-    where = f"pid {process['pid']}" if process else nodeid
-    memory = [f for f in findings if f["metric"] not in _KINDS]
-    groups = [("unknown", memory)] if memory else []
-    groups += [(_KINDS[f["metric"]], [f]) for f in findings if f["metric"] in _KINDS]
-    for i, (kind, group) in enumerate(groups, 1):
-        main = max(group, key=lambda f: f["total"]) if kind == "unknown" else group[0]
-        sev = "high" if kind != "unknown" else severity_for(main["total"], main["rate_per_s"])
-        for f in group:
-            f["severity"] = sev
-        severity = worst_severity(severity, sev)
-        leaks.append(
-            {
-                "id": f"L{i}",
-                "type": kind,
-                "source": where,
-                "severity": sev,
-                "estimated_size": main["total"] if kind == "unknown" else None,
-                "growth_rate": main["rate_per_s"],
-                "unit": "bytes/s" if kind == "unknown" else f"{main['metric']}/s",
-                "evidence": [f["reason"] for f in group],
-                "recommendation": (
-                    "Memory of the watched process grows under load: profile that process "
-                    "(tracemalloc, memray) while it handles requests."
-                    if process and kind == "unknown"
-                    else "Memory grows while the test runs: rerun the workload as a "
-                    "repeated @pytest.mark.memcheck test to get leak sites."
-                    if kind == "unknown"
-                    else _RESOURCE_FIX[kind]
-                ),
-                "stack_trace": None,
-                "fingerprint": "",
-                "module": None,
-                "retainer_path": None,
-                "objects": {},
-                "details": {"pattern": main["pattern"], "metric": main["metric"]},
-                "suppressed": False,
-                "suppressed_by": None,
-                "confidence": main["confidence"],
-                "growth_rate_per_s": main["rate_per_s"],
-            }
-        )
-    verdict = "leak" if reasons else "ok"
+    where = f"pid {process.pid}" if process else nodeid
+    findings, leaks = _sampled_leaks(findings, where, process)
+    severity = worst_severity(*(lk.severity for lk in leaks))
     notes = {}
     if sampler.ended:
         notes["ended"] = sampler.ended
     if sampler.errors:
         notes["errors"] = "; ".join(sampler.errors[:3])
-    result = TestResult(
-        nodeid=nodeid,
-        label=label,
-        origin=origin,
-        verdict=verdict,
-        severity=severity,
-        iterations=len(samples),
-        warmup=0,
-        partial=bool(sampler.ended) and "exited with code 0" not in (sampler.ended or ""),
-        stop_reason=sampler.ended or ("confirmed growth" if reasons else "clean"),
-        duration_s=samples[-1]["t"] if samples else 0.0,
-        snapshots=snapshots,
-        growth=growth,
-        findings=findings,
-        leaks=leaks,
-        settings=settings.to_dict(),
-        probe_notes=notes,
-        trend={
-            "health": "unknown",
-            "mode": "watch" if process else "soak",
-            "samples": len(samples),
-            "interval_s": sampler.interval * sampler.step,
-            "sampler_cpu_s": round(sampler.cpu_s, 4),
-            "judged_samples": _judged(samples, settings),
-            "interval_achieved_s": _achieved_interval(samples),
-        },
-    )
-    if process:
-        result.trend["process"] = process
-    what = f"watched process {process['pid']} ({process['cmdline'][:80]})" if process else nodeid
-    judged = result.trend["judged_samples"]
+    judged = _judged(samples, settings)
+    what = f"watched process {process.pid} ({process.cmdline[:80]})" if process else nodeid
+    undecided = None
+    message = ""
     if not reasons and judged < MIN_SAMPLES:
         # Too few samples to tell growth from noise: not a pass.
-        why = (
+        undecided = (
             f"{judged} sample{'s' if judged != 1 else ''} in the judged window, at least "
             f"{MIN_SAMPLES} are needed (run it longer, or shorten interval, or widen window)"
         )
-        result.verdict = "skipped"
-        result.stop_reason = "not decided"
-        result.trend["undecided"] = why
-        result.message = f"memleak: {what} not decided: {why}"
+        message = f"memleak: {what} not decided: {undecided}"
+    duration = samples[-1]["t"] if samples else 0.0
     if reasons:
-        result.message = "\n".join(
-            [f"memleak: {what} leaks ({len(samples)} samples over {result.duration_s:.1f} s)"]
+        message = "\n".join(
+            [f"memleak: {what} leaks ({len(samples)} samples over {duration:.1f} s)"]
             + [f"  - {r}" for r in reasons]
         )
-    return result
+    return TestResult(
+        nodeid=nodeid,
+        label=label,
+        origin=origin,
+        verdict="leak" if reasons else "skipped" if undecided else "ok",
+        severity=severity,
+        message=message,
+        iterations=len(samples),
+        warmup=0,
+        partial=bool(sampler.ended) and "exited with code 0" not in (sampler.ended or ""),
+        stop_reason="not decided"
+        if undecided
+        else sampler.ended or ("confirmed growth" if reasons else "clean"),
+        duration_s=duration,
+        snapshots=snapshots,
+        growth=growth,
+        findings=tuple(findings),
+        leaks=tuple(leaks),
+        settings=to_object(settings.to_dict()),
+        probe_notes=notes,
+        trend=Trend(
+            mode="watch" if process else "soak",
+            samples=len(samples),
+            interval_s=sampler.interval * sampler.step,
+            sampler_cpu_s=round(sampler.cpu_s, 4),
+            judged_samples=judged,
+            interval_achieved_s=_achieved_interval(samples),
+            process=process,
+            undecided=undecided,
+        ),
+    )
 
 
 class Watch:
     """Context manager returned by ``memcheck.watch(proc)``: samples another process."""
 
     def __init__(
-        self, proc: Any, settings: Settings, nodeid: str, sink: Callable[[dict[str, Any]], None]
+        self, proc: Any, settings: Settings, nodeid: str, sink: Callable[[TestResult], None]
     ) -> None:
         self.process = describe_process(proc)
         self.settings = settings
@@ -408,14 +417,14 @@ class Watch:
         self.sampler.stop()
         self.result = build_result(
             self.nodeid,
-            f"watch pid {self.process['pid']}",
+            f"watch pid {self.process.pid}",
             "watch",
             self.sampler,
             WATCH_FIELDS,
             self.settings,
             self.process,
         )
-        self._sink(self.result.to_dict())
+        self._sink(self.result)
 
 
 def soak_progress(config: Any) -> Callable[[dict[str, float]], None] | None:

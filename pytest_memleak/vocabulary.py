@@ -22,7 +22,7 @@ def severity_rank(severity: str) -> int:
     return _RANKS.get(severity, -1)
 
 
-def worst_severity(*severities: str) -> str:
+def worst_severity(*severities: Severity) -> Severity:
     """The worst of ``severities`` ("none" when there are none)."""
     return max(severities, key=severity_rank, default="none")
 

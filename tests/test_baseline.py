@@ -181,7 +181,7 @@ def test_new_test_never_fails() -> None:
 def test_same_within_percent() -> None:
     row = compare_test(entry(rate=4 * KiB), entry(rate=4.2 * KiB), parse_rule("rate:10%"))
     assert row.status == "same"
-    assert row.failures == []
+    assert row.failures == ()
     assert row.delta == pytest.approx(0.2 * KiB)
     assert row.delta_pct == pytest.approx(5.0)
 
@@ -291,14 +291,14 @@ def test_new_leaks_fails_whatever_the_size() -> None:
     new = entry(rate=4 * KiB, leaks=(leak("aaaa"), leak("bbbb", rate=8)))
     row = compare_test(old, new, parse_rule("new-leaks"))
     assert row.status == "regressed"
-    assert row.new_fingerprints == ["bbbb"]
+    assert row.new_fingerprints == ("bbbb",)
     assert "new-leaks broke" in row.failures[0]
     assert "bbbb" in row.failures[0]
     assert "app.py:12" in row.failures[0]
     # the same fingerprints: fine; without the term: recorded but not failing
     assert not compare_test(old, old, parse_rule("new-leaks")).failed
     other = compare_test(old, new, parse_rule("rate:10%"))
-    assert other.new_fingerprints == ["bbbb"]
+    assert other.new_fingerprints == ("bbbb",)
     assert not other.failed
 
 

@@ -521,7 +521,7 @@ def test_ini_save_writes_the_run_to_the_history_folder(pytester, run_memleak, na
     assert len(runs) == 1, runs
     assert "memleak: run saved to" in run.output
     saved = json_report.read_report(str(runs[0]))
-    assert [t["nodeid"] for t in saved["tests"]] == [t["nodeid"] for t in run.report["tests"]]
+    assert [t.nodeid for t in saved.tests] == [t["nodeid"] for t in run.report["tests"]]
 
 
 def test_ini_storage_is_the_history_folder(pytester, run_memleak):

@@ -107,8 +107,8 @@ def test_measure(pytester: pytest.Pytester) -> None:
             assert result.label == "leaky"  # the callable's name by default
             prefix = "memleak: test_meas.py::test_measure_leaky [leaky] leaks"
             assert result.message.startswith(prefix)
-            assert result.growth["malloc"]["slope_per_iter"] >= 4096
-            assert result.growth["malloc"]["pattern"] == "linear"
+            assert result.growth["malloc"].slope_per_iter >= 4096
+            assert result.growth["malloc"].pattern == "linear"
             reached("leaky")
 
         def test_measure_clean(memcheck):

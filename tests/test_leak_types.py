@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_memleak.detectors.diagnose import Diagnosis, _suppress, leaks_for
-from pytest_memleak.detectors.verdict import MetricFinding, Verdict
-from pytest_memleak.report import Leak
+from pytest_memleak.detectors.diagnose import Diagnosis, Leak, _suppress, leaks_for
+from pytest_memleak.detectors.verdict import Verdict
+from pytest_memleak.model import Finding
 
 # name: (setup at module level, leaking body, clean body, expected type)
 CASES = {
@@ -254,7 +254,7 @@ def test_malloc_line_without_traced_growth_is_native():
 
 def _malloc_leaks(d: Diagnosis, rate: float, iterations: int) -> list[Leak]:
     """leaks_for on a confirmed malloc growth of ``rate`` bytes a call and diagnosis ``d``."""
-    finding = MetricFinding(
+    finding = Finding(
         metric="malloc",
         rate_per_iter=rate,
         bytes_per_iter=rate,

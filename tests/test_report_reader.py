@@ -4,6 +4,7 @@ file is a clear error naming it and the first bad field, never a traceback (issu
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_schema import sample_doc
+from test_schema import sample_doc, sample_report
 
-from pytest_memleak.baseline import compare_docs, parse_rule
+from pytest_memleak.baseline import compare_runs, parse_rule
 from pytest_memleak.errors import ReportError
+from pytest_memleak.model import RunReport
 from pytest_memleak.render import html, json_report
 
 JSON = st.recursive(
@@ -52,13 +54,15 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
     doc[path[-1]] = value
 
 
-def _use(doc: dict[str, Any]) -> None:
+def _use(report: RunReport) -> None:
     """What the plugin and the CLI do with a report they read: compare it, render it."""
-    compare_docs(doc, sample_doc(), parse_rule("rate:10%,new-leaks", "rule"))
-    html.render(doc, None)
+    comparison, _ = compare_runs(
+        report, sample_report().tests, parse_rule("rate:10%,new-leaks", "rule")
+    )
+    html.render(dataclasses.replace(report, comparison=comparison))
 
 
-def _read_or_error(path: str) -> tuple[dict[str, Any] | None, str | None]:
+def _read_or_error(path: str) -> tuple[RunReport | None, str | None]:
     try:
         return json_report.read_report(path), None
     except ReportError as exc:

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterator
 import pytest
 from jsonschema import Draft202012Validator
 
-from pytest_memleak import baseline, report, vocabulary
+from pytest_memleak import baseline, model, vocabulary
 from pytest_memleak.detectors import trend
 from pytest_memleak.errors import ReportError
+from pytest_memleak.model import to_json, to_object
 from pytest_memleak.render import json_report
 from pytest_memleak.settings import OPTIONS, SEVERITY_ORDER, Settings, resolve
 
@@ -27,45 +28,49 @@ DEFS = SCHEMA["$defs"]
 
 
 def sample_leak(**changes: Any) -> dict[str, Any]:
-    leak = report.Leak(
-        id="L1",
-        type="python_object",
-        source="app/cache.py:42",
-        severity="medium",
-        estimated_size=40960.0,
-        growth_rate=4096.0,
-        evidence=["dict +1.00/iter", "held by app.cache.CACHE"],
-        recommendation="Bound the cache.",
-        stack_trace=["app/cache.py:42 in remember", "tests/test_app.py:7 in test_get"],
-        fingerprint="python_object:app/cache.py:remember",
-        module="app.cache",
-        retainer_path="app.cache.CACHE -> dict",
-        objects={"dict": 1.0},
-        confidence=0.9,
-    ).to_dict()
+    leak = to_object(
+        model.Leak(
+            id="L1",
+            type="python_object",
+            source="app/cache.py:42",
+            severity="medium",
+            estimated_size=40960.0,
+            growth_rate=4096.0,
+            evidence=("dict +1.00/iter", "held by app.cache.CACHE"),
+            recommendation="Bound the cache.",
+            stack_trace=("app/cache.py:42 in remember", "tests/test_app.py:7 in test_get"),
+            fingerprint="python_object:app/cache.py:remember",
+            module="app.cache",
+            retainer_path="app.cache.CACHE -> dict",
+            objects={"dict": 1.0},
+            confidence=0.9,
+        )
+    )
     leak.update(changes)
     return leak
 
 
-def sample_doc() -> dict[str, Any]:
+def sample_report() -> model.RunReport:
     """A report built from the model, without running pytest: one leaking entry with a leak."""
     growth = trend.analyse([float(i * 4096) for i in range(11)], metric="malloc", unit="bytes")
-    leaking = report.TestResult(
+    leaking = model.TestResult(
         nodeid="tests/test_app.py::test_get[json]",
         verdict="leak",
         severity="medium",
         iterations=10,
         warmup=6,
-        rounds=[10],
-        snapshots={"malloc": [float(i * 4096) for i in range(11)], "fds": [None] * 11},
-        trend={"rss_slope_per_iter": None, "health": "unknown"},
-        growth={"malloc": growth.to_dict()},
-        leaks=[sample_leak()],
-        settings=resolve([]).to_dict(),
+        rounds=(10,),
+        snapshots={"malloc": tuple(float(i * 4096) for i in range(11)), "fds": (None,) * 11},
+        growth={"malloc": growth},
+        leaks=(model.from_json(model.Leak, sample_leak()),),
+        settings=to_object(resolve([]).to_dict()),
     )
-    clean = report.TestResult(nodeid="tests/test_app.py::test_ok", verdict="ok", iterations=10)
-    tests = [leaking.to_dict(), clean.to_dict()]
-    return report.build(tests, resolve([]).to_dict())
+    clean = model.TestResult(nodeid="tests/test_app.py::test_ok", verdict="ok", iterations=10)
+    return model.build((leaking, clean), to_object(resolve([]).to_dict()))
+
+
+def sample_doc() -> dict[str, Any]:
+    return to_object(sample_report())
 
 
 # --------------------------------------------------------------------------- the schema file
@@ -74,7 +79,7 @@ def sample_doc() -> dict[str, Any]:
 def test_schema_is_valid_draft_2020_12():
     Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert SCHEMA["properties"]["schema"]["const"] == report.SCHEMA
+    assert SCHEMA["properties"]["schema"]["const"] == model.SCHEMA
 
 
 def _properties(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -148,14 +153,12 @@ def test_required_keys(where, required):
 
 
 def test_enums_match_the_code():
-    assert DEFS["test"]["properties"]["verdict"]["enum"] == list(report.VERDICTS)
-    assert DEFS["leak"]["properties"]["type"]["enum"] == list(report.LEAK_TYPES)
+    assert DEFS["test"]["properties"]["verdict"]["enum"] == list(vocabulary.VERDICTS)
+    assert DEFS["leak"]["properties"]["type"]["enum"] == list(vocabulary.LEAK_TYPES)
     assert DEFS["pattern"]["enum"] == list(trend.PATTERNS)
     assert DEFS["severity"]["enum"] == list(trend.SEVERITIES)
     assert DEFS["settings"]["properties"]["fail_on"]["enum"] == list(SEVERITY_ORDER)
     # One vocabulary for every stage: the modules above re-export it.
-    assert report.VERDICTS is vocabulary.VERDICTS
-    assert report.LEAK_TYPES is vocabulary.LEAK_TYPES
     assert trend.SEVERITIES is vocabulary.SEVERITIES
     assert DEFS["leak"]["properties"]["origin"]["enum"] == list(vocabulary.ORIGINS)
 
@@ -163,9 +166,11 @@ def test_enums_match_the_code():
 @pytest.mark.parametrize(
     ("model", "definition"),
     [
-        (report.TestResult, "test"),
-        (report.Leak, "leak"),
-        (trend.Growth, "growth"),
+        (model.TestResult, "test"),
+        (model.Leak, "leak"),
+        (model.Growth, "growth"),
+        (model.Finding, "finding"),
+        (model.ComparisonRow, "comparison_row"),
         (Settings, "settings"),
     ],
 )
@@ -189,7 +194,8 @@ def test_every_option_is_in_the_settings_definition():
 
 
 def test_environment_keys_are_typed():
-    assert set(report.environment()) <= set(SCHEMA["properties"]["environment"]["properties"])
+    environment = to_object(model.environment())
+    assert set(environment) <= set(SCHEMA["properties"]["environment"]["properties"])
 
 
 # --------------------------------------------------------------------------- validate()
@@ -210,12 +216,15 @@ def test_minimal_leak_validates():
 def test_compared_report_validates():
     """A report with a baseline comparison: the top-level "comparison" and each test's
     "baseline" row."""
-    old, new = sample_doc(), sample_doc()
+    old = sample_report()
     rule = baseline.parse_rule("rate:10%,new-leaks")
-    comparison = baseline.compare_docs(old, new, rule, old_name="old.json", new_name="new.json")
-    new["comparison"] = comparison.to_dict()
-    for test, row in zip(new["tests"], comparison.rows):
-        test["baseline"] = row.to_dict()
+    comparison, _ = baseline.compare_runs(
+        old, old.tests, rule, old_name="old.json", new_name="new.json"
+    )
+    tests = tuple(
+        dataclasses.replace(t, baseline=baseline.compare_test(t, t, rule)) for t in old.tests
+    )
+    new = to_object(dataclasses.replace(old, tests=tests, comparison=comparison))
     assert json_report.validate(new) == []
     new["tests"][0]["baseline"]["status"] = "better"
     assert any("tests/0/baseline/status" in e for e in json_report.validate(new))
@@ -297,7 +306,7 @@ def test_real_run_validates(pytester, run_memleak):
     assert error["error"] == "ValueError: boom"
     assert error["error_iteration"] == 1
     assert run.test("test_fixture")["origin"] == "fixture"
-    assert json_report.read_report(str(run.report_path)) == doc
+    assert to_json(json_report.read_report(str(run.report_path))) == doc
 
 
 def test_sampled_entries_validate(pytester, run_memleak):
@@ -445,9 +454,9 @@ def valid_text() -> str:
 
 def test_read_report_round_trip(tmp_path):
     path = tmp_path / "report.json"
-    doc = sample_doc()
-    json_report.write_atomic(str(path), doc)
-    assert json_report.read_report(str(path)) == doc
+    report = sample_report()
+    json_report.write_atomic(str(path), report)
+    assert json_report.read_report(str(path)) == report
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left
 
 
@@ -617,4 +626,4 @@ def test_a_report_written_with_every_setting_changed_validates(pytester, run_mem
     assert json_report.validate(run.report) == [], run.output
     sources = run.report["config"]["sources"]
     assert sources["max_iterations"].startswith("derived")
-    assert json_report.read_report(str(run.report_path)) == run.report
+    assert to_json(json_report.read_report(str(run.report_path))) == run.report

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_memleak.errors import ConfigError
+from pytest_memleak.model import to_json
 from pytest_memleak.render.json_report import SCHEMA_FILE
-from pytest_memleak.report import clean
 from pytest_memleak.runner import Loop
 from pytest_memleak.settings import (
     MAX_DURATION_S,
@@ -86,7 +86,7 @@ def test_any_value_is_accepted_in_range_or_refused_clearly(option, origin, value
         assert low <= got <= high, (option.name, value, got)
         assert math.isfinite(got)
     # What was accepted makes a valid report ...
-    jsonschema.validate(clean(s.to_dict()), SETTINGS_SCHEMA)
+    jsonschema.validate(to_json(s.to_dict()), SETTINGS_SCHEMA)
     # ... and a loop that can be built (its buffer is sized from the iteration settings).
     if option.name in LOOP_OPTIONS:
         Loop(s)

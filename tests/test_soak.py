@@ -179,6 +179,7 @@ def test_a_watched_process_ending_on_a_drop_still_leaks():
     # back near its start), so 10 MiB of steady growth read as -392 KiB and "ok".
     import time
 
+    from pytest_memleak.model import ProcessInfo
     from pytest_memleak.settings import resolve
     from pytest_memleak.soak import WATCH_FIELDS, Sampler, build_result
 
@@ -202,6 +203,6 @@ def test_a_watched_process_ending_on_a_drop_still_leaks():
         sampler,
         WATCH_FIELDS,
         resolve([]),
-        {"pid": 4242, "cmdline": "server"},
+        ProcessInfo(pid=4242, cmdline="server"),
     )
     assert result.verdict == "leak", (result.growth.get("rss"), result.snapshots["rss"][-3:])

@@ -19,6 +19,7 @@ from pytest_memleak.detectors.trend import (
     severity_for,
     theil_sen,
 )
+from pytest_memleak.model import to_json
 
 KIB = 1024
 MIB = 1024**2
@@ -224,7 +225,7 @@ def test_bad_input_raises_value_error():
 
 def test_to_dict_is_json_serialisable():
     g = _analyse(np.arange(10, dtype=np.int64) * 4096, np.linspace(0.0, 1.0, 10))
-    d = g.to_dict()
+    d = to_json(g)
     assert set(d) == {
         "metric",
         "unit",
@@ -266,6 +267,6 @@ def test_analyse_any_finite_series(values, min_slope):
     assert 0.0 <= g.r2 <= 1.0
     assert 0.0 <= g.mk_p <= 1.0
     assert 0.0 <= g.increasing_fraction <= 1.0
-    d = g.to_dict()
+    d = to_json(g)
     assert all(type(v) in (str, float) for v in d.values())
     json.dumps(d, allow_nan=False)

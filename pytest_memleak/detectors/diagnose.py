@@ -24,8 +24,10 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..report import Leak
+from .. import model
+from ..model import DiagnosisRecord
 from ..units import format_size
+from ..vocabulary import LeakType, Severity
 from . import native, objects, resources
 from .sites import Site, find_sites, traced_growth
 from .verdict import judge
@@ -163,6 +165,52 @@ def _in_file(lk: Leak, *parts: str) -> bool:
 
 
 @dataclass
+class Leak:
+    """A leak while the diagnosis builds it (mutable); :meth:`freeze` gives the report's."""
+
+    id: str
+    type: LeakType
+    source: str
+    severity: Severity
+    estimated_size: float | None
+    growth_rate: float | None
+    evidence: list[str] = field(default_factory=list)
+    recommendation: str = ""
+    stack_trace: list[str] | None = None
+    unit: str = "bytes"
+    confidence: float = 0.0
+    fingerprint: str = ""
+    module: str | None = None
+    retainer_path: str | None = None
+    objects: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    suppressed: bool = False
+    suppressed_by: str | None = None
+
+    def freeze(self) -> model.Leak:
+        return model.Leak(
+            id=self.id,
+            type=self.type,
+            source=self.source,
+            severity=self.severity,
+            estimated_size=self.estimated_size,
+            growth_rate=self.growth_rate,
+            evidence=tuple(self.evidence),
+            recommendation=self.recommendation,
+            stack_trace=tuple(self.stack_trace) if self.stack_trace is not None else None,
+            unit=self.unit,
+            confidence=self.confidence,
+            fingerprint=self.fingerprint,
+            module=self.module,
+            retainer_path=self.retainer_path,
+            objects=dict(self.objects),
+            details=model.from_json(model.LeakDetails, self.details),
+            suppressed=self.suppressed,
+            suppressed_by=self.suppressed_by,
+        )
+
+
+@dataclass
 class Diagnosis:
     iterations: int = 0
     seconds: float = 0.0
@@ -180,23 +228,27 @@ class Diagnosis:
     rss_rising_steps: int | None = None  # untraced calls after which rss was higher than before
     untraced_calls: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "iterations": self.iterations,
-            "seconds": round(self.seconds, 4),
-            "sites": [s.to_dict() for s in self.sites],
-            "objects": self.objects,
-            "resources": self.resources,
-            "lines": self.lines,
-            "modules": self.modules,
-            "retainers": self.retainers,
-            "notes": self.notes,
-            "traced_per_iter": self.traced_per_iter,
-            "untraced_malloc_per_iter": self.untraced_malloc_per_iter,
-            "settled_rss_per_iter": self.settled_rss_per_iter,
-            "allocator_settled": self.allocator_settled,
-            "rss_rising_steps": self.rss_rising_steps,
-        }
+    def record(self) -> DiagnosisRecord:
+        """The report's copy of what the diagnosis found."""
+        return model.from_json(
+            DiagnosisRecord,
+            {
+                "iterations": self.iterations,
+                "seconds": round(self.seconds, 4),
+                "sites": [s.to_dict() for s in self.sites],
+                "objects": self.objects,
+                "resources": self.resources,
+                "lines": self.lines,
+                "modules": self.modules,
+                "retainers": self.retainers,
+                "notes": self.notes,
+                "traced_per_iter": self.traced_per_iter,
+                "untraced_malloc_per_iter": self.untraced_malloc_per_iter,
+                "settled_rss_per_iter": self.settled_rss_per_iter,
+                "allocator_settled": self.allocator_settled,
+                "rss_rising_steps": self.rss_rising_steps,
+            },
+        )
 
 
 def run(loop: Any, verdict: Any) -> Generator[None, None, None]:
@@ -341,7 +393,7 @@ def _fingerprint(kind: str, source: str) -> str:
     return hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _kind_from_objects(grown: dict[str, float]) -> tuple[str, str | None]:
+def _kind_from_objects(grown: dict[str, float]) -> tuple[LeakType, str | None]:
     """(leak type, module) from the growing object types."""
     for name in grown:
         if any(name.startswith(c) for c in CONNECTION_TYPES):
@@ -362,7 +414,7 @@ def _kind_from_objects(grown: dict[str, float]) -> tuple[str, str | None]:
 BUFFER_MODULES = ("array", "mmap", "numpy", "builtins.memoryview")
 
 
-def _kind_from_line(source: str) -> tuple[str, str | None] | None:
+def _kind_from_line(source: str) -> tuple[LeakType, str | None] | None:
     """Leak type from what the allocating line calls, for objects the census cannot see."""
     for mod in native.modules_called_on_line(source):
         top = mod.split(".")[0]
@@ -424,7 +476,12 @@ def _metric_rate(v: Any, metric: str) -> float | None:
 
 
 def _new_leak(
-    kind: str, source: str, severity: str, rate: float | None, iterations: int, unit: str = "bytes"
+    kind: LeakType,
+    source: str,
+    severity: Severity,
+    rate: float | None,
+    iterations: int,
+    unit: str = "bytes",
 ) -> Leak:
     return Leak(
         id="",
@@ -438,7 +495,7 @@ def _new_leak(
     )
 
 
-def leaks_for(m: Any, v: Any) -> list[Leak]:
+def leaks_for(m: Any, v: Any) -> list[model.Leak]:
     """Typed leak entries from the confirmed growth and the diagnosis (empty for clean tests)."""
     d: Diagnosis | None = m.diagnosis
     if v.verdict != "leak" or d is None:
@@ -446,7 +503,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
     leaks: list[Leak] = []
     confirmed = set(m.confirmed)
     res = d.resources
-    sev = v.severity if v.severity != "none" else "low"
+    sev: Severity = v.severity if v.severity != "none" else "low"
 
     def line_for(counter: str) -> str | None:
         top = d.lines.get(counter) or []
@@ -455,7 +512,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
     site = d.sites[0] if d.sites else None
     site_src = site.source if site else None
     if "fds" in confirmed:
-        kind = (
+        kind: LeakType = (
             "socket"
             if res.get("socket_count", 0) >= res.get("file_count", 0) and res.get("socket_count")
             else "file_handle"
@@ -475,10 +532,11 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         )
         lk.evidence += [f"open: {t}" for t in items[:3]]
         leaks.append(lk)
-    for metric, kind, noun, listing, count in (
+    resource_kinds: tuple[tuple[str, LeakType, str, str, str], ...] = (
         ("threads", "thread", "threads", "threads", "thread_count"),
         ("children", "subprocess", "child processes", "children", "child_count"),
-    ):
+    )
+    for metric, kind, noun, listing, count in resource_kinds:
         if metric not in confirmed:
             continue
         lk = _new_leak(
@@ -662,7 +720,7 @@ def leaks_for(m: Any, v: Any) -> list[Leak]:
         lk.fingerprint = _fingerprint(lk.type, lk.source)
         lk.confidence = max((f.confidence for f in v.findings if f.failing), default=0.5)
     _suppress(leaks, m.settings.suppress)
-    return leaks
+    return [lk.freeze() for lk in leaks]
 
 
 def _near(a: str, b: str, lines: int = 2) -> bool:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ..vocabulary import PATTERNS, SEVERITIES
+from ..model import Growth
+from ..vocabulary import PATTERNS, SEVERITIES, Pattern, Severity
 
 __all__ = [
     "PATTERNS",
@@ -209,7 +210,7 @@ def mann_kendall(y: Sequence[float]) -> MannKendall:
     return _mk(_as_array(y, "y"))
 
 
-def severity_for(total_growth_bytes: float, rate_bytes_per_s: float) -> str:
+def severity_for(total_growth_bytes: float, rate_bytes_per_s: float) -> Severity:
     """Severity of a memory growth from its total and its rate (callers use "none" themselves)."""
     total, rate = total_growth_bytes, rate_bytes_per_s
     if total > 100 * _MB or rate > 1 * _MB:
@@ -219,33 +220,6 @@ def severity_for(total_growth_bytes: float, rate_bytes_per_s: float) -> str:
     if total > 20 * _MB or rate > 100 * _KB:
         return "medium"
     return "low"
-
-
-@dataclass
-class Growth:
-    """Trend of one metric over the measured iterations."""
-
-    metric: str
-    unit: str
-    pattern: str
-    slope_per_iter: float
-    slope_per_s: float
-    total_growth: float
-    r2: float
-    mk_p: float
-    tau: float
-    increasing_fraction: float
-    confidence: float
-    noise: float
-    recommendation: str
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready dict (str and float values only)."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = str(v) if isinstance(v, str) else _finite(v)
-        return out
 
 
 def _is_spike(y: np.ndarray, x: np.ndarray, noise: float, min_slope: float) -> bool:
@@ -366,7 +340,7 @@ def analyse(
             slope_s = _ts(y, t)[0]
         total = float(raw[-1]) - float(raw[0]) if n else 0.0
 
-        pattern = "stable"
+        pattern: Pattern = "stable"
         head_slope = 0.0
         if n >= 3 and np.ptp(y) > 0:
             if _is_spike(y, x, noise, ms):

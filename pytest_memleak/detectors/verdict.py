@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..model import Finding, NoiseFloor, Trend
 from ..runner import Measurement
 from ..units import format_size
-from ..vocabulary import COUNT_METRICS, FLOORS, severity_rank
+from ..vocabulary import COUNT_METRICS, FLOORS, Severity, VerdictName, severity_rank, worst_severity
 from .trend import severity_for
 
 HEALTH_CUTS = ((2.5, "critical"), (1.5, "warning"))
 #: Resource leaks (fds, threads, children) hit hard OS limits: they rank high whatever their size.
-COUNT_SEVERITY = "high"
+COUNT_SEVERITY: Severity = "high"
 
 
 #: Shortest measured window (seconds) for which the per-second severity cut-offs apply.
@@ -34,31 +34,14 @@ def health_for(ratio: float | None) -> str:
 
 
 @dataclass
-class MetricFinding:
-    metric: str
-    rate_per_iter: float  # unit per iteration (bytes or count)
-    bytes_per_iter: float | None  # bytes per iteration, estimated for py_blocks
-    rate_per_s: float
-    total: float
-    pattern: str
-    confidence: float
-    severity: str
-    failing: bool
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
 class Verdict:
-    verdict: str  # ok | leak | error | skipped
-    severity: str  # none | low | medium | high | critical
-    findings: list[MetricFinding] = field(default_factory=list)
+    verdict: VerdictName
+    severity: Severity
+    findings: list[Finding] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # failing threshold lines
     health: str = "unknown"
-    trend: dict[str, Any] = field(default_factory=dict)
-    noise: dict[str, dict[str, float]] = field(default_factory=dict)
+    trend: Trend = field(default_factory=Trend)
+    noise: dict[str, NoiseFloor] = field(default_factory=dict)
     #: absolute limits broken (max_rss, max_external_ratio): no suppressed leak explains them
     limits: list[str] = field(default_factory=list)
 
@@ -82,7 +65,7 @@ def judge(m: Measurement) -> Verdict:
     if m.outcome in ("error", "skipped", "not_repeatable"):
         v.verdict = "skipped" if m.outcome == "skipped" else "error"
         return v
-    worst = "none"
+    worst: Severity = "none"
     for metric in m.confirmed:
         g = m.growth.get(metric)
         if g is None:
@@ -140,7 +123,7 @@ def judge(m: Measurement) -> Verdict:
         else:
             reason += "; tolerated: " + ", ".join(checks)
         v.findings.append(
-            MetricFinding(
+            Finding(
                 metric,
                 g.slope_per_iter,
                 bpi,
@@ -159,7 +142,7 @@ def judge(m: Measurement) -> Verdict:
             f"rss ended at {format_size(rss[-1])}, above max_rss={format_size(s.max_rss)}"
         )
         v.reasons.append(v.limits[-1])
-        worst = max(worst, "medium", key=lambda x: _rank(x))
+        worst = worst_severity(worst, "medium")
     ext = series.get("external") or []
     if (
         s.max_external is not None
@@ -172,14 +155,14 @@ def judge(m: Measurement) -> Verdict:
             f"external memory grew {format_size(ext[-1] - ext[0])}, above "
             f"max_external={format_size(s.max_external)}"
         )
-        worst = max(worst, "medium", key=lambda x: _rank(x))
-    ratio = v.trend.get("external_ratio")
+        worst = worst_severity(worst, "medium")
+    ratio = v.trend.external_ratio
     if s.max_external_ratio is not None and ratio is not None and ratio > s.max_external_ratio:
         v.limits.append(
             f"external ratio {ratio:.2f} is above max_external_ratio={s.max_external_ratio}"
         )
         v.reasons.append(v.limits[-1])
-        worst = max(worst, "medium", key=lambda x: _rank(x))
+        worst = worst_severity(worst, "medium")
     if m.runaway:
         v.limits.append(m.runaway)
         v.reasons.append(m.runaway)
@@ -262,19 +245,18 @@ def _trend(m: Measurement, v: Verdict) -> None:
     ratios = m.series.get("external_ratio") or []
     ratio = ratios[-1] if ratios else None
     v.health = health_for(ratio)
-    v.trend = {
-        "rss_slope_per_iter": _slope(m, "rss"),
-        "heap_slope_per_iter": _slope(m, "heap"),
-        "divergence_start": ext[0] if ext else None,
-        "divergence_end": ext[-1] if ext else None,
-        "divergence_slope_per_iter": _slope(m, "external"),
-        "external_ratio": ratio,
-        "health": v.health,
-    }
+    v.trend = Trend(
+        rss_slope_per_iter=_slope(m, "rss"),
+        heap_slope_per_iter=_slope(m, "heap"),
+        divergence_start=ext[0] if ext else None,
+        divergence_end=ext[-1] if ext else None,
+        divergence_slope_per_iter=_slope(m, "external"),
+        external_ratio=ratio,
+        health=v.health,
+    )
     n = max(1, m.iterations)
     for metric, g in m.growth.items():
         floor = FLOORS.get(metric, FLOORS["malloc"])
-        v.noise[metric] = {
-            "noise": g.noise,
-            "min_detectable_per_iter": max(floor, 3.0 * g.noise / n),
-        }
+        v.noise[metric] = NoiseFloor(
+            noise=g.noise, min_detectable_per_iter=max(floor, 3.0 * g.noise / n)
+        )

@@ -24,6 +24,7 @@ import re
 import shlex
 from typing import Any, Callable, Iterable, Sequence
 
+from ..model import RunReport, to_object
 from ..units import format_size
 from ..vocabulary import COUNT_METRICS, SEVERITIES, severity_rank
 
@@ -1432,9 +1433,10 @@ def _csp_hash(script: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def render(doc: dict[str, Any], comparison: dict[str, Any] | None = None) -> str:
-    """The HTML page for a report dictionary (and an optional baseline comparison)."""
-    doc = _dict(doc)
+def render(report: RunReport) -> str:
+    """The HTML page for a report (with its baseline comparison, when it has one)."""
+    doc = to_object(report)
+    comparison = doc.get("comparison")
     tests = _tests(doc)
     counts = _summary(doc, tests)
     ordered = sorted(enumerate(tests), key=_sort_key)

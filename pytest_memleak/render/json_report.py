@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReportError
-from ..report import SCHEMA
+from ..model import SCHEMA, RunReport, from_json, to_json
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
 
@@ -68,9 +68,9 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str, doc: dict[str, Any]) -> None:
+def write_atomic(path: str, report: RunReport) -> None:
     """Write the report as JSON, atomically."""
-    text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False)
+    text = json.dumps(to_json(report), indent=1, ensure_ascii=True, allow_nan=False)
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
@@ -103,8 +103,9 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(load_schema())
 
 
-def read_report(path: str) -> dict[str, Any]:
-    """Load a report written by pytest-memleak; ReportError names the file and the problem."""
+def read_report(path: str) -> RunReport:
+    """Load a report written by pytest-memleak, validated against the shipped schema and
+    converted to the model once; ReportError names the file and the problem."""
     doc = load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str):
         raise ReportError(path, 'is not a pytest-memleak report (no "schema" key)')
@@ -122,7 +123,10 @@ def read_report(path: str) -> dict[str, Any]:
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ReportError(path, f"does not match the report schema: {errors[0]}{more}")
-    return doc
+    try:
+        return from_json(RunReport, doc)
+    except (TypeError, ValueError) as exc:  # the schema allows what the model cannot hold
+        raise ReportError(path, f"does not match the report model: {exc}") from None
 
 
 def validate(doc: dict[str, Any]) -> list[str]:

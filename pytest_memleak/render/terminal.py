@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tabulate import tabulate
 
+from ..model import Finding, Leak, NotChecked, TestResult
 from ..units import format_size
 
 HEADERS = [
@@ -22,7 +24,7 @@ HEADERS = [
 ]
 
 
-def _delta(series: list[Any] | None) -> str:
+def _delta(series: Sequence[float | None] | None) -> str:
     if not series or series[0] is None or series[-1] is None:
         return "n/a"
     d = series[-1] - series[0]
@@ -35,90 +37,88 @@ def safe(text: str, limit: int = 200) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
-def _main_finding(r: dict[str, Any]) -> dict[str, Any] | None:
-    failing = [f for f in r.get("findings", []) if f.get("failing")]
-    pool = failing or r.get("findings", [])
-    if not pool:
-        return None
-    best: dict[str, Any] = max(
-        pool, key=lambda f: abs(f.get("bytes_per_iter") or 0.0) or f.get("total", 0.0)
-    )
-    return best
+def _main_finding(r: TestResult) -> Finding | None:
+    pool = [f for f in r.findings if f.failing] or r.findings
+    return max(pool, key=lambda f: abs(f.bytes_per_iter or 0.0) or f.total, default=None)
 
 
-def row(r: dict[str, Any]) -> list[str]:
-    snaps = r.get("snapshots", {})
+def _sampled(r: TestResult) -> bool:
+    return r.trend.mode in ("soak", "watch")
+
+
+def row(r: TestResult) -> list[str]:
     f = _main_finding(r)
     if f is None:
         rate, pattern = "-", "stable"
-    elif f.get("rate_per_s") is not None and r.get("trend", {}).get("mode") in ("soak", "watch"):
-        per_s = f["rate_per_s"]
+    elif _sampled(r):
+        per_s = f.rate_per_s
         rate = (
             f"{format_size(per_s)}/s"
-            if f["metric"] in ("rss", "malloc")
-            else f"{per_s:+.2f} {f['metric']}/s"
+            if f.metric in ("rss", "malloc")
+            else f"{per_s:+.2f} {f.metric}/s"
         )
-        pattern = f["pattern"]
-    elif f.get("bytes_per_iter") is not None:
-        rate, pattern = f"{format_size(f['bytes_per_iter'])}/iter", f["pattern"]
+        pattern = f.pattern
+    elif f.bytes_per_iter is not None:
+        rate, pattern = f"{format_size(f.bytes_per_iter)}/iter", f.pattern
     else:
-        rate, pattern = f"{f['rate_per_iter']:+.2f} {f['metric']}/iter", f["pattern"]
-    name = r["nodeid"] + (f" [{r['label']}]" if r.get("label") else "")
-    verdict = r["verdict"].upper() if r["verdict"] == "leak" else r["verdict"]
-    if r.get("partial") and r["verdict"] not in ("error", "skipped"):
+        rate, pattern = f"{f.rate_per_iter:+.2f} {f.metric}/iter", f.pattern
+    name = r.nodeid + (f" [{r.label}]" if r.label else "")
+    verdict = r.verdict.upper() if r.verdict == "leak" else r.verdict
+    if r.partial and r.verdict not in ("error", "skipped"):
         verdict += " (partial)"
-    iters = str(r.get("iterations", 0))
-    if r.get("trend", {}).get("mode") in ("soak", "watch"):
+    iters = str(r.iterations)
+    if _sampled(r):
         iters += " samples"
     return [
         safe(name, 70),
         iters,
-        _delta(snaps.get("rss")),
-        _delta(snaps.get("heap")),
-        _delta(snaps.get("external")),
+        _delta(r.snapshots.get("rss")),
+        _delta(r.snapshots.get("heap")),
+        _delta(r.snapshots.get("external")),
         rate,
         pattern,
-        r.get("severity", "none"),
-        r.get("trend", {}).get("health", "unknown"),
+        r.severity,
+        r.trend.health,
         verdict,
     ]
 
 
-def detail(r: dict[str, Any]) -> list[str]:
+def _leak_rate(lk: Leak) -> str:
+    rate, unit = lk.growth_rate, lk.unit
+    if rate is None:
+        return "?"
+    if unit == "bytes":
+        return f"{format_size(rate)}/iter"
+    if unit == "bytes/s":
+        return f"{format_size(rate)}/s"
+    if unit.endswith("/s"):
+        return f"{rate:+.2f} {unit}"
+    return f"{rate:+.2f} {unit}/iter"
+
+
+def detail(r: TestResult) -> list[str]:
     lines = []
-    for lk in r.get("leaks", []):
-        tag = " (suppressed: " + str(lk.get("suppressed_by")) + ")" if lk.get("suppressed") else ""
-        rate = lk.get("growth_rate")
-        unit = lk.get("unit", "bytes")
-        if rate is None:
-            rate_text = "?"
-        elif unit == "bytes":
-            rate_text = f"{format_size(rate)}/iter"
-        elif unit == "bytes/s":
-            rate_text = f"{format_size(rate)}/s"
-        elif unit.endswith("/s"):
-            rate_text = f"{rate:+.2f} {unit}"
-        else:
-            rate_text = f"{rate:+.2f} {unit}/iter"
-        whose = " (in the test's own code)" if lk.get("origin") == "test code" else ""
+    for lk in r.leaks:
+        tag = f" (suppressed: {lk.suppressed_by})" if lk.suppressed else ""
+        whose = " (in the test's own code)" if lk.origin == "test code" else ""
         lines.append(
-            f"  {lk['id']} {lk['type']} at {safe(lk['source'])}{whose}: {rate_text}, "
-            f"{lk.get('details', {}).get('pattern', '')} severity {lk['severity']}"
+            f"  {lk.id} {lk.type} at {safe(lk.source)}{whose}: {_leak_rate(lk)}, "
+            f"{lk.details.pattern or ''} severity {lk.severity}"
             f"{tag}"
         )
-        if lk.get("module"):
-            lines.append(f"      module: {safe(lk['module'])}")
-        for ev in lk.get("evidence", [])[:4]:
+        if lk.module:
+            lines.append(f"      module: {safe(lk.module)}")
+        for ev in lk.evidence[:4]:
             lines.append(f"      evidence: {safe(ev)}")
-        stack = lk.get("stack_trace") or []
+        stack = lk.stack_trace or ()
         if stack:
             lines.append(f"      stack: {safe(stack[0])}")
             for frame in stack[1:3]:
                 lines.append(f"             {safe(frame)}")
-        if lk.get("retainer_path"):
-            lines.append(f"      held by: {safe(lk['retainer_path'], 300)}")
-        if lk.get("recommendation"):
-            lines.append(f"      fix: {safe(lk['recommendation'], 300)}")
+        if lk.retainer_path:
+            lines.append(f"      held by: {safe(lk.retainer_path, 300)}")
+        if lk.recommendation:
+            lines.append(f"      fix: {safe(lk.recommendation, 300)}")
     return lines
 
 
@@ -126,13 +126,13 @@ def detail(r: dict[str, Any]) -> list[str]:
 NOT_CHECKED_SHOWN = 5
 
 
-def not_checked_lines(entries: list[dict[str, str]]) -> list[str]:
+def not_checked_lines(entries: Sequence[NotChecked]) -> list[str]:
     """The tests that were asked for but not checked, grouped by reason."""
     if not entries:
         return []
     groups: dict[str, list[str]] = {}
     for e in entries:
-        groups.setdefault(e["reason"], []).append(e["nodeid"])
+        groups.setdefault(e.reason, []).append(e.nodeid)
     lines = [f"memleak: {len(entries)} not checked:"]
     for reason, ids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         lines.append(f"  {safe(reason, 300)} ({len(ids)}):")
@@ -144,10 +144,10 @@ def not_checked_lines(entries: list[dict[str, str]]) -> list[str]:
 
 def summary(
     tr: Any,
-    results: list[dict[str, Any]],
+    results: Sequence[TestResult],
     report_path: str | None,
     report_error: str | None,
-    not_checked: list[dict[str, str]] | None = None,
+    not_checked: Sequence[NotChecked] = (),
 ) -> None:
     tr.write_sep("=", "memleak summary")
     rows = [row(r) for r in results]
@@ -155,26 +155,26 @@ def summary(
         for line in tabulate(rows, headers=HEADERS, tablefmt="simple").splitlines():
             tr.write_line(line)
     for r in results:
-        if r["verdict"] != "leak" and not r.get("leaks"):
+        if r.verdict != "leak" and not r.leaks:
             continue
-        name = r["nodeid"] + (f" [{r['label']}]" if r.get("label") else "")
+        name = r.nodeid + (f" [{r.label}]" if r.label else "")
         tr.write_line("")
         tr.write_line(
-            f"LEAK {safe(name)}: {r.get('severity')} severity"
-            if r["verdict"] == "leak"
-            else f"{safe(name)}: {r['verdict']}"
+            f"LEAK {safe(name)}: {r.severity} severity"
+            if r.verdict == "leak"
+            else f"{safe(name)}: {r.verdict}"
         )
-        for finding in r.get("findings", []):
-            if finding.get("failing"):
-                tr.write_line(f"  - {safe(finding['reason'], 400)}")
+        for finding in r.findings:
+            if finding.failing:
+                tr.write_line(f"  - {safe(finding.reason, 400)}")
         for line in detail(r):
             tr.write_line(line)
     counts: dict[str, int] = {}
     for r in results:
-        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
     total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     tr.write_line("")
-    for line in not_checked_lines(not_checked or []):
+    for line in not_checked_lines(not_checked):
         tr.write_line(line)
     skipped = f"; {len(not_checked)} not checked" if not_checked else ""
     tr.write_line(f"memleak: {len(results)} checked: {total or 'none'}{skipped}")
