@@ -8,38 +8,71 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Generator
-from typing import Any, Callable
+from typing import Callable
 
-from .detectors import diagnose
+from . import diagnose
 from .detectors.verdict import Verdict, judge
 from .model import TestResult, to_object
 from .origin import code_origin
-from .runner import Loop, drive
+from .runner import Calls, Loop, drive
+from .series import Measurement
 from .settings import Settings
-from .units import format_size
+from .units import format_leak_rate
 
 
 def make_loop(settings: Settings) -> Loop:
+    """A loop whose measured rounds are followed by the diagnosis when a leak is suspected."""
     loop = Loop(settings)
-    loop.diagnose_hook = _diagnosis_steps
+    loop.diagnose_hook = _Verdicts()
     return loop
 
 
-def _diagnosis_steps(loop: Loop) -> Generator[None, None, None]:
-    """Runs after the measured rounds: trace further iterations when a leak is suspected."""
-    s = loop.settings
-    if s.diagnose == "never":
-        return
-    verdict = judge(loop.m)
-    if verdict.verdict != "leak" and not (s.diagnose == "always" and loop.m.outcome == "ok"):
-        return
-    yield from diagnose.run(loop, verdict)
+class _Verdicts:
+    """One body's verdict, judged once per decision: before the diagnosis (does it run?),
+    after its untraced pass (does the growth hold?), and for the result only when the
+    measurement changed since the last judgement. Also the loop's diagnosis hook."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[object, ...], Verdict] | None = None
+
+    def judge(self, m: Measurement) -> Verdict:
+        """The verdict of ``m``: the last one judged, when nothing it reads changed since."""
+        state = _judged_state(m)
+        if self._last is None or self._last[0] != state:
+            self._last = (state, judge(m))
+        return self._last[1]
+
+    def __call__(self, calls: Calls) -> Generator[None, None, None]:
+        """Runs after the measured rounds: trace further calls when a leak is suspected."""
+        m = calls.measurement
+        s = m.settings
+        if s.diagnose == "never":
+            return
+        verdict = self.judge(m)
+        if verdict.verdict != "leak" and not (s.diagnose == "always" and m.outcome == "ok"):
+            return
+        yield from diagnose.run(calls, verdict, self.judge)
+
+
+def _judged_state(m: Measurement) -> tuple[object, ...]:
+    """What a judgement reads that may change once the measured rounds are over: the outcome
+    (a call of the diagnosis that fails) and the diagnosis. The findings the verdict reads of a
+    diagnosis (``series.DiagnosisFindings``) are set at the end of its untraced pass, after its
+    calls, and the verdict quotes its count of calls: a diagnosis that made no call since the
+    last judgement has not changed what it reads."""
+    d = m.diagnosis
+    return (m.outcome, m.error, d is None, d.iterations if d is not None else 0)
+
+
+def _verdict(loop: Loop) -> Verdict:
+    hook = loop.diagnose_hook
+    return hook.judge(loop.m) if isinstance(hook, _Verdicts) else judge(loop.m)
 
 
 def finish(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") -> TestResult:
     """Judge what the loop measured and build the result (with leaks from the diagnosis)."""
     m = loop.m
-    v = judge(m)
+    v = _verdict(loop)
     leaks = tuple(
         dataclasses.replace(
             lk,
@@ -95,14 +128,7 @@ def failure_message(r: TestResult, v: Verdict) -> str:
     ]
     lines += [f"  - {reason}" for reason in v.reasons]
     for lk in r.active_leaks:
-        rate = lk.growth_rate
-        rate_text = (
-            f"{format_size(rate)}/iter"
-            if lk.unit == "bytes" and rate is not None
-            else f"{rate:+.2f} {lk.unit}/iter"
-            if rate is not None
-            else "?"
-        )
+        rate_text = format_leak_rate(lk.growth_rate, lk.unit)
         inside = lk.details.allocated_in
         whose = (
             " -- in the test's own code"
@@ -123,7 +149,7 @@ def failure_message(r: TestResult, v: Verdict) -> str:
     return "\n".join(lines)
 
 
-def check(fn: Callable[[], Any], *, name: str | None = None, **overrides: Any) -> TestResult:
+def check(fn: Callable[[], object], *, name: str | None = None, **overrides: object) -> TestResult:
     """Measure ``fn`` outside pytest: the same loop, verdict and diagnosis as the plugin.
 
     ``overrides`` are the marker's keyword arguments (``iterations``, ``warmup``, ``max_rate``,

@@ -34,6 +34,7 @@ from .baseline import HISTORY_DIR, RULE_EXPECTED, Rule, Storage, compare_runs, p
 from .errors import ConfigError, ReportError
 from .model import SCHEMA, RunReport, to_json
 from .render import json_report, terminal
+from .units import safe
 
 PROG = "pytest-memleak"
 MAX_ERRORS_SHOWN = 50
@@ -94,11 +95,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rule = _rule(args.fail)
     old_path, old = _read(args.old, args.storage)
     new_path, new = _read(args.new, args.storage)
-    comparison, lines = compare_runs(old, new.tests, rule, old_name=old_path, new_name=new_path)
+    comparison = compare_runs(
+        old, new.tests, rule, old_name=old_path, new_name=new_path, new_created=new.created
+    )
     if args.json:
         sys.stdout.write(json.dumps(to_json(comparison), indent=1) + "\n")
     else:
-        for line in lines:
+        for line in terminal.comparison_lines(comparison):
             sys.stdout.write(line + "\n")
     return 1 if comparison.failed else 0
 
@@ -108,7 +111,9 @@ def cmd_html(args: argparse.Namespace) -> int:
     path, report = _read(args.report, args.storage)
     if args.compare is not None:
         old_path, old = _read(args.compare, args.storage)
-        comparison, _ = compare_runs(old, report.tests, rule, old_name=old_path, new_name=path)
+        comparison = compare_runs(
+            old, report.tests, rule, old_name=old_path, new_name=path, new_created=report.created
+        )
         report = dataclasses.replace(report, comparison=comparison)
     try:
         from .render import html
@@ -144,7 +149,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{path}: invalid, {len(errors)} error{'s' if len(errors) != 1 else ''} against {SCHEMA}:\n"
     )
     for err in errors[:MAX_ERRORS_SHOWN]:
-        sys.stdout.write(f"  {terminal.safe(err, 400)}\n")
+        sys.stdout.write(f"  {safe(err, 400)}\n")
     if len(errors) > MAX_ERRORS_SHOWN:
         sys.stdout.write(f"  ... and {len(errors) - MAX_ERRORS_SHOWN} more\n")
     return 1

@@ -8,6 +8,7 @@ builtins), which pytest-xdist carries from workers to the controller.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
+from .baseline import Storage, compare_runs, compare_test
 from .errors import ConfigError, ReportError
 from .model import Comparison, NotChecked, RunReport, TestResult, build, from_json, to_object
 from .render import json_report
@@ -162,7 +164,6 @@ class MemleakPlugin:
         self.baseline_path: str | None = None
         self._baseline_index: dict[str, TestResult] = {}
         self.comparison: Comparison | None = None
-        self.comparison_lines: list[str] = []
         self.saved_path: str | None = None
         self.html_path: str | None = None
         self.html_error: str | None = None
@@ -172,9 +173,7 @@ class MemleakPlugin:
         self._started = False  # the first checked test has started
         self._first_result = False  # the first result is written at once
 
-    def _storage(self) -> Any:
-        from .baseline import Storage
-
+    def _storage(self) -> Storage:
         # Relative to where pytest was started, like the report path (and --junitxml).
         here = self.config.invocation_params.dir
         folder = here / (self.settings.storage or ".memleak/history")
@@ -187,12 +186,6 @@ class MemleakPlugin:
         self.baseline = json_report.read_report(path)
         self.baseline_path = path
         self._baseline_index = {t.key: t for t in self.baseline.tests}
-
-    def _rule(self) -> Any:
-        from .baseline import Rule, parse_rule
-
-        text = self.settings.compare_fail
-        return parse_rule(text) if text else Rule(())
 
     # -- collection: decide and validate per test ------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -356,8 +349,9 @@ class MemleakPlugin:
         self, item: pytest.Function, settings: Settings, origin: str
     ) -> Generator[None, Any, Any]:
         """Run the test once while a background sampler watches this process."""
+        from .render.progress import soak_progress
         from .runner import shared_probes
-        from .soak import SOAK_FIELDS, Sampler, build_result, own_reader, soak_progress
+        from .soak import SOAK_FIELDS, Sampler, build_result, own_reader
 
         sampler = Sampler(
             own_reader(shared_probes()),
@@ -450,9 +444,7 @@ class MemleakPlugin:
         messages for regressions."""
         import dataclasses
 
-        from .baseline import compare_test
-
-        rule = self._rule()
+        rule = self.settings.compare_fail
         messages = []
         for i, r in enumerate(results):
             comp = compare_test(self._baseline_index.get(r.key), r, rule)
@@ -507,17 +499,17 @@ class MemleakPlugin:
         if self.is_worker or not (self.results or self.not_checked or self._written()):
             return
         partial = self.interrupted or exitstatus in (2, 3) or bool(self.crashed)
+        doc = self._report(partial=partial)
         if self.baseline is not None:
-            from .baseline import compare_runs
-
-            self.comparison, self.comparison_lines = compare_runs(
+            self.comparison = compare_runs(
                 self.baseline,
-                tuple(self.results),
-                self._rule(),
+                self.results,
+                self.settings.compare_fail,
                 old_name=self.baseline_path or "",
                 new_name=self.settings.report or "",
+                new_created=doc.created,
             )
-        doc = self._report(partial=partial)
+            doc = dataclasses.replace(doc, comparison=self.comparison)
         if self.settings.report:
             try:
                 json_report.write_atomic(self.settings.report, doc)
@@ -573,7 +565,7 @@ class MemleakPlugin:
         tr = terminalreporter
         if self.comparison is not None:
             tr.write_sep("-", f"memleak comparison against {self.baseline_path}")
-            for line in self.comparison_lines:
+            for line in terminal.comparison_lines(self.comparison):
                 tr.write_line(line)
         if self.html_path:
             tr.write_line(f"memleak: HTML report written to {self.html_path}")

@@ -419,3 +419,60 @@ def derive(row: dict[str, float], block_size: float) -> dict[str, float]:
     external = row["rss"] - heap if not math.isnan(heap) else NAN
     ratio = external / heap if heap and not math.isnan(heap) and heap > 0 else NAN
     return {"heap": heap, "external": external, "external_ratio": ratio}
+
+
+# ---------------------------------------------------------------- resource identities
+
+
+def fd_table() -> dict[int, str]:
+    """Open descriptors and what each points to (/proc, else psutil)."""
+    table: dict[int, str] = {}
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return fd_table_psutil()
+    for name in names:
+        try:
+            table[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except (OSError, ValueError):
+            continue
+    return table
+
+
+def fd_table_psutil() -> dict[int, str]:
+    try:
+        import psutil
+
+        proc = psutil.Process()
+        table = {f.fd: f.path for f in proc.open_files()}
+        for conn in proc.net_connections(kind="all"):
+            if conn.fd != -1:
+                table[conn.fd] = "socket"
+        return table
+    except Exception:
+        return {}
+
+
+def child_pids() -> set[int]:
+    """This process's children, from /proc (no psutil: ~10 us); empty where unavailable."""
+    pids: set[int] = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids.update(int(p) for p in f.read().split())
+    except (OSError, ValueError):
+        return set()
+    return pids
+
+
+def identities(metric: str) -> set[tuple[object, ...]]:
+    """What makes each resource of a count metric itself, so that "the same resources survive"
+    can be told from "a count happened to be higher": a thread by ident, native id and name
+    (idents are reused), a descriptor by number and target, a child by pid."""
+    if metric == "threads":
+        return {(t.ident, t.native_id, t.name) for t in threading.enumerate()}
+    if metric == "fds":
+        return set(fd_table().items())
+    if metric == "children":
+        return {(pid,) for pid in child_pids()}
+    return set()

@@ -21,16 +21,15 @@ import math
 import time
 from array import array
 from collections.abc import Awaitable, Generator
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable, Generic, Protocol, TypeVar
 
 from .caches import CacheClearer
-from .detectors.resources import identities
-from .detectors.trend import Growth, analyse
 from .hygiene import Hygiene
 from .iteration import REPEAT_FAILURES, NotRepeatable
-from .probes import FIELDS, INDEX, WIDTH, Probes, derive
+from .probes import FIELDS, INDEX, WIDTH, Probes, derive, identities
+from .series import Measurement
 from .settings import Settings
+from .stats import analyse
 from .units import format_size
 from .vocabulary import COUNT_METRICS, FLOORS, JUDGED_MEMORY_METRICS, UNITS
 
@@ -66,29 +65,44 @@ def shared_probes() -> Probes:
     return _probes
 
 
-@dataclass
-class Measurement:
-    """What the loop measured for one test body."""
+class Calls(Protocol):
+    """What the code that runs after the measured rounds (the diagnosis) may do with the loop:
+    call the body again (``yield`` between :meth:`before_call` and :meth:`after_call`), settle
+    the process as for a snapshot, and read the probes it needs. :class:`Loop` implements it."""
 
-    settings: Settings
-    warmup: int = 0
-    iterations: int = 0
-    rounds: list[int] = field(default_factory=list)  # measured iterations at each round's end
-    series: dict[str, list[float | None]] = field(default_factory=dict)
-    screens: dict[str, list[str]] = field(default_factory=dict)  # metric -> per-round screen
-    confirmed: list[str] = field(default_factory=list)
-    growth: dict[str, Growth] = field(default_factory=dict)
-    error_iteration: int | None = None
-    error: str | None = None
-    outcome: str = "ok"  # ok | error | skipped
-    stop_reason: str = "clean"
-    partial: bool = False
-    duration_s: float = 0.0
-    probe_notes: dict[str, str] = field(default_factory=dict)
-    diagnosis: Any = None  # detectors.diagnose.Diagnosis, when run
-    block_size: float = 0.0
-    runaway: str | None = None  # why the runaway guard stopped the loop
-    undecided: str | None = None  # the time budget ran out before a verdict could be reached
+    @property
+    def measurement(self) -> Measurement:
+        """What the measured rounds found; the diagnosis adds its findings to it."""
+
+    def before_call(self) -> None:
+        """Just before a call of the body (pytest's per-call bookkeeping is rewound)."""
+
+    def after_call(self) -> None:
+        """Just after a call of the body."""
+
+    def settle(self) -> None:
+        """Clear the known caches and collect garbage: the state a snapshot is taken in."""
+
+    def unfreeze(self) -> None:
+        """Give the objects frozen before the loop back to the collector."""
+
+    def settle_allocator(self) -> bool:
+        """Settle glibc's caches before a native reading; False where that is not possible."""
+
+    def malloc(self) -> float:
+        """malloc in-use bytes (NaN where unavailable)."""
+
+    def rss(self) -> float:
+        """Resident set size in bytes."""
+
+    def reader(self, metric: str) -> Callable[[], float] | None:
+        """A reader of the counter ``metric`` (malloc, fds, threads, children) cheap enough to
+        call at every traced line; None when its probe is not available."""
+
+
+#: Runs after the measured rounds (unless the runaway guard stopped the loop): yields once per
+#: extra call of the body it wants. ``analysis.make_loop`` sets the diagnosis here.
+DiagnoseHook = Callable[[Calls], Generator[None, None, None]]
 
 
 def screen(
@@ -173,7 +187,7 @@ class Loop:
         }
         self._ids_base: dict[str, set[tuple[object, ...]]] = {}
         self._ids_new: dict[str, set[tuple[object, ...]]] = {}
-        self.diagnose_hook: Callable[[Loop], Generator[None, None, None]] | None = None
+        self.diagnose_hook: DiagnoseHook | None = None
 
     # -- measuring ---------------------------------------------------------------------------
     def settle(self) -> None:
@@ -212,11 +226,30 @@ class Loop:
             gc.unfreeze()
             self._frozen = False
 
-    def before_iteration(self) -> None:
+    # -- what the diagnosis may do (the Calls protocol) ----------------------------------------
+    @property
+    def measurement(self) -> Measurement:
+        return self.m
+
+    def before_call(self) -> None:
         self._hygiene.before_iteration()
 
-    def after_iteration(self) -> None:
+    def after_call(self) -> None:
         self._hygiene.after_iteration()
+
+    def settle_allocator(self) -> bool:
+        return self.probes.settle_allocator()
+
+    def malloc(self) -> float:
+        return self.probes.malloc()
+
+    def rss(self) -> float:
+        return self.probes.rss()
+
+    def reader(self, metric: str) -> Callable[[], float] | None:
+        if metric == "malloc":
+            return self.probes.malloc if self.probes.status["malloc"].available else None
+        return self._readers.get(metric)
 
     def _snap(self) -> None:
         base = self._n * WIDTH
@@ -508,7 +541,7 @@ class Loop:
         verdict of the measured rounds stands; the diagnosis ends with what it found."""
         d = self.m.diagnosis
         text = f"diagnosis stopped: a call raised {type(exc).__name__}: {exc}"[:300]
-        if d is not None and hasattr(d, "notes"):
+        if d is not None:
             d.notes.append(text)
         self.m.probe_notes["diagnosis"] = text
 
@@ -523,17 +556,20 @@ class Loop:
         m.stop_reason = "not repeatable"
 
 
-class _Calls:
+T = TypeVar("T")
+
+
+class _Driving(Generic[T]):
     """What :func:`drive` and :func:`drive_async` keep: the first call's value, the calls made,
     and what a later call's failure means."""
 
     def __init__(self, loop: Loop, repeat_failures_pass: bool) -> None:
         self.loop = loop
         self.count = 0
-        self.result: Any = None
+        self.result: T | None = None
         self.tolerated = REPEAT_FAILURES if repeat_failures_pass else ()
 
-    def done(self, value: Any) -> None:
+    def done(self, value: T) -> None:
         if self.count == 0:
             self.result = value
         self.count += 1
@@ -559,7 +595,7 @@ class _Calls:
             self.loop.record_error(exc)
 
 
-def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = False) -> Any:
+def drive(loop: Loop, call: Callable[[], T], *, repeat_failures_pass: bool = False) -> T | None:
     """Run the loop for a plain body; returns the first call's value.
 
     The first call's exceptions propagate unchanged. With ``repeat_failures_pass`` (whole
@@ -567,7 +603,7 @@ def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = F
     test: a test that passes once must not fail because it was repeated.
     """
     steps = loop.steps()
-    calls = _Calls(loop, repeat_failures_pass)
+    calls: _Driving[T] = _Driving(loop, repeat_failures_pass)
     try:
         for _ in steps:
             try:
@@ -585,11 +621,11 @@ def drive(loop: Loop, call: Callable[[], Any], *, repeat_failures_pass: bool = F
 
 
 async def drive_async(
-    loop: Loop, call: Callable[[], Awaitable[Any]], *, repeat_failures_pass: bool = False
-) -> Any:
+    loop: Loop, call: Callable[[], Awaitable[T]], *, repeat_failures_pass: bool = False
+) -> T | None:
     """Run the loop for an ``async def`` body, inside the test's event loop (as :func:`drive`)."""
     steps = loop.steps()
-    calls = _Calls(loop, repeat_failures_pass)
+    calls: _Driving[T] = _Driving(loop, repeat_failures_pass)
     try:
         for _ in steps:
             try:

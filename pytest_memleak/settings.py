@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from . import units
+from .baseline.rules import Rule, parse_rule
 from .errors import ConfigError
 from .vocabulary import FAIL_ON_SEVERITIES
 
@@ -110,14 +111,13 @@ def _ref(v: Any, key: str) -> str | None:
     return v.strip()
 
 
-def _rule(v: Any, key: str) -> str | None:
-    from .baseline import parse_rule
-
+def _rule(v: Any, key: str) -> Rule | None:
+    """The --memleak-compare-fail rule, parsed once here (None: no rule)."""
     if v is None or (isinstance(v, str) and not v.strip()):
         return None
     if not isinstance(v, str):
         raise ConfigError(key, v, "a rule such as 'rate:10%,growth:1MiB,new-leaks'")
-    return str(parse_rule(v, key))
+    return parse_rule(v, key)
 
 
 def _path(v: Any, key: str) -> str | None:
@@ -420,7 +420,7 @@ class Settings:
     autosave: bool = False
     storage: str | None = ".memleak/history"
     compare: str | None = None
-    compare_fail: str | None = None
+    compare_fail: Rule | None = None
     suppress: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -431,8 +431,8 @@ class Settings:
             if f.name == "sources":
                 continue
             value = getattr(self, f.name)
-            if isinstance(value, units.Rate):
-                value = str(value)
+            if isinstance(value, (units.Rate, Rule)):
+                value = str(value)  # the normalised text: "4.0 KiB/iter", "rate:10%,new-leaks"
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value

@@ -3,19 +3,20 @@
 A long-running test runs once while a thread samples the cheap probes every ``interval``; a
 server started by the test is sampled the same way through psutil. Samples are kept up to
 ``retention`` (then every other one is dropped, so the whole run stays covered at a coarser
-step). The series go through the same trend analysis as the repeat loop, with rates per second.
+step). The series go through the same trend analysis and the same verdict step
+(``detectors.verdict.judge_growth``) as the repeat loop, with rates per second and the sampling
+rules of :data:`SAMPLING`. The terminal progress of a soak is ``render.progress``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Callable
 
-from .detectors.trend import analyse, severity_for
+from .detectors.verdict import Sampling, SeriesFacts, judge_growth
 from .model import (
     Finding,
     Growth,
@@ -28,14 +29,21 @@ from .model import (
 )
 from .probes import Probes
 from .settings import Settings
-from .units import format_size
-from .vocabulary import SOAK_FLOORS, LeakType, Severity, worst_severity
+from .stats import analyse
+from .vocabulary import SOAK_FLOORS, UNITS, LeakType
 
 SOAK_FIELDS = ("t", "rss", "py_blocks", "malloc", "fds", "threads", "children")
 WATCH_FIELDS = ("t", "rss", "fds", "threads", "children")
 #: Fewest samples from which a soak or a watch can tell growth from noise.
 MIN_SAMPLES = 5
 MAX_POINTS = 200  # samples handed to the trend analysis (evenly thinned)
+#: What makes sampled growth count: a growing pattern with Mann-Kendall p < 0.01, and a total
+#: that reaches the metric's floor (or ``max_growth`` when larger, for memory in bytes).
+SAMPLING = Sampling(
+    floors=SOAK_FLOORS,
+    max_p=0.01,
+    patterns=frozenset(("linear", "step", "exponential", "leak")),
+)
 
 
 class Sampler:
@@ -196,28 +204,21 @@ def _achieved_interval(samples: list[dict[str, float]]) -> float | None:
     return round(gaps[len(gaps) // 2], 6) if gaps else None
 
 
-def _judged(samples: list[dict[str, float]], settings: Settings) -> int:
-    """How many samples the growth-detection window keeps."""
+def judged_window(samples: list[dict[str, float]], settings: Settings) -> list[dict[str, float]]:
+    """The samples the growth-detection window keeps (all of them without a window)."""
     if settings.window is None or not samples:
-        return len(samples)
+        return samples
     start = samples[-1]["t"] - settings.window
-    return sum(1 for s in samples if s["t"] >= start)
+    return [s for s in samples if s["t"] >= start]
 
 
-def judge_samples(
-    samples: list[dict[str, float]], fields: tuple[str, ...], settings: Settings
-) -> tuple[dict[str, Growth], list[Finding], list[str]]:
-    """(growth per metric, findings, failing reasons) for sampled series, rates per second."""
+def analyse_samples(samples: list[dict[str, float]], fields: tuple[str, ...]) -> dict[str, Growth]:
+    """The trend of each sampled metric, rates per second (none under :data:`MIN_SAMPLES`
+    samples, nor for a metric a probe could not read)."""
     growth: dict[str, Growth] = {}
-    findings: list[Finding] = []
-    reasons: list[str] = []
-    if settings.window is not None and samples:
-        start = samples[-1]["t"] - settings.window
-        samples = [s for s in samples if s["t"] >= start]
     if len(samples) < MIN_SAMPLES:
-        return growth, findings, reasons
+        return growth
     times = [s["t"] for s in samples]
-    floor_total = settings.max_growth
     for metric in fields:
         if metric == "t":
             continue
@@ -225,48 +226,9 @@ def judge_samples(
         if any(v is None or math.isnan(v) for v in values):
             continue
         v_thin, t_thin = _thin(values, times)
-        unit = "bytes" if metric in ("rss", "malloc") else "count"
-        g = analyse(v_thin, t_thin, metric=metric, unit=unit, min_slope=0.0)
-        growth[metric] = g
-        need = SOAK_FLOORS.get(metric, 0.0)
-        if unit == "bytes" and floor_total is not None:
-            need = max(need, float(floor_total))
-        sustained = g.pattern in ("linear", "step", "exponential", "leak") and g.mk_p < 0.01
-        if not (sustained and g.total_growth >= need):
-            continue
-        if (
-            unit == "bytes"
-            and settings.max_rate is not None
-            and settings.max_rate.per == "s"
-            and g.slope_per_s <= settings.max_rate.bytes
-        ):
-            continue
-        rate = (
-            f"{format_size(g.slope_per_s)}/s"
-            if unit == "bytes"
-            else f"{g.slope_per_s:+.2f} {metric}/s"
-        )
-        total = format_size(g.total_growth) if unit == "bytes" else f"{g.total_growth:+.0f}"
-        reason = (
-            f"{metric} grew {rate}, {total} over {times[-1]:.1f} s; pattern {g.pattern}, "
-            f"confidence {g.confidence:.2f}"
-        )
-        reasons.append(reason)
-        findings.append(
-            Finding(
-                metric=metric,
-                rate_per_iter=g.slope_per_iter,
-                bytes_per_iter=None,
-                rate_per_s=g.slope_per_s,
-                total=g.total_growth,
-                pattern=g.pattern,
-                confidence=g.confidence,
-                severity="medium",
-                failing=True,
-                reason=reason,
-            )
-        )
-    return growth, findings, reasons
+        unit = UNITS.get(metric, "count")
+        growth[metric] = analyse(v_thin, t_thin, metric=metric, unit=unit, min_slope=0.0)
+    return growth
 
 
 _KINDS: dict[str, LeakType] = {"fds": "file_handle", "threads": "thread", "children": "subprocess"}
@@ -277,26 +239,25 @@ _RESOURCE_FIX = {
 }
 
 
-def _sampled_leaks(
-    findings: list[Finding], where: str, process: ProcessInfo | None
-) -> tuple[list[Finding], list[Leak]]:
-    """One leak for the memory that grew, one per resource kind; the findings with their
-    severity set."""
-    memory = [f for f in findings if f.metric not in _KINDS]
+def sampled_leaks(
+    findings: Sequence[Finding], where: str, process: ProcessInfo | None
+) -> tuple[Leak, ...]:
+    """The leaks of a soak or a watch: one for the memory that grew (told by the metric that
+    grew most), one per resource kind (fds: file_handle, threads: thread, children:
+    subprocess)."""
+    failing = [f for f in findings if f.failing]
+    memory = [f for f in failing if f.metric not in _KINDS]
     groups: list[tuple[LeakType, list[Finding]]] = [("unknown", memory)] if memory else []
-    groups += [(_KINDS[f.metric], [f]) for f in findings if f.metric in _KINDS]
-    out_findings: list[Finding] = []
+    groups += [(_KINDS[f.metric], [f]) for f in failing if f.metric in _KINDS]
     leaks: list[Leak] = []
     for i, (kind, group) in enumerate(groups, 1):
         main = max(group, key=lambda f: f.total) if kind == "unknown" else group[0]
-        sev: Severity = "high" if kind != "unknown" else severity_for(main.total, main.rate_per_s)
-        out_findings += [dataclasses.replace(f, severity=sev) for f in group]
         leaks.append(
             Leak(
                 id=f"L{i}",
                 type=kind,
                 source=where,
-                severity=sev,
+                severity=main.severity,
                 estimated_size=main.total if kind == "unknown" else None,
                 growth_rate=main.rate_per_s,
                 unit="bytes/s" if kind == "unknown" else f"{main.metric}/s",
@@ -315,7 +276,7 @@ def _sampled_leaks(
                 growth_rate_per_s=main.rate_per_s,
             )
         )
-    return out_findings, leaks
+    return tuple(leaks)
 
 
 def build_result(
@@ -327,8 +288,13 @@ def build_result(
     settings: Settings,
     process: ProcessInfo | None = None,
 ) -> TestResult:
+    """The result of a soak or a watch: its samples judged by the one verdict step."""
     samples = sampler.samples
-    growth, findings, reasons = judge_samples(samples, fields, settings)
+    window = judged_window(samples, settings)
+    growth = analyse_samples(window, fields)
+    facts = SeriesFacts(length=len(window), seconds=window[-1]["t"] if window else 0.0)
+    judgement = judge_growth(growth, "s", settings, facts, SAMPLING)
+    reasons = judgement.reasons
     snapshots = {
         f: tuple(
             s.get(f) if not (isinstance(s.get(f), float) and math.isnan(s[f])) else None
@@ -337,14 +303,13 @@ def build_result(
         for f in fields
     }
     where = f"pid {process.pid}" if process else nodeid
-    findings, leaks = _sampled_leaks(findings, where, process)
-    severity = worst_severity(*(lk.severity for lk in leaks))
-    notes = {}
+    leaks = sampled_leaks(judgement.findings, where, process)
+    notes: dict[str, str] = {}
     if sampler.ended:
         notes["ended"] = sampler.ended
     if sampler.errors:
         notes["errors"] = "; ".join(sampler.errors[:3])
-    judged = _judged(samples, settings)
+    judged = len(window)
     what = f"watched process {process.pid} ({process.cmdline[:80]})" if process else nodeid
     undecided = None
     message = ""
@@ -366,7 +331,7 @@ def build_result(
         label=label,
         origin=origin,
         verdict="leak" if reasons else "skipped" if undecided else "ok",
-        severity=severity,
+        severity=judgement.severity,
         message=message,
         iterations=len(samples),
         warmup=0,
@@ -377,8 +342,8 @@ def build_result(
         duration_s=duration,
         snapshots=snapshots,
         growth=growth,
-        findings=tuple(findings),
-        leaks=tuple(leaks),
+        findings=judgement.findings,
+        leaks=leaks,
         settings=to_object(settings.to_dict()),
         probe_notes=notes,
         trend=Trend(
@@ -425,28 +390,3 @@ class Watch:
             self.process,
         )
         self._sink(self.result)
-
-
-def soak_progress(config: Any) -> Callable[[dict[str, float]], None] | None:
-    """A progress printer for the terminal that steps around pytest's capture (as live logging
-    does), or None under ``-q``."""
-    if config.get_verbosity() < 0:
-        return None
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    if tr is None:
-        return None
-
-    def show(row: dict[str, float]) -> None:
-        text = (
-            f"memleak soak {row['t']:6.1f}s  rss {format_size(row['rss'])}  "
-            f"malloc {format_size(row.get('malloc') or 0)}  fds {row.get('fds', 0):.0f}  "
-            f"threads {row.get('threads', 0):.0f}  pid {os.getpid()}"
-        )
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                tr.write_line(text)
-        else:
-            tr.write_line(text)
-
-    return show

@@ -29,6 +29,7 @@ __all__ = [
     "parse_int",
     "parse_rate",
     "parse_size",
+    "safe",
 ]
 
 SIZE_EXPECTED = "a size such as 512 KiB, 10MB or 1.5 GiB"
@@ -245,3 +246,22 @@ def format_size(n: float) -> str:
 def format_rate(rate_bytes: float, per: str) -> str:
     """Format a rate: (1536, "iter") -> "1.5 KiB/iter"."""
     return f"{format_size(rate_bytes)}/{per}"
+
+
+def format_leak_rate(rate: float | None, unit: str = "bytes") -> str:
+    """A leak's growth rate in its own unit: bytes per iteration as a size ("1.5 KiB/iter"),
+    counts with two decimals ("+2.00 fds/iter"); a unit already per second ("bytes/s",
+    "fds/s", soak and watch) is shown per second; "?" when unknown."""
+    if rate is None:
+        return "?"
+    base, per_s, _ = unit.partition("/s")
+    per = "s" if per_s else "iter"
+    if base == "bytes":
+        return format_rate(rate, per)
+    return f"{rate:+.2f} {base}/{per}"
+
+
+def safe(text: str, limit: int = 200) -> str:
+    """Printable, one-line, bounded: test ids may hold newlines, escapes or huge parameters."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"

@@ -1,37 +1,79 @@
-"""Baseline comparison and run history (pytest_memleak.baseline) on hand-made report docs."""
+"""Baseline comparison and run history (pytest_memleak.baseline) on hand-made model objects."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_memleak import baseline
-from pytest_memleak.baseline import Rule, Storage, Term, compare_docs, compare_test, parse_rule
+from pytest_memleak.baseline import (
+    Rule,
+    Storage,
+    Term,
+    compare_runs,
+    compare_test,
+    parse_rule,
+)
+from pytest_memleak.baseline.compare import rate_of, total_of
 from pytest_memleak.errors import ConfigError, ReportError
+from pytest_memleak.model import (
+    Environment,
+    Finding,
+    Leak,
+    RunReport,
+    Summary,
+    TestResult,
+    to_json,
+)
+from pytest_memleak.render.terminal import comparison_lines
+from pytest_memleak.settings import resolve
 
 KiB = 1024
 MiB = 1024 * 1024
 
 
-def leak(fp: str, rate: float = 4096.0, *, suppressed: bool = False) -> dict[str, Any]:
-    return {
-        "id": "L1",
-        "type": "python_object",
-        "source": "app.py:12",
-        "severity": "low",
-        "estimated_size": rate * 10,
-        "growth_rate": rate,
-        "unit": "bytes",
-        "fingerprint": fp,
-        "suppressed": suppressed,
-    }
+def leak(fp: str, rate: float = 4096.0, *, suppressed: bool = False) -> Leak:
+    return Leak(
+        id="L1",
+        type="python_object",
+        source="app.py:12",
+        severity="low",
+        estimated_size=rate * 10,
+        growth_rate=rate,
+        unit="bytes",
+        fingerprint=fp,
+        suppressed=suppressed,
+    )
+
+
+def finding(
+    rate_per_iter: float,
+    bytes_per_iter: float | None,
+    total: float,
+    *,
+    metric: str = "malloc",
+    failing: bool = True,
+) -> Finding:
+    return Finding(
+        metric=metric,
+        rate_per_iter=rate_per_iter,
+        bytes_per_iter=bytes_per_iter,
+        rate_per_s=rate_per_iter * 100,
+        total=total,
+        pattern="linear",
+        confidence=1.0,
+        severity="low",
+        failing=failing,
+        reason="...",
+    )
 
 
 def entry(
@@ -41,45 +83,30 @@ def entry(
     verdict: str | None = None,
     iterations: int = 10,
     label: str = "",
-    leaks: tuple[dict[str, Any], ...] = (),
-) -> dict[str, Any]:
-    """A report entry with one confirmed malloc finding growing ``rate`` bytes/iter (none when
+    leaks: tuple[Leak, ...] = (),
+    failing: bool = True,
+) -> TestResult:
+    """A test result with one confirmed malloc finding growing ``rate`` bytes/iter (none when
     0). The verdict defaults to leak when rate > 0."""
-    findings = []
-    if rate:
-        findings.append(
-            {
-                "metric": "malloc",
-                "rate_per_iter": rate,
-                "bytes_per_iter": rate,
-                "rate_per_s": rate * 100,
-                "total": rate * iterations,
-                "pattern": "linear",
-                "confidence": 1.0,
-                "severity": "low",
-                "failing": True,
-                "reason": "...",
-            }
-        )
-    return {
-        "nodeid": nodeid,
-        "label": label,
-        "iterations": iterations,
-        "verdict": verdict or ("leak" if rate else "ok"),
-        "severity": "low" if rate else "none",
-        "findings": findings,
-        "growth": {},
-        "leaks": list(leaks),
-    }
+    findings = (finding(rate, rate, rate * iterations, failing=failing),) if rate else ()
+    return TestResult(
+        nodeid=nodeid,
+        label=label,
+        iterations=iterations,
+        verdict=verdict or ("leak" if rate else "ok"),
+        severity="low" if rate else "none",
+        findings=findings,
+        leaks=leaks,
+    )
 
 
-def doc(*tests: dict[str, Any], created: str = "2026-11-28T09:00:00+0000") -> dict[str, Any]:
-    return {
-        "schema": "pytest-memleak/1",
-        "created": created,
-        "partial": False,
-        "tests": list(tests),
-    }
+def run(*tests: TestResult, created: str = "2026-11-28T09:00:00+0000") -> RunReport:
+    return RunReport(
+        environment=Environment(python="3.12.0", platform="Linux", plugin="0.1.0", pytest="8.0"),
+        summary=Summary(checked=len(tests)),
+        tests=tests,
+        created=created,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -149,6 +176,71 @@ def test_parse_rule_names_the_key() -> None:
         parse_rule("bogus", "--fail")
 
 
+# ------------------------------------------------------------------------------------------
+# The settings hold the parsed rule
+
+
+def test_settings_hold_the_parsed_rule() -> None:
+    """--memleak-compare-fail is parsed once, at start-up: the settings hold the Rule, and the
+    report's settings show its normalised text."""
+    s = resolve([("cli", {"compare_fail": " Rate:4KiB/iter , new_leaks"})])
+    assert s.compare_fail == Rule((Term("rate", bytes=4096.0), Term("new-leaks")))
+    assert s.sources["compare_fail"] == "cli"
+    assert s.to_dict()["compare_fail"] == "rate:4KiB,new-leaks"
+    for nothing in (None, "", "  "):
+        empty = resolve([("ini", {"compare_fail": nothing})])
+        assert empty.compare_fail is None
+        assert empty.to_dict()["compare_fail"] is None
+
+
+@pytest.mark.parametrize(
+    ("origin", "value", "key", "expected"),
+    [
+        ("cli", "rate:lots", "--memleak-compare-fail", "; 'rate:lots' is not a term"),
+        ("ini", "rate:4KiB/s", "memleak_compare_fail", "; 'rate:4KiB/s' is not a term"),
+        ("cli", "rate:10%,", "--memleak-compare-fail", ""),
+        ("ini", 5, "memleak_compare_fail", None),
+    ],
+)
+def test_a_bad_rule_is_refused_at_start_up(
+    origin: str, value: object, key: str, expected: str | None
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve([(origin, {"compare_fail": value})])
+    wanted = (
+        "a rule such as 'rate:10%,growth:1MiB,new-leaks'"
+        if expected is None
+        else baseline.RULE_EXPECTED + expected
+    )
+    assert str(info.value) == f"memleak: invalid value for {key}: {value!r}; expected {wanted}"
+
+
+def test_the_plugin_compares_with_the_rule_the_settings_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Judging a test against the baseline never parses the rule's text again."""
+    from pytest_memleak import plugin, settings
+    from pytest_memleak.baseline import rules
+
+    held = resolve([("cli", {"compare_fail": "rate:10%"})])
+
+    def parse_again(*args: object, **kwargs: object) -> Rule:
+        raise AssertionError("the rule was parsed again")
+
+    for module in (rules, settings, baseline):
+        monkeypatch.setattr(module, "parse_rule", parse_again)
+    memleak = plugin.MemleakPlugin(None, held, is_worker=False)  # no pytest config needed
+    memleak.baseline = run(entry("t.py::test_a", 4 * KiB))
+    memleak.baseline_path = "old.json"
+    memleak._baseline_index = {t.key: t for t in memleak.baseline.tests}
+    results = [entry("t.py::test_a", 8 * KiB)]
+    [message] = memleak._regressions(results)
+    assert "regressed against baseline old.json" in message
+    assert "rate:10% broke" in message
+    assert results[0].baseline is not None
+    assert results[0].baseline.status == "regressed"
+
+
 def test_empty_rule_is_falsy_and_never_fails() -> None:
     assert not Rule()
     row = compare_test(entry(rate=0), entry(rate=100 * KiB), Rule())
@@ -161,8 +253,8 @@ def test_empty_rule_is_falsy_and_never_fails() -> None:
 
 
 def test_key_includes_label() -> None:
-    assert baseline.test_key(entry("t.py::test_f")) == "t.py::test_f"
-    assert baseline.test_key(entry("t.py::test_f", label="db")) == "t.py::test_f::db"
+    assert entry("t.py::test_f").key == "t.py::test_f"
+    assert entry("t.py::test_f", label="db").key == "t.py::test_f::db"
 
 
 def test_new_test_never_fails() -> None:
@@ -211,8 +303,7 @@ def test_regressed_by_bytes() -> None:
 def test_regression_judged_even_when_both_runs_pass() -> None:
     """Tolerated growth (verdict ok in both runs) still counts: 0 -> 3 KiB/iter breaks 1 KiB."""
     old = entry(rate=0)
-    new = entry(rate=3 * KiB, verdict="ok")
-    new["findings"][0]["failing"] = False
+    new = entry(rate=3 * KiB, verdict="ok", failing=False)
     row = compare_test(old, new, parse_rule("rate:1KiB"))
     assert (row.old_verdict, row.new_verdict) == ("ok", "ok")
     assert row.status == "regressed"
@@ -257,33 +348,27 @@ def test_growth_rules_use_total() -> None:
 
 
 def test_py_blocks_total_is_converted_to_bytes() -> None:
-    e = entry(rate=0)
-    e["findings"] = [
-        {
-            "metric": "py_blocks",
-            "rate_per_iter": 2.0,
-            "bytes_per_iter": 128.0,
-            "total": 20.0,
-            "failing": True,
-        }
-    ]
-    assert baseline.rate_of(e) == 128.0
-    assert baseline.total_of(e) == 1280.0
+    e = dataclasses.replace(
+        entry(rate=0), findings=(finding(2.0, 128.0, 20.0, metric="py_blocks"),)
+    )
+    assert rate_of(e) == 128.0
+    assert total_of(e) == 1280.0
 
 
 def test_count_only_findings_have_no_byte_rate() -> None:
-    e = entry(rate=0)
-    e["findings"] = [
-        {
-            "metric": "fds",
-            "rate_per_iter": 1.0,
-            "bytes_per_iter": None,
-            "total": 10.0,
-            "failing": True,
-        }
-    ]
-    assert baseline.rate_of(e) == 0.0
-    assert baseline.total_of(e) == 0.0
+    e = dataclasses.replace(entry(rate=0), findings=(finding(1.0, None, 10.0, metric="fds"),))
+    assert rate_of(e) == 0.0
+    assert total_of(e) == 0.0
+
+
+def test_non_finite_numbers_are_unknown() -> None:
+    """A NaN (written as null, read back as NaN) is no rate and no total, as before the model."""
+    nan = float("nan")
+    e = dataclasses.replace(
+        entry(rate=0), findings=(finding(nan, nan, 10.0), finding(2.0, 64.0, nan))
+    )
+    assert rate_of(e) == 64.0
+    assert total_of(e) == 0.0
 
 
 def test_new_leaks_fails_whatever_the_size() -> None:
@@ -339,22 +424,24 @@ def test_unmeasured_sides() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# compare_docs
+# compare_runs
 
 
-def test_compare_docs_rows_and_statuses() -> None:
-    old = doc(
+def test_compare_runs_rows_and_statuses() -> None:
+    old = run(
         entry("t.py::test_same", 2 * KiB),
         entry("t.py::test_grow", 2 * KiB),
         entry("t.py::test_gone"),
         created="2026-11-01T00:00:00+0000",
     )
-    new = doc(
+    new = run(
         entry("t.py::test_grow", 8 * KiB),
         entry("t.py::test_same", 2 * KiB),
         entry("t.py::test_added", KiB),
     )
-    comp = compare_docs(old, new, parse_rule("rate:10%"), old_name="old.json", new_name="new.json")
+    comp = compare_runs(
+        old, new.tests, parse_rule("rate:10%"), old_name="old.json", new_name="new.json"
+    )
     assert [(r.key, r.status) for r in comp.rows] == [
         ("t.py::test_grow", "regressed"),
         ("t.py::test_same", "same"),
@@ -363,18 +450,18 @@ def test_compare_docs_rows_and_statuses() -> None:
     ]
     assert comp.failed
     assert [r.key for r in comp.failures] == ["t.py::test_grow"]
-    assert comp.counts() == {"regressed": 1, "new": 1, "removed": 1, "same": 1}
+    assert comp.counts == {"regressed": 1, "new": 1, "removed": 1, "same": 1}
     gone = comp.rows[-1]
     assert gone.old_rate == 0.0
     assert gone.new_rate is None
     assert gone.reason == "not in the new run"
-    assert not compare_docs(old, old, parse_rule("rate:10%")).failed
+    assert not compare_runs(old, old.tests, parse_rule("rate:10%")).failed
 
 
 def test_labels_are_separate_rows() -> None:
-    old = doc(entry("t.py::test_f", KiB, label="db"), entry("t.py::test_f"))
-    new = doc(entry("t.py::test_f", 9 * KiB, label="db"), entry("t.py::test_f"))
-    comp = compare_docs(old, new, parse_rule("rate:1KiB"))
+    old = run(entry("t.py::test_f", KiB, label="db"), entry("t.py::test_f"))
+    new = run(entry("t.py::test_f", 9 * KiB, label="db"), entry("t.py::test_f"))
+    comp = compare_runs(old, new.tests, parse_rule("rate:1KiB"))
     assert {r.key: r.status for r in comp.rows} == {
         "t.py::test_f::db": "regressed",
         "t.py::test_f": "same",
@@ -383,59 +470,89 @@ def test_labels_are_separate_rows() -> None:
 
 
 def test_renamed_hint_by_function_name() -> None:
-    old = doc(entry("tests/test_old.py::TestK::test_parse[a]", KiB), entry("t.py::test_x"))
-    new = doc(entry("tests/test_new.py::test_parse[b]", KiB), entry("t.py::test_x"))
-    comp = compare_docs(old, new)
+    old = run(entry("tests/test_old.py::TestK::test_parse[a]", KiB), entry("t.py::test_x"))
+    new = run(entry("tests/test_new.py::test_parse[b]", KiB), entry("t.py::test_x"))
+    comp = compare_runs(old, new.tests)
     rows = {r.key: r for r in comp.rows}
     removed = rows["tests/test_old.py::TestK::test_parse[a]"]
     added = rows["tests/test_new.py::test_parse[b]"]
     assert (removed.status, added.status) == ("removed", "new")
     assert removed.hint == "renamed? now tests/test_new.py::test_parse[b]"
     assert added.hint == "renamed? was tests/test_old.py::TestK::test_parse[a]"
-    assert added.to_dict()["old_nodeid"] == "tests/test_old.py::TestK::test_parse[a]"
-    assert removed.to_dict()["old_nodeid"] is None
+    assert added.old_nodeid == "tests/test_old.py::TestK::test_parse[a]"
+    assert removed.old_nodeid is None
     assert "renamed?" in removed.reason
     assert rows["t.py::test_x"].hint == ""
 
 
 def test_renamed_hint_by_fingerprint() -> None:
-    old = doc(entry("t.py::test_cache", 4 * KiB, leaks=(leak("f00d"),)))
-    new = doc(
+    old = run(entry("t.py::test_cache", 4 * KiB, leaks=(leak("f00d"),)))
+    new = run(
         entry("t.py::test_lru", 4 * KiB, leaks=(leak("f00d"),)),
         entry("t.py::test_other", 4 * KiB, leaks=(leak("beef"),)),
     )
-    rows = {r.key: r for r in compare_docs(old, new).rows}
-    assert rows["t.py::test_cache"].renamed == ["t.py::test_lru"]
+    rows = {r.key: r for r in compare_runs(old, new.tests).rows}
+    assert rows["t.py::test_cache"].renamed == ("t.py::test_lru",)
     assert rows["t.py::test_lru"].hint == "renamed? was t.py::test_cache"
     assert rows["t.py::test_other"].hint == ""
 
 
-def test_to_dict_is_plain_json() -> None:
-    old = doc(entry("t.py::test_a", 0.0), entry("t.py::test_b", KiB))
-    new = doc(entry("t.py::test_a", 3 * KiB))
-    data = compare_docs(
-        old, new, parse_rule("rate:1KiB"), old_name="o.json", new_name="n.json"
-    ).to_dict()
+def test_json_form_is_plain_json() -> None:
+    old = run(entry("t.py::test_a", 0.0), entry("t.py::test_b", KiB))
+    new = run(entry("t.py::test_a", 3 * KiB))
+    data = to_json(
+        compare_runs(old, new.tests, parse_rule("rate:1KiB"), old_name="o.json", new_name="n.json")
+    )
+    assert isinstance(data, dict)
     assert json.loads(json.dumps(data, allow_nan=False)) == data
     assert data["failed"] is True
     assert data["rule"] == "rate:1KiB"
     assert data["old"] == {"name": "o.json", "created": "2026-11-28T09:00:00+0000"}
+    assert data["new"] == {"name": "n.json", "created": ""}
     assert data["baseline"] == "o.json"
-    first = data["rows"][0]
+    assert data["counts"] == {"regressed": 1, "removed": 1}
+    assert data["floors"] == {"rate": 256.0, "growth": 4096.0, "relative": 0.01}
+    rows = data["rows"]
+    assert isinstance(rows, list)
+    first = rows[0]
+    assert isinstance(first, dict)
     for key in ("nodeid", "status", "old_rate", "new_rate", "delta_pct", "reason"):
         assert key in first
     assert first["status"] == "regressed"
     assert first["delta_pct"] is None
-    assert first["reason"].startswith("rate:1KiB broke")
-    assert data["rows"][1]["status"] == "removed"
+    assert str(first["reason"]).startswith("rate:1KiB broke")
+    assert first["name"] == "t.py::test_a"
+    assert first["old_nodeid"] is None
+    assert rows[1]["status"] == "removed"
+
+
+def test_compare_test_is_the_row_compare_runs_builds() -> None:
+    """The plugin judges each test as it finishes (compare_test) and the run at the end
+    (compare_runs): the same row for a test in both runs."""
+    rule = parse_rule("rate:10%,growth:20%,new-leaks")
+    old = run(entry("t.py::test_a", 4 * KiB), entry("t.py::test_b", KiB, leaks=(leak("aa"),)))
+    new = run(entry("t.py::test_a", 8 * KiB, leaks=(leak("bb"),)), entry("t.py::test_b", KiB))
+    rows = compare_runs(old, new.tests, rule).rows
+    assert rows == tuple(compare_test(o, n, rule) for o, n in zip(old.tests, new.tests))
+    assert rows[0].reason == "; ".join(rows[0].failures)
+    assert rows[0].new_fingerprints == ("bb",)
+
+
+def test_compare_runs_takes_a_sequence_and_the_new_run_time() -> None:
+    old = run(entry("t.py::test_a"))
+    comp = compare_runs(old, [entry("t.py::test_a")], None, new_created="2026-12-01T00:00:00")
+    assert comp.new.created == "2026-12-01T00:00:00"
+    assert comp.baseline == "2026-11-28T09:00:00+0000"  # no name: the baseline's time
+    assert comp.rule == ""
+    assert not comp.failed
 
 
 def test_table_lines() -> None:
-    old = doc(entry("t.py::test_a", 4 * KiB), entry("t.py::test_b"))
-    new = doc(entry("t.py::test_a", 8 * KiB), entry("t.py::test_b"))
-    lines = compare_docs(
-        old, new, parse_rule("rate:10%"), old_name="o.json", new_name="n.json"
-    ).table_lines()
+    old = run(entry("t.py::test_a", 4 * KiB), entry("t.py::test_b"))
+    new = run(entry("t.py::test_a", 8 * KiB), entry("t.py::test_b"))
+    lines = comparison_lines(
+        compare_runs(old, new.tests, parse_rule("rate:10%"), old_name="o.json", new_name="n.json")
+    )
     text = "\n".join(lines)
     header = next(line for line in lines if line.startswith("test "))
     for col in ("status", "old rate", "new rate", "Δ", "verdict"):
@@ -446,15 +563,15 @@ def test_table_lines() -> None:
         text,
     )
     assert "REGRESSED t.py::test_a:" in text
-    assert "baseline: o.json" in text
+    assert lines[:2] == ["baseline: o.json (created 2026-11-28T09:00:00+0000)", "current:  n.json"]
     assert lines[-1] == (
         "memleak compare: 2 tests: 1 regressed, 1 same; rule rate:10%: FAILED (1 test)"
     )
 
 
 def test_table_is_safe_with_odd_ids() -> None:
-    old = doc(entry("t.py::test_a[\n\x1b]", KiB))
-    lines = compare_docs(old, old).table_lines()
+    old = run(entry("t.py::test_a[\n\x1b]", KiB))
+    lines = comparison_lines(compare_runs(old, old.tests))
     assert all("\n" not in line and "\x1b" not in line for line in lines)
 
 
@@ -467,7 +584,7 @@ NOW = 1_795_000_000.0  # a fixed time stamp
 
 def test_save_names_and_content(tmp_path: Path) -> None:
     store = Storage(str(tmp_path / "hist"), commit="abc1234")
-    path = store.save(doc(entry()), now=NOW)
+    path = store.save(run(entry()), now=NOW)
     name = os.path.basename(path)
     assert RUN_NAME.match(name)
     assert name.endswith("_abc1234.json")
@@ -480,7 +597,7 @@ def test_save_names_and_content(tmp_path: Path) -> None:
 
 def test_save_never_overwrites(tmp_path: Path) -> None:
     store = Storage(str(tmp_path), commit="abc1234")
-    paths = [store.save(doc(entry(f"t.py::test_{i}")), now=NOW) for i in range(3)]
+    paths = [store.save(run(entry(f"t.py::test_{i}")), now=NOW) for i in range(3)]
     names = [os.path.basename(p) for p in paths]
     stem = names[0][: -len(".json")]
     assert names == [f"{stem}.json", f"{stem}-2.json", f"{stem}-3.json"]
@@ -491,8 +608,8 @@ def test_save_never_overwrites(tmp_path: Path) -> None:
 
 def test_list_sorted_and_filtered(tmp_path: Path) -> None:
     store = Storage(str(tmp_path), commit="c0ffee1")
-    late = store.save(doc(), now=NOW + 3600)
-    early = store.save(doc(), now=NOW)
+    late = store.save(run(), now=NOW + 3600)
+    early = store.save(run(), now=NOW)
     (tmp_path / "notes.json").write_text("{}")
     (tmp_path / ".save.x.tmp").write_text("")
     (tmp_path / "20990101-000000_dir.json").mkdir()
@@ -513,7 +630,7 @@ def test_empty_or_missing_storage(tmp_path: Path) -> None:
 def test_commit_outside_git_is_nogit(tmp_path: Path) -> None:
     store = Storage(str(tmp_path / "h"), cwd=str(tmp_path))
     assert store.commit() == "nogit"
-    assert store.save(doc(), now=NOW).endswith("_nogit.json")
+    assert store.save(run(), now=NOW).endswith("_nogit.json")
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -543,14 +660,46 @@ def test_save_unwritable_root(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ReportError) as info:
-        Storage(str(blocker / "hist"), commit="abc1234").save(doc())
+        Storage(str(blocker / "hist"), commit="abc1234").save(run())
     assert "cannot save" in info.value.reason
+
+
+def test_save_honours_the_umask(tmp_path: Path) -> None:
+    """Saved runs hold the full command line: written like the JSON report, through the shared
+    atomic writer (the mode a plain open() gives, so 0600 under umask 077)."""
+    store = Storage(str(tmp_path), commit="abc1234")
+    old = os.umask(0o077)
+    try:
+        private = store.save(run(), now=NOW)
+        os.umask(0o022)
+        shared = store.save(run(), now=NOW)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path)) == sorted(map(os.path.basename, (private, shared)))
+
+
+def test_save_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where hard links fail (some file systems), a taken name is still never overwritten."""
+
+    def no_link(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    store = Storage(str(tmp_path), commit="abc1234")
+    monkeypatch.setattr(os, "link", no_link)
+    paths = [store.save(run(entry(f"t.py::test_{i}")), now=NOW) for i in range(2)]
+    assert paths[0].endswith("_abc1234.json")
+    assert paths[1] == paths[0][: -len(".json")] + "-2.json"
+    assert sorted(os.listdir(tmp_path)) == sorted(map(os.path.basename, paths))
+    for i, p in enumerate(paths):
+        assert json.loads(Path(p).read_text())["tests"][0]["nodeid"] == f"t.py::test_{i}"
 
 
 def test_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Storage(str(tmp_path / "h"), commit="abc1234")
-    first = store.save(doc(), now=NOW)
-    second = store.save(doc(), now=NOW + 86400)
+    first = store.save(run(), now=NOW)
+    second = store.save(run(), now=NOW + 86400)
     name1, name2 = os.path.basename(first), os.path.basename(second)
     assert store.resolve("latest") == second
     assert store.resolve(name1) == first
@@ -565,8 +714,8 @@ def test_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_resolve_ambiguous_prefix(tmp_path: Path) -> None:
     store = Storage(str(tmp_path), commit="abc1234")
-    store.save(doc(), now=NOW)
-    store.save(doc(), now=NOW)
+    store.save(run(), now=NOW)
+    store.save(run(), now=NOW)
     with pytest.raises(ReportError) as info:
         store.resolve(os.path.basename(store.latest() or "")[:8])
     assert "matches 2 saved runs" in info.value.reason
@@ -574,7 +723,7 @@ def test_resolve_ambiguous_prefix(tmp_path: Path) -> None:
 
 def test_resolve_unknown_lists_runs(tmp_path: Path) -> None:
     store = Storage(str(tmp_path / "h"), commit="abc1234")
-    saved = os.path.basename(store.save(doc(), now=NOW))
+    saved = os.path.basename(store.save(run(), now=NOW))
     with pytest.raises(ReportError) as info:
         store.resolve("19990101")
     assert info.value.path == "19990101"

@@ -54,6 +54,9 @@ def test_save_then_compare_fails_the_regressed_test_itself(pytester, run_memleak
     assert statuses["test_cache"] == "regressed"
     assert statuses["test_renamed_clean"] == "new"
     assert statuses["test_clean"] == "removed"
+    # both sides are dated: the new side is this run
+    assert second.report["comparison"]["new"]["created"] == second.report["created"]
+    assert second.report["comparison"]["old"]["created"]
     entry = second.test("test_cache")
     assert entry["verdict"] == "ok"  # the absolute verdict is unchanged
     assert entry["baseline"]["status"] == "regressed"

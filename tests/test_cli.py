@@ -179,6 +179,8 @@ def test_compare_json(reports: Reports) -> None:
     assert rows["test_app.py::test_leak"]["new_rate"] > rows["test_app.py::test_leak"]["old_rate"]
     assert rows["test_app.py::test_clean"]["status"] == "same"
     assert data["failed"] is True
+    new = json.loads((reports.dir / "new.json").read_text())
+    assert data["new"] == {"name": "new.json", "created": new["created"]}
 
 
 def test_compare_saved_runs(reports: Reports) -> None:

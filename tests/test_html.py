@@ -1,13 +1,14 @@
 """The HTML report: self-contained, escaped, one memory chart per measured test, every part shown.
 
 A module-scoped fixture runs pytest once in a subprocess on a small module of leaking, clean
-and hostile-id tests to get a real report; the rest uses hand-made dictionaries.
+and hostile-id tests to get a real report (read back through the one report reader); the rest
+uses model objects built here.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
+import dataclasses
 import hashlib
 import html as html_mod
 import json
@@ -15,7 +16,9 @@ import os
 import re
 import subprocess
 import sys
+import typing
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_memleak import model
+from pytest_memleak.baseline import compare_runs, parse_rule
+from pytest_memleak.model import (
+    Comparison,
+    ComparisonRow,
+    DiagnosisRecord,
+    Environment,
+    Finding,
+    Growth,
+    Leak,
+    LeakDetails,
+    RunRef,
+    RunReport,
+    Summary,
+    TestResult,
+    Trend,
+)
 from pytest_memleak.render import html
+from pytest_memleak.render.html import charts
+from pytest_memleak.render.html.text import NAME_LIMIT
+from pytest_memleak.render.json_report import read_report
+from pytest_memleak.vocabulary import Pattern
 
 HOSTILE = "<script>alert(1)</script>"
 QUOTED = "a \"quoted\" 'x'"
@@ -90,17 +114,28 @@ def run_report(directory: Path, sample: str = SAMPLE) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def real_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_report(tmp_path_factory.mktemp("html_report"))
+def real_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("html_report")
 
 
 @pytest.fixture(scope="module")
-def real_page(real_doc: dict[str, Any]) -> str:
-    return html.render(real_doc)
+def real_doc(real_dir: Path) -> dict[str, Any]:
+    return run_report(real_dir)
+
+
+@pytest.fixture(scope="module")
+def real_report(real_doc: dict[str, Any], real_dir: Path) -> RunReport:
+    """The same report, read as the CLI reads it: validated, converted to the model once."""
+    return read_report(str(real_dir / "report.json"))
+
+
+@pytest.fixture(scope="module")
+def real_page(real_report: RunReport) -> str:
+    return html.render(real_report)
 
 
 def by_name(doc: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [t for t in doc["tests"] if t["nodeid"].endswith("::" + name)]
+    found: list[dict[str, Any]] = [t for t in doc["tests"] if t["nodeid"].endswith("::" + name)]
     assert len(found) == 1, [t["nodeid"] for t in doc["tests"]]
     return found[0]
 
@@ -220,81 +255,61 @@ def test_leak_fields_are_shown(real_doc: dict[str, Any], real_page: str) -> None
     assert "Growth pattern by metric" in real_page
 
 
-def test_comparison_section(real_doc: dict[str, Any], real_page: str) -> None:
+def test_comparison_section(real_report: RunReport, real_page: str) -> None:
     assert "Baseline comparison" not in real_page
-    row = {"label": "", "old_verdict": "leak", "new_verdict": "leak", "failures": []}
-    comparison = {
-        "baseline": "old <report>.json",
-        "old": {"name": "old <report>.json", "created": "2026-01-01T00:00:00+0000"},
-        "new": {"name": "new.json", "created": "2026-01-02T00:00:00+0000"},
-        "rule": "rate:10%",
-        "failed": True,
-        "rows": [
-            {
-                **row,
-                "nodeid": "t.py::test_c",
-                "status": "improved",
-                "old_rate": 2048,
-                "new_rate": 1024,
-                "delta": -1024,
-                "delta_pct": -50.0,
-                "reason": "halved",
-            },
-            {
-                **row,
-                "nodeid": "t.py::test_a",
-                "status": "regressed",
-                "old_rate": 1024,
-                "new_rate": 4096,
-                "delta": 3072,
-                "delta_pct": 300.0,
-                "reason": "rate x4",
-                "failures": ["rate:10% broke"],
-            },
-            {
-                **row,
-                "nodeid": f"t.py::test_b[{HOSTILE}]",
-                "status": "new",
-                "old_rate": None,
-                "new_rate": 100,
-                "delta": None,
-                "delta_pct": None,
-                "reason": f"new {HOSTILE}",
-                "old_nodeid": "t.py::test_b_old",
-                "old_verdict": None,
-            },
-            {
-                **row,
-                "nodeid": "t.py::test_d",
-                "status": "removed",
-                "old_rate": 5,
-                "new_rate": None,
-                "reason": "gone",
-                "new_verdict": None,
-            },
-            {
-                **row,
-                "nodeid": "t.py::test_f",
-                "status": "fixed",
-                "old_rate": 512,
-                "new_rate": 0,
-                "delta": -512,
-                "delta_pct": -100.0,
-                "new_verdict": "ok",
-            },
-            {
-                **row,
-                "nodeid": "t.py::test_g",
-                "status": "same",
-                "old_rate": 0,
-                "new_rate": 0,
-                "delta": 0,
-                "delta_pct": 0.0,
-                "reason": "",
-            },
-        ],
-    }
-    page = html.render(real_doc, comparison)
+
+    def row(nodeid: str, status: str, **over: Any) -> ComparisonRow:
+        base = ComparisonRow(nodeid, nodeid, status, old_verdict="leak", new_verdict="leak")
+        return dataclasses.replace(base, **over)
+
+    comparison = Comparison(
+        baseline="old <report>.json",
+        old=RunRef(name="old <report>.json", created="2026-01-01T00:00:00+0000"),
+        new=RunRef(name="new.json", created="2026-01-02T00:00:00+0000"),
+        rule="rate:10%",
+        failed=True,
+        rows=(
+            row(
+                "t.py::test_c",
+                "improved",
+                old_rate=2048,
+                new_rate=1024,
+                delta=-1024,
+                delta_pct=-50.0,
+                reason="halved",
+            ),
+            row(
+                "t.py::test_a",
+                "regressed",
+                old_rate=1024,
+                new_rate=4096,
+                delta=3072,
+                delta_pct=300.0,
+                reason="rate x4",
+                failures=("rate:10% broke",),
+            ),
+            row(
+                f"t.py::test_b[{HOSTILE}]",
+                "new",
+                new_rate=100,
+                reason=f"new {HOSTILE}",
+                old_nodeid="t.py::test_b_old",
+                old_verdict=None,
+            ),
+            row("t.py::test_d", "removed", old_rate=5, reason="gone", new_verdict=None),
+            row(
+                "t.py::test_f",
+                "fixed",
+                old_rate=512,
+                new_rate=0,
+                delta=-512,
+                delta_pct=-100.0,
+                new_verdict="ok",
+            ),
+            row("t.py::test_g", "same", old_rate=0, new_rate=0, delta=0, delta_pct=0.0),
+        ),
+    )
+    page = html.render(dataclasses.replace(real_report, comparison=comparison))
     assert "Baseline comparison" in page
     section = page[page.index('id="comparison"') :]
     for status in ("regressed", "new", "improved", "removed", "fixed", "same"):
@@ -309,42 +324,54 @@ def test_comparison_section(real_doc: dict[str, Any], real_page: str) -> None:
     assert HOSTILE not in page
     assert_safe(page)
     assert_well_formed(page)
-    assert "Baseline comparison" in html.render({}, {"rows": []})
+    assert "Baseline comparison" in html.render(report(comparison=Comparison()))
 
 
-def test_comparison_from_the_baseline_module(real_doc: dict[str, Any]) -> None:
+def test_comparison_from_the_baseline_module(real_report: RunReport) -> None:
     """The section renders what ``pytest_memleak.baseline`` really produces."""
-    baseline = pytest.importorskip("pytest_memleak.baseline")
-    old = copy.deepcopy(real_doc)
-    old["tests"] = [t for t in old["tests"] if not t["nodeid"].endswith("::test_leak")]
-    comparison = baseline.compare_docs(old, real_doc, old_name="old.json", new_name="new.json")
-    page = html.render(real_doc, comparison.to_dict())
+    old = dataclasses.replace(
+        real_report,
+        tests=tuple(t for t in real_report.tests if not t.nodeid.endswith("::test_leak")),
+    )
+    comparison = compare_runs(
+        old, real_report.tests, parse_rule("rate:10%"), old_name="old.json", new_name="new.json"
+    )
+    page = html.render(dataclasses.replace(real_report, comparison=comparison))
     section = page[page.index('id="comparison"') :]
     assert ">new</span>" in section
     assert "old.json" in section
-    assert section.count('<tr class="cmp-') == len(real_doc["tests"])
+    assert section.count('<tr class="cmp-') == len(real_report.tests)
     assert HOSTILE not in page
     assert_safe(page)
     assert_well_formed(page)
 
 
 # --------------------------------------------------------------------------------------------
-# hand-made documents
+# hand-made reports
+
+
+def environment(**over: Any) -> Environment:
+    env = Environment("3.11.2", "Linux", "0.1.0", "8.3.0", implementation="CPython")
+    return dataclasses.replace(env, **over)
+
+
+def report(*tests: TestResult, **over: Any) -> RunReport:
+    return dataclasses.replace(RunReport(environment(), model.summarise(tests), tests), **over)
 
 
 @pytest.mark.parametrize(
-    "doc",
+    "empty",
     [
-        {},
-        {"tests": []},
-        {"schema": "pytest-memleak/1", "tests": [], "summary": {"checked": 0}},
-        {"tests": None, "environment": None, "config": "x"},
+        report(),
+        report(schema="", created="", environment=Environment("", "", "", "")),
+        report(summary=Summary(checked=0), config={"iterations": 10}),
     ],
-    ids=["no-keys", "no-tests", "summary-only", "wrong-types"],
+    ids=["no-tests", "nothing-set", "summary-only"],
 )
-def test_empty_documents_render(doc: dict[str, Any]) -> None:
-    page = html.render(doc)
+def test_empty_reports_render(empty: RunReport) -> None:
+    page = html.render(empty)
     assert "No tests were checked" in page
+    assert "The report holds no tests." in page
     assert "dataset.status" in page
     assert "dataset.charts" in page
     assert '<svg class="chart' not in page
@@ -352,103 +379,84 @@ def test_empty_documents_render(doc: dict[str, Any]) -> None:
     assert_well_formed(page)
 
 
-def series(n: int, start: float, step: float) -> list[float]:
-    return [start + k * step for k in range(n)]
+def test_a_summary_without_tests_is_trusted() -> None:
+    """A trimmed report keeps its counts: the cards and the banner show them."""
+    page = html.render(report(summary=Summary(checked=4, ok=1, leak=2, error=1, leaks=3)))
+    assert "2 of 4 checked tests leak · 3 leaks found" in page
+    assert "<title>2 leaking · pytest-memleak report</title>" in page
 
 
-def make_test(nodeid: str, **over: Any) -> dict[str, Any]:
+def series(n: int, start: float, step: float) -> tuple[float, ...]:
+    return tuple(start + k * step for k in range(n))
+
+
+def growth(metric: str, unit: str, pattern: Pattern, slope: float, total: float) -> Growth:
+    return Growth(metric, unit, pattern, slope, 0.0, total, 0.9, 0.01, 0.8, 0.9, 0.99, 0.0, "")
+
+
+def make_test(nodeid: str, **over: Any) -> TestResult:
     n = 11
     rss = series(n, 50e6, 8192)
     heap = series(n, 30e6, 4096)
-    t: dict[str, Any] = {
-        "nodeid": nodeid,
-        "label": "",
-        "verdict": "leak",
-        "severity": "high",
-        "iterations": 10,
-        "warmup": 2,
-        "partial": False,
-        "rounds": [10],
-        "snapshots": {
+    base = TestResult(
+        nodeid=nodeid,
+        verdict="leak",
+        severity="high",
+        iterations=10,
+        warmup=2,
+        rounds=(10,),
+        snapshots={
             "t": series(n, 0, 0.01),
             "rss": rss,
             "heap": heap,
-            "external": [r - h for r, h in zip(rss, heap)],
+            "external": tuple(r - h for r, h in zip(rss, heap)),
             "malloc": heap,
             "py_blocks": series(n, 1000, 1),
-            "fds": [5] * n,
+            "fds": (5.0,) * n,
             "threads": series(n, 1, 1),
-            "children": [0] * n,
+            "children": (0.0,) * n,
         },
-        "trend": {
-            "health": "warning",
-            "external_ratio": 1.7,
-            "divergence_start": 20e6,
-            "divergence_end": 20.04e6,
-            "divergence_slope_per_iter": 4096.0,
+        trend=Trend(
+            health="warning",
+            external_ratio=1.7,
+            divergence_start=20e6,
+            divergence_end=20.04e6,
+            divergence_slope_per_iter=4096.0,
+        ),
+        growth={
+            "rss": growth("rss", "bytes", "linear", 8192.0, 81920.0),
+            "fds": growth("fds", "count", "stable", 0.0, 0.0),
         },
-        "growth": {
-            "rss": {
-                "metric": "rss",
-                "unit": "bytes",
-                "pattern": "linear",
-                "slope_per_iter": 8192.0,
-                "total_growth": 81920.0,
-                "confidence": 0.99,
-            },
-            "fds": {
-                "metric": "fds",
-                "unit": "count",
-                "pattern": "stable",
-                "slope_per_iter": 0.0,
-                "total_growth": 0.0,
-                "confidence": 0.0,
-            },
-        },
-        "findings": [
-            {
-                "metric": "rss",
-                "rate_per_iter": 8192.0,
-                "bytes_per_iter": 8192.0,
-                "total": 81920.0,
-                "pattern": "linear",
-                "confidence": 0.99,
-                "severity": "high",
-                "failing": True,
-                "reason": "rss grew",
-            }
-        ],
-        "leaks": [],
-        "diagnosis": None,
-    }
-    t.update(over)
-    return t
+        findings=(
+            Finding("rss", 8192.0, 8192.0, 1.0, 81920.0, "linear", 0.99, "high", True, "rss grew"),
+        ),
+    )
+    return dataclasses.replace(base, **over)
 
 
 def test_buffer_native_and_resources_are_listed() -> None:
-    leaks = [
-        {
-            "id": "L1",
-            "type": "buffer_leak",
-            "source": "mod.py:3",
-            "severity": "medium",
-            "growth_rate": 1600000.0,
-            "unit": "bytes",
-            "estimated_size": 16e6,
-            "evidence": ["numpy buffers"],
-            "recommendation": "drop the array",
-            "stack_trace": ["mod.py:3: BUF.append(np.ones(200_000))"],
-        },
-        {
-            "id": "L2",
-            "type": "native_module",
-            "source": "mod.py:9",
-            "severity": "low",
-            "growth_rate": 262144.0,
-            "unit": "bytes",
-            "module": "zlib",
-            "details": {
-                "native": [
+    leaks = (
+        Leak(
+            id="L1",
+            type="buffer_leak",
+            source="mod.py:3",
+            severity="medium",
+            growth_rate=1600000.0,
+            estimated_size=16e6,
+            evidence=("numpy buffers",),
+            recommendation="drop the array",
+            stack_trace=("mod.py:3: BUF.append(np.ones(200_000))",),
+        ),
+        Leak(
+            id="L2",
+            type="native_module",
+            source="mod.py:9",
+            severity="low",
+            growth_rate=262144.0,
+            estimated_size=None,
+            module="zlib",
+            details=LeakDetails(
+                native=(
                     {
                         "module": "zlib",
                         "category": "compression",
@@ -463,14 +471,14 @@ def test_buffer_native_and_resources_are_listed() -> None:
                         "allocations": 6,
                         "frees": 1,
                     },
-                ]
-            },
-            "suppressed": True,
-            "suppressed_by": "zlib:*",
-        },
-    ]
-    diagnosis = {
-        "resources": {
+                )
+            ),
+            suppressed=True,
+            suppressed_by="zlib:*",
+        ),
+    )
+    diagnosis = DiagnosisRecord(
+        resources={
             "files": ["/tmp/a <b>.txt"],
             "file_count": 1,
             "sockets": [],
@@ -480,8 +488,8 @@ def test_buffer_native_and_resources_are_listed() -> None:
             "children": [],
             "child_count": 0,
         }
-    }
-    page = html.render({"tests": [make_test("m.py::test_x", leaks=leaks, diagnosis=diagnosis)]})
+    )
+    page = html.render(report(make_test("m.py::test_x", leaks=leaks, diagnosis=diagnosis)))
     assert "<h4>Buffer leaks</h4>" in page
     buffers = page[page.index('<ul class="buffers">') :]
     assert "mod.py:3" in buffers[:400]
@@ -502,138 +510,168 @@ def test_buffer_native_and_resources_are_listed() -> None:
     assert_well_formed(page)
 
 
+def test_native_attribution_from_the_diagnosis() -> None:
+    """Malloc growth with no leak located: the diagnosis' modules and lines are shown."""
+    diagnosis = DiagnosisRecord(
+        modules=(
+            {"module": "zlib", "category": "compression", "per_iter": 2048.0},
+            {"module": "idle", "per_iter": 0},
+        ),
+        lines={"malloc": ({"source": "x.py:7", "per_iter": 512.0, "allocations": 4},)},
+    )
+    finding = Finding("malloc", 2048.0, 2048.0, 1.0, 20480.0, "linear", 0.9, "medium", True, "")
+    page = html.render(report(make_test("m.py::t", findings=(finding,), diagnosis=diagnosis)))
+    section = page[page.index("<h4>Native attribution</h4>") :]
+    assert '<svg class="bars"' in section
+    assert ">zlib</text>" in section
+    assert "idle" not in section  # no growth: not drawn
+    assert "<code>x.py:7</code>" in section
+    assert "+512 B/iter" in section
+
+
+# Free text in the model: every ``str`` field, tuple of strings, dict key, and the free-form
+# JSON objects. The other fields get a value that shows as much of the page as possible.
+_PREFERRED = ("leak", "high", "linear", "native_module")
+
+
+def hostile(tp: Any, text: str) -> Any:
+    """A value of type ``tp`` with ``text`` in every string it holds."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:
+        if {bool, str} <= set(args):  # model.Json
+            return text
+        return hostile(next(a for a in args if a is not type(None)), text)
+    if origin is typing.Literal:
+        return next((a for a in _PREFERRED if a in args), args[0])
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        cls: Any = tp
+        return cls(**{f.name: hostile(hints[f.name], text) for f in dataclasses.fields(tp)})
+    if origin is tuple:
+        return (hostile(args[0], text), hostile(args[0], text))
+    if origin is dict:
+        return {text: hostile(args[1], text)}
+    return {str: text, float: 1.0, int: 1, bool: True}[tp]
+
+
 def test_hostile_strings_everywhere_are_escaped() -> None:
+    """Hostile text in every string of the model (see :func:`hostile`), in the free-form
+    parts the page reads, and in the keys that pick sections: escaped wherever it shows."""
     evil = f"{HOSTILE}<img src=x onerror=alert(2)>\"'\n\r\t\x00\x1b[31m\u202e\udcff\ufffd"
     long_id = "t.py::test_long[" + "x" * 5000 + evil + "]"
-    leak = {
-        "id": evil,
-        "type": evil,
-        "source": evil,
-        "severity": evil,
-        "growth_rate": 1.0,
-        "unit": evil,
-        "estimated_size": 10.0,
-        "evidence": [evil, None],
-        "recommendation": evil,
-        "stack_trace": [evil, evil],
-        "retainer_path": evil,
+    base = hostile(TestResult, evil)
+    leak = hostile(Leak, evil)
+    native_row: model.JsonObject = {
         "module": evil,
-        "fingerprint": evil,
-        "objects": {evil: 1.0},
-        "details": {
-            "native": [
-                {
-                    "module": evil,
-                    "category": evil,
-                    "per_iter": 5.0,
-                    "allocations": evil,
-                    "frees": None,
-                }
-            ]
-        },
-        "suppressed": True,
-        "suppressed_by": evil,
+        "category": evil,
+        "per_iter": 5.0,
+        "allocations": evil,
     }
-    tests = [
-        make_test(
-            "t.py::test_evil[" + evil + "]",
-            label=evil,
-            leaks=[leak],
-            message=evil,
-            error=evil,
-            error_iteration=evil,
-            stop_reason=evil,
-            origin=evil,
-            probe_notes={evil: evil},
-            screens={"rss": [evil]},
-            diagnosis={
-                "resources": {"files": [evil], "file_count": 1},
-                "notes": [evil],
-                "modules": [{"module": evil, "per_iter": 9.0}],
+    resources = {key: [evil] for key in ("files", "sockets", "threads", "children")}
+    diagnosis = dataclasses.replace(
+        base.diagnosis,
+        resources={**resources, "file_count": 1, evil: evil},
+        modules=({**native_row, "per_iter": 9.0},),
+        lines={"malloc": ({"source": evil, "per_iter": 8.0, "allocations": evil},)},
+    )
+    tests = (
+        dataclasses.replace(  # a leak table with native bars, a buffer leak
+            base,
+            nodeid="t.py::test_evil[" + evil + "]",
+            leaks=(
+                dataclasses.replace(leak, details=LeakDetails(native=(native_row,))),
+                dataclasses.replace(leak, type="buffer_leak"),
+            ),
+            snapshots={**make_test("x").snapshots, evil: (1.0,)},
+            growth={
+                **base.growth,
+                "rss": hostile(Growth, evil),
+                "stable " + evil: dataclasses.replace(hostile(Growth, evil), pattern="stable"),
             },
+            # a count metric: its rate is shown with the metric's name as the unit
+            findings=(dataclasses.replace(base.findings[0], bytes_per_iter=None),),
+            screens={**base.screens, "rss": (evil,)},
+            diagnosis=diagnosis,
+        ),
+        dataclasses.replace(  # the diagnosis' native attribution
+            base,
+            leaks=(dataclasses.replace(leak, suppressed=False, details=LeakDetails()),),
+            diagnosis=diagnosis,
         ),
         make_test(long_id),
-    ]
-    doc = {
-        "schema": evil,
-        "created": evil,
-        "partial": True,
-        "environment": {evil: evil, "argv": [evil, "-k", evil]},
-        "config": {evil: evil, "suppress": [evil], "sources": {evil: evil}},
-        "tests": tests,
-    }
-    page = html.render(
-        doc,
-        {
-            "baseline": evil,
-            "old": {"name": evil, "created": evil},
-            "new": {"name": None, "created": evil},
-            "rule": evil,
-            "failed": True,
-            "rows": [
-                {
-                    "nodeid": evil,
-                    "label": evil,
-                    "old_nodeid": evil,
-                    "status": evil,
-                    "old_rate": evil,
-                    "new_rate": 5.0,
-                    "delta": 5.0,
-                    "delta_pct": evil,
-                    "old_verdict": evil,
-                    "new_verdict": "leak",
-                    "failures": [evil],
-                    "reason": evil,
-                    "unit": evil,
-                }
-            ],
-        },
     )
-    assert_safe(page)
-    assert_well_formed(page)
-    assert HOSTILE not in page
-    assert "<img" not in page
-    assert "\x00" not in page
-    assert "\x1b" not in page
-    assert "\u202e" not in page
-    assert "\\udcff" in page
-    assert "\\u202e" in page
-    assert html_mod.escape(HOSTILE, quote=True) in page
-    # The long id is cut for display; the title attribute holds all of it, escaped.
-    shown = html.esc(long_id, html.NAME_LIMIT, oneline=True)
-    assert shown.endswith("…")
-    assert len(html_mod.unescape(shown)) == html.NAME_LIMIT
-    assert f'title="{html.esc(long_id, oneline=True)}"' in page
-    assert f">{shown}</span>" in page
+    comparison = hostile(Comparison, evil)
+    comparison = dataclasses.replace(
+        comparison,
+        rows=(*comparison.rows, dataclasses.replace(comparison.rows[0], old_verdict=None)),
+    )
+    run = dataclasses.replace(
+        hostile(RunReport, evil),
+        tests=tests,
+        config={evil: evil, "suppress": [evil], "sources": {evil: evil}, "x": {evil: [evil]}},
+        comparison=comparison,
+    )
+    # without the baseline run's name, the comparison names the baseline file instead
+    unnamed = dataclasses.replace(comparison, old=RunRef())
+    for page in (html.render(run), html.render(dataclasses.replace(run, comparison=unnamed))):
+        assert_safe(page)
+        assert_well_formed(page)
+        assert HOSTILE not in page
+        assert "<img" not in page
+        assert "\x00" not in page
+        assert "\x1b" not in page
+        assert "\u202e" not in page
+        assert "\\udcff" in page
+        assert "\\u202e" in page
+        assert html_mod.escape(HOSTILE, quote=True) in page
+        for part in ("<h4>Buffer leaks</h4>", "<h4>Native attribution</h4>", 'class="bars"'):
+            assert part in page  # the sections that show free-form text were drawn
+        # The long id is cut for display; the title attribute holds all of it, escaped.
+        shown = html.esc(long_id, NAME_LIMIT, oneline=True)
+        assert shown.endswith("…")
+        assert len(html_mod.unescape(shown)) == NAME_LIMIT
+        assert f'title="{html.esc(long_id, oneline=True)}"' in page
+        assert f">{shown}</span>" in page
 
 
-def test_garbage_values_do_not_break_rendering() -> None:
-    weird = make_test(
-        "t.py::test_weird",
-        verdict="mystery",
-        severity=None,
-        iterations="ten",
-        rounds=["a", None, 5, True],
+def test_missing_and_non_finite_numbers_render() -> None:
+    """NaN and infinities (a JSON null reads back as NaN), gaps, huge integers, and free-form
+    JSON of any shape: shown as "n/a" or left out, never a crash."""
+    nan, inf = float("nan"), float("inf")
+    odd = make_test(
+        "t.py::test_odd",
+        iterations=10**400,
+        rounds=(3, 10**400),
         snapshots={
-            "rss": ["x", None, True, float("nan"), float("inf"), 3.0, 7.0],
-            "heap": None,
-            "external": [None] * 7,
-            "fds": "nope",
-            "threads": [1, "2"],
+            "rss": (None, nan, inf, 3.0, 7.0),
+            "heap": (),
+            "external": (None,) * 5,
+            "threads": (1.0, nan, 2.0),
         },
-        trend="warm",
-        growth={"rss": None, 5: {"pattern": 7}},
-        findings=[None, 3, {}],
-        leaks=[None, "L1", {"growth_rate": "fast"}],
-        diagnosis={"resources": "none"},
-        partial=True,
+        trend=Trend(external_ratio=nan, divergence_start=inf, rss_slope_per_iter=nan),
+        findings=(Finding("rss", nan, nan, nan, nan, "linear", nan, "low", True, ""),),
+        growth={"rss": growth("rss", "bytes", "linear", nan, inf)},
+        leaks=(
+            Leak(
+                "L1",
+                "native_module",
+                "x.py:1",
+                "low",
+                estimated_size=inf,
+                growth_rate=nan,
+                confidence=nan,
+                details=LeakDetails(native=({"per_iter": "fast"}, {"module": None, "per_iter": 1})),
+            ),
+        ),
+        diagnosis=DiagnosisRecord(resources={"files": "none", "thread_count": [1]}),
     )
-    page = html.render(
-        {"tests": [weird, None, "x", make_test("t.py::ok", verdict="ok")], "summary": "bad"}
-    )
+    page = html.render(report(odd, make_test("t.py::ok", verdict="ok")))
     assert_safe(page)
     assert_well_formed(page)
     assert page.count('<svg class="chart memory"') == 2
+    assert "n/a" in page
+    assert "nan" not in page.lower().replace("nanos", "")
+    assert "inf B" not in page
 
 
 def test_error_and_skipped_tests() -> None:
@@ -647,7 +685,7 @@ def test_error_and_skipped_tests() -> None:
         partial=True,
     )
     skip = make_test("t.py::test_skip", verdict="skipped", severity="none", snapshots={})
-    page = html.render({"tests": [skip, err]})
+    page = html.render(report(skip, err))
     assert "ValueError: boom &lt;b&gt;" in page
     assert "iteration 3" in page
     assert "No measurements were recorded." in page
@@ -657,39 +695,24 @@ def test_error_and_skipped_tests() -> None:
 
 
 def test_memory_chart_edge_cases() -> None:
-    gaps = make_test(
-        "t.py::g", snapshots={"rss": [1e6, None, 1.2e6, 1.3e6], "heap": [5e5, 5e5, None, 6e5]}
-    )
-    svg = html.memory_chart(gaps)
+    svg = charts.memory_chart([1e6, None, 1.2e6, 1.3e6], [5e5, 5e5, None, 6e5], [])
     rss_path = re.search(r'class="line rss" d="([^"]+)"', svg)
     assert rss_path is not None
     assert rss_path.group(1).count("M") == 2
-    one = html.memory_chart(make_test("t.py::one", snapshots={"rss": [1e6], "heap": [5e5]}))
-    assert '<svg class="chart memory"' in one
-    flat = html.memory_chart(
-        make_test("t.py::flat", snapshots={"rss": [1e6] * 5, "heap": [5e5] * 5})
-    )
+    assert '<svg class="chart memory"' in charts.memory_chart([1e6], [5e5], [])
+    flat = charts.memory_chart([1e6] * 5, [5e5] * 5, [])
     assert "no change in memory" in flat
-    assert html.memory_chart(make_test("t.py::none", snapshots={"rss": [None, None]})) == ""
-    big = html.memory_chart(
-        make_test(
-            "t.py::big",
-            snapshots={"rss": series(5000, 1e8, 1024.0), "heap": series(5000, 5e7, 512.0)},
-        )
-    )
-    assert big.count("<rect x=") <= html.MAX_POINTS + 2  # thinned
+    assert charts.memory_chart([None, None], [], []) == ""
+    big = charts.memory_chart(series(5000, 1e8, 1024.0), series(5000, 5e7, 512.0), [])
+    assert big.count("<rect x=") <= charts.MAX_POINTS + 2  # thinned
 
 
 def test_byte_axis_labels() -> None:
-    svg = html.memory_chart(
-        make_test(
-            "t.py::k", snapshots={"rss": series(21, 58e6, 4144.0), "heap": series(21, 31e6, 4144.0)}
-        )
-    )
+    svg = charts.memory_chart(series(21, 58e6, 4144.0), series(21, 31e6, 4144.0), [])
     labels = re.findall(r'<text class="ylab"[^>]*>([^<]+)</text>', svg)
     assert "0" in labels, labels
     assert "+80 KiB" in labels, labels
-    assert html._ticks(0, 82.9)[-1] >= 82.9
+    assert charts.ticks(0, 82.9)[-1] >= 82.9
 
 
 def test_inline_scripts_are_allowed_by_the_csp(real_page: str) -> None:
@@ -703,30 +726,42 @@ def test_inline_scripts_are_allowed_by_the_csp(real_page: str) -> None:
         assert f"'sha256-{digest}'" in policy
 
 
+def test_style_and_scripts_are_the_package_files(real_page: str) -> None:
+    """The page inlines the shipped style.css, errors.js and main.js."""
+    files = resources.files("pytest_memleak.render.html")
+    style = (files / "style.css").read_text(encoding="utf-8")
+    scripts = [(files / n).read_text(encoding="utf-8").rstrip() for n in ("errors.js", "main.js")]
+    assert f"<style>\n{style}</style>" in real_page
+    assert re.findall(r"<script>(.*?)</script>", real_page, re.S) == scripts
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=st.text(min_size=1, max_size=150), other=st.text(max_size=50))
 def test_any_text_is_escaped(raw: str, other: str) -> None:
     text = f"QSTARTQ{raw}QENDQ"
-    leak = {
-        "id": "L1",
-        "type": "python_object",
-        "source": text,
-        "severity": "low",
-        "growth_rate": 1.0,
-        "evidence": [text],
-        "recommendation": other,
-        "stack_trace": [text],
-        "retainer_path": text,
-    }
-    doc = {
-        "tests": [
-            make_test(
-                "t.py::test[" + text + "]", label=other, leaks=[leak], message=text, error=text
-            )
-        ],
-        "environment": {"argv": [text]},
-    }
-    page = html.render(doc, {"rows": [{"nodeid": text, "status": other, "reason": text}]})
+    leak = Leak(
+        id="L1",
+        type="python_object",
+        source=text,
+        severity="low",
+        estimated_size=None,
+        growth_rate=1.0,
+        evidence=(text,),
+        recommendation=other,
+        stack_trace=(text,),
+        retainer_path=text,
+    )
+    test = make_test(
+        "t.py::test[" + text + "]", label=other, leaks=(leak,), message=text, error=text
+    )
+    row = ComparisonRow(key=text, nodeid=text, status=other, reason=text)
+    page = html.render(
+        report(
+            test,
+            environment=environment(argv=(text,)),
+            comparison=Comparison(rows=(row,)),
+        )
+    )
     assert_safe(page)
     assert_well_formed(page)
     shown = re.findall(r"QSTARTQ(.*?)QENDQ", page, re.S)
@@ -750,7 +785,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def broken(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(html.os, "replace", broken)
+    monkeypatch.setattr(os, "replace", broken)
     with pytest.raises(OSError, match="disk full"):
         html.write(target, "<p>three</p>")
     assert target.read_text(encoding="utf-8") == "<p>two</p>"

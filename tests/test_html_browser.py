@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from test_html import run_report
 
+from pytest_memleak.model import RunReport, from_json
 from pytest_memleak.render import html
 
 TIMEOUT_S = 60
@@ -80,7 +81,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def page(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("browser_page") / "report.html"
-    html.write(path, html.render(report))
+    html.write(path, html.render(from_json(RunReport, report)))
     return path
 
 

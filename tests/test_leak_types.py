@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_memleak.detectors.diagnose import Diagnosis, Leak, _suppress, leaks_for
 from pytest_memleak.detectors.verdict import Verdict
-from pytest_memleak.model import Finding
+from pytest_memleak.diagnose import Diagnosis, leaks_for, suppress
+from pytest_memleak.model import Finding, Leak, LeakDetails
 
 # name: (setup at module level, leaking body, clean body, expected type)
 CASES = {
@@ -202,19 +202,16 @@ def _native_ssl_leak(objects: dict[str, float]) -> Leak:
 
 
 def test_known_cache_rule_and_switch():
-    cache = _native_ssl_leak({})
-    _suppress([cache], ())
+    (cache,) = suppress([_native_ssl_leak({})], ())
     assert cache.suppressed
     assert cache.suppressed_by.startswith("known cache openssl-cache")
     kept = _native_ssl_leak({"ssl.SSLContext": 1.0})  # contexts survive: a real leak
-    _suppress([kept], ())
+    (kept,) = suppress([kept], ())
     assert not kept.suppressed
     for switch in ("-openssl-cache", "-defaults"):
-        off = _native_ssl_leak({})
-        _suppress([off], (switch,))
+        (off,) = suppress([_native_ssl_leak({})], (switch,))
         assert not off.suppressed
-    user = _native_ssl_leak({})
-    _suppress([user], ("t.py:3",))
+    (user,) = suppress([_native_ssl_leak({})], ("t.py:3",))
     assert user.suppressed_by == "t.py:3"
 
 
@@ -436,9 +433,9 @@ def test_environment_strings_kept_by_glibc_are_a_known_cache():
         estimated_size=None,
         growth_rate=112.0,
         module="builtins",
-        details={"native": [native]},
+        details=LeakDetails(native=(native,)),
     )
-    _suppress([env], ())
+    (env,) = suppress([env], ())
     assert env.suppressed_by.startswith("known cache environ-strings")
     other = Leak(
         id="L1",
@@ -448,7 +445,7 @@ def test_environment_strings_kept_by_glibc_are_a_known_cache():
         estimated_size=None,
         growth_rate=4096.0,
         module="builtins",
-        details={"native": [native]},
+        details=LeakDetails(native=(native,)),
     )
-    _suppress([other], ())
+    (other,) = suppress([other], ())
     assert not other.suppressed

@@ -56,7 +56,7 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
 
 def _use(report: RunReport) -> None:
     """What the plugin and the CLI do with a report they read: compare it, render it."""
-    comparison, _ = compare_runs(
+    comparison = compare_runs(
         report, sample_report().tests, parse_rule("rate:10%,new-leaks", "rule")
     )
     html.render(dataclasses.replace(report, comparison=comparison))

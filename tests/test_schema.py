@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pytest_memleak import baseline, model, vocabulary
-from pytest_memleak.detectors import trend
+from pytest_memleak import stats as trend
 from pytest_memleak.errors import ReportError
 from pytest_memleak.model import to_json, to_object
 from pytest_memleak.render import json_report
@@ -181,12 +181,12 @@ def test_every_model_field_is_typed(model, definition):
 
 
 def test_comparison_definitions_match_the_code():
-    row = baseline.TestComparison(key="t.py::test_a", nodeid="t.py::test_a", label="", status="new")
-    assert set(row.to_dict()) <= set(DEFS["comparison_row"]["properties"])
+    comparison = baseline.compare_runs(sample_report(), (), old_name="old.json")
+    row = to_object(comparison.rows[0])
+    assert set(row) <= set(DEFS["comparison_row"]["properties"])
     statuses = DEFS["comparison_row"]["properties"]["status"]["enum"]
     assert statuses == list(baseline.STATUSES)
-    comparison = baseline.Comparison(rows=[row]).to_dict()
-    assert set(comparison) <= set(SCHEMA["properties"]["comparison"]["properties"])
+    assert set(to_object(comparison)) <= set(SCHEMA["properties"]["comparison"]["properties"])
 
 
 def test_every_option_is_in_the_settings_definition():
@@ -218,7 +218,7 @@ def test_compared_report_validates():
     "baseline" row."""
     old = sample_report()
     rule = baseline.parse_rule("rate:10%,new-leaks")
-    comparison, _ = baseline.compare_runs(
+    comparison = baseline.compare_runs(
         old, old.tests, rule, old_name="old.json", new_name="new.json"
     )
     tests = tuple(

@@ -206,3 +206,199 @@ def test_a_watched_process_ending_on_a_drop_still_leaks():
         ProcessInfo(pid=4242, cmdline="server"),
     )
     assert result.verdict == "leak", (result.growth.get("rss"), result.snapshots["rss"][-3:])
+
+
+# ------------------------------------------------------------------------------------------
+# The verdict of sampled series, pinned on synthetic samples: the findings, severities, leaks
+# and messages of a soak and of a watch.
+
+
+def _sampled(columns, *, dt=0.1, process=None, **settings):
+    """build_result over samples taken every ``dt`` seconds (``columns``: metric -> values)."""
+    from pytest_memleak.settings import Settings
+    from pytest_memleak.soak import SOAK_FIELDS, WATCH_FIELDS, Sampler, build_result
+
+    fields = WATCH_FIELDS if process is not None else SOAK_FIELDS
+    n = len(next(iter(columns.values())))
+    sampler = Sampler(lambda: {}, fields, dt, 1000)
+    sampler.samples = [
+        {"t": i * dt, **{f: columns.get(f, [1.0] * n)[i] for f in fields[1:]}} for i in range(n)
+    ]
+    return build_result(
+        "t.py::test_s",
+        "watch pid 4242" if process is not None else "",
+        "watch" if process is not None else "marker",
+        sampler,
+        fields,
+        Settings(**settings),
+        process,
+    )
+
+
+def _ramp(start, step, n=30):
+    return [float(start + i * step) for i in range(n)]
+
+
+RSS_LINE = "rss grew 2.5 MiB/s, 7.2 MiB over 2.9 s; pattern linear, confidence 1.00"
+SOAK_FIX = (
+    "Memory grows while the test runs: rerun the workload as a repeated "
+    "@pytest.mark.memcheck test to get leak sites."
+)
+
+
+def test_a_soak_verdict_its_findings_leaks_and_message_are_pinned():
+    result = _sampled(
+        {
+            "rss": _ramp(50_000_000, 262_144),
+            "malloc": _ramp(20_000_000, 131_072),
+            "py_blocks": _ramp(100_000, 300),
+            "fds": _ramp(10, 1),
+            "threads": _ramp(2, 1),
+            "children": [0.0] * 30,
+        }
+    )
+    lines = [
+        RSS_LINE,
+        "py_blocks grew +3000.00 py_blocks/s, +8700 over 2.9 s; pattern linear, confidence 1.00",
+        "malloc grew 1.2 MiB/s, 3.6 MiB over 2.9 s; pattern linear, confidence 1.00",
+        "fds grew +10.00 fds/s, +29 over 2.9 s; pattern linear, confidence 1.00",
+        "threads grew +10.00 threads/s, +29 over 2.9 s; pattern linear, confidence 1.00",
+    ]
+    assert (result.verdict, result.severity, result.stop_reason) == (
+        "leak",
+        "critical",
+        "confirmed growth",
+    )
+    # The memory metrics are one leak: each finding takes the severity of the largest growth.
+    assert [(f.metric, f.severity, f.failing, f.reason) for f in result.findings] == [
+        ("rss", "critical", True, lines[0]),
+        ("py_blocks", "critical", True, lines[1]),
+        ("malloc", "critical", True, lines[2]),
+        ("fds", "high", True, lines[3]),
+        ("threads", "high", True, lines[4]),
+    ]
+    rss = result.findings[0]
+    assert rss.bytes_per_iter is None  # a sampled series has no iterations
+    assert rss.rate_per_s == 2621440.0
+    assert rss.total == 7602176.0
+    assert [
+        (lk.id, lk.type, lk.source, lk.severity, lk.estimated_size, lk.growth_rate, lk.unit)
+        for lk in result.leaks
+    ] == [
+        ("L1", "unknown", "t.py::test_s", "critical", 7602176.0, 2621440.0, "bytes/s"),
+        ("L2", "file_handle", "t.py::test_s", "high", None, 10.0, "fds/s"),
+        ("L3", "thread", "t.py::test_s", "high", None, 10.0, "threads/s"),
+    ]
+    memory, fds, threads = result.leaks
+    assert memory.evidence == tuple(lines[:3])
+    assert memory.recommendation == SOAK_FIX
+    assert (memory.details.pattern, memory.details.metric) == ("linear", "rss")
+    assert memory.growth_rate_per_s == 2621440.0
+    assert memory.confidence == rss.confidence
+    assert fds.evidence == (lines[3],)
+    assert fds.details.metric == "fds"
+    assert fds.recommendation.startswith("Open file descriptors keep growing")
+    assert threads.recommendation.startswith("Threads keep being started")
+    assert result.message == "\n".join(
+        ["memleak: t.py::test_s leaks (30 samples over 2.9 s)"] + [f"  - {x}" for x in lines]
+    )
+    assert set(result.growth) == {"rss", "py_blocks", "malloc", "fds", "threads", "children"}
+
+
+def test_sampled_memory_takes_the_severity_of_the_metric_that_grew_most():
+    # rss grew most in total (25 MiB: medium) while malloc grew faster (586 KiB/s alone would
+    # be high): the memory leak, and both findings, are medium.
+    rss = _ramp(50_000_000, 5_000)
+    rss[-1] += 25 * 2**20
+    result = _sampled({"rss": rss, "malloc": _ramp(20_000_000, 600_000)}, dt=1.0)
+    assert [(f.metric, f.severity) for f in result.findings] == [
+        ("rss", "medium"),
+        ("malloc", "medium"),
+    ]
+    assert [(lk.type, lk.severity, lk.details.metric) for lk in result.leaks] == [
+        ("unknown", "medium", "rss")
+    ]
+    assert result.severity == "medium"
+    assert result.findings[1].reason == (
+        "malloc grew 585.9 KiB/s, 16.6 MiB over 29.0 s; pattern linear, confidence 1.00"
+    )
+
+
+def test_a_soak_of_python_blocks_alone_is_a_low_memory_leak():
+    result = _sampled({"py_blocks": _ramp(100_000, 300)})
+    assert [(f.metric, f.severity) for f in result.findings] == [("py_blocks", "low")]
+    (leak,) = result.leaks
+    assert (leak.type, leak.severity, leak.estimated_size, leak.unit) == (
+        "unknown",
+        "low",
+        8700.0,
+        "bytes/s",
+    )
+
+
+def test_sampled_thresholds_fail_on_max_rate_and_max_growth():
+    from pytest_memleak.units import Rate
+
+    ramp = {"rss": _ramp(50_000_000, 262_144)}
+    # Any sustained growth above its floor fails a soak, whatever fail_on says.
+    assert _sampled(ramp, fail_on="critical").verdict == "leak"
+    assert _sampled(ramp, fail_on="critical").findings[0].severity == "critical"
+    # A max_rate per second tolerates slower growth: no finding at all.
+    tolerated = _sampled(ramp, max_rate=Rate(3 * 2**20, "s"))
+    assert (tolerated.verdict, tolerated.findings, tolerated.leaks) == ("ok", (), ())
+    assert (tolerated.severity, tolerated.message, tolerated.stop_reason) == ("none", "", "clean")
+    assert _sampled(ramp, max_rate=Rate(2 * 2**20, "s")).verdict == "leak"
+    # A max_rate per iteration means nothing to a series in time.
+    assert _sampled(ramp, max_rate=Rate(16, "iter")).findings[0].reason == RSS_LINE
+    # max_growth raises the floor: a total that reaches it fails, one below passes.
+    two_mib = {"rss": _ramp(50_000_000, 65_536, 33)}
+    reached = _sampled(two_mib, max_growth=2 * 2**20)
+    assert (reached.verdict, reached.severity) == ("leak", "high")
+    assert reached.message == (
+        "memleak: t.py::test_s leaks (33 samples over 3.2 s)\n"
+        "  - rss grew 640.0 KiB/s, 2.0 MiB over 3.2 s; pattern linear, confidence 1.00"
+    )
+    assert _sampled(two_mib, max_growth=2 * 2**20 + 1).verdict == "ok"
+
+
+def test_a_watch_leak_names_the_process():
+    from pytest_memleak.model import ProcessInfo
+
+    result = _sampled(
+        {"rss": _ramp(50_000_000, 262_144), "children": _ramp(0, 1)},
+        process=ProcessInfo(4242, "python server.py"),
+    )
+    children = "children grew +10.00 children/s, +29 over 2.9 s; pattern linear, confidence 1.00"
+    assert result.message == (
+        "memleak: watched process 4242 (python server.py) leaks (30 samples over 2.9 s)\n"
+        f"  - {RSS_LINE}\n  - {children}"
+    )
+    assert [(lk.id, lk.type, lk.source, lk.severity, lk.unit) for lk in result.leaks] == [
+        ("L1", "unknown", "pid 4242", "critical", "bytes/s"),
+        ("L2", "subprocess", "pid 4242", "high", "children/s"),
+    ]
+    assert result.leaks[0].recommendation.startswith("Memory of the watched process grows")
+    assert result.leaks[1].recommendation.startswith("Child processes accumulate")
+    assert [(f.metric, f.severity) for f in result.findings] == [
+        ("rss", "critical"),
+        ("children", "high"),
+    ]
+    assert (result.trend.mode, result.trend.process) == (
+        "watch",
+        ProcessInfo(4242, "python server.py"),
+    )
+
+
+def test_a_window_too_short_for_five_samples_is_not_decided():
+    result = _sampled({"rss": _ramp(50_000_000, 262_144)}, window=0.35)
+    assert (result.verdict, result.severity, result.stop_reason) == (
+        "skipped",
+        "none",
+        "not decided",
+    )
+    assert (result.findings, result.leaks, result.growth) == ((), (), {})
+    assert result.trend.judged_samples == 4
+    assert result.message == (
+        "memleak: t.py::test_s not decided: 4 samples in the judged window, at least 5 are "
+        "needed (run it longer, or shorten interval, or widen window)"
+    )

@@ -613,3 +613,13 @@ def test_parse_duration_total(value: object) -> None:
 def test_parse_duration_number_times_unit(number: float, unit: tuple[str, float]) -> None:
     suffix, multiplier = unit
     assert parse_duration(f"{number!r}{suffix}", KEY) == number * multiplier
+
+
+def test_format_leak_rate_in_the_leaks_own_unit() -> None:
+    from pytest_memleak.units import format_leak_rate
+
+    assert format_leak_rate(1536, "bytes") == "1.5 KiB/iter"
+    assert format_leak_rate(2, "fds") == "+2.00 fds/iter"
+    assert format_leak_rate(1536, "bytes/s") == "1.5 KiB/s"
+    assert format_leak_rate(0.5, "threads/s") == "+0.50 threads/s"
+    assert format_leak_rate(None, "bytes") == "?"

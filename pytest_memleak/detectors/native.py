@@ -14,9 +14,38 @@ import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import FrameType
+from typing import Callable, Optional, TypedDict
 
 from .frames import is_user_file, location
+
+#: A ``sys.settrace`` function: called per event, returns the local tracer (or None).
+Tracer = Callable[[FrameType, str, object], Optional["Tracer"]]
+
+
+class LineCharge(TypedDict):
+    """A user line whose events grew a counter, over the traced calls."""
+
+    source: str  # path:line
+    per_iter: float
+    allocations: int  # events that raised the counter
+    frees: int  # events that lowered it
+    iterations_positive: int  # traced calls in which the line's net charge was positive
+
+
+class ModuleCharge(TypedDict):
+    """An extension module whose C functions grew malloc, over the traced calls."""
+
+    module: str
+    total: float
+    allocations: int
+    frees: int
+    functions: dict[str, float]  # its C functions -> total growth, the largest three
+    per_iter: float
+    range: list[float]  # [smallest, largest] growth in one call
+    confidence: float
+    category: str
+
 
 #: Module name prefix -> category.
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -84,7 +113,7 @@ def category(module: str) -> str:
     return "other"
 
 
-def _c_module(fn: Any) -> str:
+def _c_module(fn: object) -> str:
     mod = getattr(fn, "__module__", None)
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type):
@@ -137,7 +166,7 @@ class Attributor:
                 it[where] = it.get(where, 0.0) + d
         self._last = now
 
-    def _local(self, frame: Any, event: str, arg: Any) -> Any:
+    def _local(self, frame: FrameType, event: str, arg: object) -> Tracer:
         self._charge(self._where)
         if event == "line":
             self._where = location(frame.f_code.co_filename, frame.f_lineno)
@@ -147,14 +176,14 @@ class Attributor:
                 self._where = location(back.f_code.co_filename, back.f_lineno)
         return self._local
 
-    def _global(self, frame: Any, event: str, arg: Any) -> Any:
+    def _global(self, frame: FrameType, event: str, arg: object) -> Tracer | None:
         if event == "call" and is_user_file(frame.f_code.co_filename):
             self._charge(self._where)
             self._where = location(frame.f_code.co_filename, frame.f_lineno)
             return self._local
         return None
 
-    def _profile(self, frame: Any, event: str, arg: Any) -> None:
+    def _profile(self, frame: FrameType, event: str, arg: object) -> None:
         # C calls are charged on the malloc counter only: it costs ~1 us to read, the resource
         # counters tens of microseconds, and a C call can be made thousands of times per line.
         read = self._cread
@@ -196,9 +225,9 @@ class Attributor:
             charge.per_iter.append(self._iter_c.get(cname, 0.0))
 
     # -- results -------------------------------------------------------------------------------
-    def top_lines(self, counter: str, iterations: int, limit: int = 3) -> list[dict[str, Any]]:
+    def top_lines(self, counter: str, iterations: int, limit: int = 3) -> list[LineCharge]:
         """Lines whose net charge grew the counter in most iterations, largest first."""
-        out: list[dict[str, Any]] = []
+        out: list[LineCharge] = []
         for where, c in self.lines[counter].items():
             if where.startswith("<") or c.total <= 0:
                 continue
@@ -214,48 +243,57 @@ class Attributor:
                     "iterations_positive": positive,
                 }
             )
-        out.sort(key=lambda d: -d["per_iter"])
+        out.sort(key=lambda line: -line["per_iter"])
         return out[:limit]
 
-    def modules(self, counter: str, iterations: int) -> list[dict[str, Any]]:
+    def modules(self, counter: str, iterations: int) -> list[ModuleCharge]:
         """Extension modules whose C functions grew the counter, largest first."""
-        by_module: dict[str, dict[str, Any]] = {}
+        by_module: dict[str, _ModuleSum] = {}
         for name, c in self.cfuncs[counter].items():
             public = name.rsplit(".", 1)[0].split(".")[0] if "." in name else name
             module = extension_module(public)
-            m = by_module.setdefault(
-                module,
-                {
-                    "module": module,
-                    "total": 0.0,
-                    "allocations": 0,
-                    "frees": 0,
-                    "functions": {},
-                    "iters": [0.0] * len(c.per_iter),
-                },
-            )
-            m["total"] += c.total
-            m["allocations"] += c.up
-            m["frees"] += c.down
-            m["functions"][name] = m["functions"].get(name, 0.0) + c.total
-            for i, v in enumerate(c.per_iter[: len(m["iters"])]):
-                m["iters"][i] += v
-        growing = sum(m["total"] for m in by_module.values() if m["total"] > 0) or 1.0
-        out: list[dict[str, Any]] = []
-        for m in by_module.values():
-            iters = m.pop("iters")
-            if m["total"] <= 0:
+            m = by_module.setdefault(module, _ModuleSum(iters=[0.0] * len(c.per_iter)))
+            m.total += c.total
+            m.allocations += c.up
+            m.frees += c.down
+            m.functions[name] = m.functions.get(name, 0.0) + c.total
+            for i, v in enumerate(c.per_iter[: len(m.iters)]):
+                m.iters[i] += v
+        growing = sum(m.total for m in by_module.values() if m.total > 0) or 1.0
+        out: list[ModuleCharge] = []
+        for module, m in by_module.items():
+            if m.total <= 0:
                 continue
-            m["per_iter"] = m["total"] / max(1, iterations)
-            m["range"] = [min(iters), max(iters)] if iters else [m["per_iter"], m["per_iter"]]
+            iters = m.iters
+            per_iter = m.total / max(1, iterations)
             positive = sum(1 for v in iters if v > 0) / max(1, len(iters))
-            # Sure when the module grew malloc in every iteration and explains most of it.
-            m["confidence"] = round(positive * m["total"] / growing, 2)
-            m["category"] = category(m["module"])
-            m["functions"] = dict(sorted(m["functions"].items(), key=lambda kv: -kv[1])[:3])
-            out.append(m)
+            out.append(
+                ModuleCharge(
+                    module=module,
+                    total=m.total,
+                    allocations=m.allocations,
+                    frees=m.frees,
+                    functions=dict(sorted(m.functions.items(), key=lambda kv: -kv[1])[:3]),
+                    per_iter=per_iter,
+                    range=[min(iters), max(iters)] if iters else [per_iter, per_iter],
+                    # Sure when the module grew malloc in every iteration and explains most of it.
+                    confidence=round(positive * m.total / growing, 2),
+                    category=category(module),
+                )
+            )
         out.sort(key=lambda m: -m["total"])
         return out
+
+
+@dataclass
+class _ModuleSum:
+    """One extension module's charges while :meth:`Attributor.modules` adds them up."""
+
+    iters: list[float]  # growth per traced call
+    total: float = 0.0
+    allocations: int = 0
+    frees: int = 0
+    functions: dict[str, float] = field(default_factory=dict)
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -294,7 +332,7 @@ def _same(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _line_namespace(source: str) -> tuple[str, list[dict[str, Any]]]:
+def _line_namespace(source: str) -> tuple[str, list[dict[str, object]]]:
     import linecache
 
     path, _, lineno = source.rpartition(":")
@@ -321,7 +359,7 @@ def modules_called_on_line(source: str) -> list[str]:
     text, spaces = _line_namespace(source)
     found: list[str] = []
     for ident in _IDENT.findall(text.split("#", 1)[0]):
-        obj = None
+        obj: object = None
         for ns in spaces:
             if ident in ns:
                 obj = ns[ident]

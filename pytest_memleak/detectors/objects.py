@@ -11,13 +11,16 @@ import time
 import types
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from .frames import is_plugin_file
 
 #: Containers the census also looks inside, to count objects the collector does not track
 #: (bytes, numpy arrays, array.array, mmap, bytearray, memoryview, ...).
 _SKIP_TYPES = (int, float, str, bool, type(None))
+
+
+#: The way from a root down to an object: (object, the edge that reaches it), outermost first.
+Path = list[tuple[object, str]]
 
 
 def type_name(tp: type) -> str:
@@ -67,10 +70,10 @@ def growth(
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def find_new_instances(name: str, before: Census, limit: int = 3) -> list[Any]:
+def find_new_instances(name: str, before: Census, limit: int = 3) -> list[object]:
     """Up to ``limit`` live objects of type ``name`` that did not exist at the ``before`` census."""
     objs = gc.get_objects()
-    found: list[Any] = []
+    found: list[object] = []
     try:
         for o in objs:
             if type_name(type(o)) == name and id(o) not in before.ids:
@@ -95,7 +98,7 @@ def _module_roots() -> dict[int, str]:
     }
 
 
-def _edge(parent: Any, child: Any) -> str:
+def _edge(parent: object, child: object) -> str:
     if isinstance(parent, dict):
         for k, v in parent.items():
             if v is child:
@@ -131,13 +134,15 @@ def _edge(parent: Any, child: Any) -> str:
     return ".<ref>"
 
 
-def _label(obj: Any) -> str:
+def _label(obj: object) -> str:
     if isinstance(obj, types.FunctionType):
         return f"function {obj.__qualname__}"
     return type_name(type(obj))
 
 
-def retainer_path(target: Any, budget_s: float = 0.5, max_depth: int = 8) -> tuple[str | None, str]:
+def retainer_path(
+    target: object, budget_s: float = 0.5, max_depth: int = 8
+) -> tuple[str | None, str]:
     """(path, status) from a recognisable root down to ``target``; status says why it stopped."""
     if target is None:
         return None, "no sample object"
@@ -145,9 +150,9 @@ def retainer_path(target: Any, budget_s: float = 0.5, max_depth: int = 8) -> tup
     roots = _module_roots()
     this_frame = sys._getframe()
     ignore: set[int] = {id(this_frame)}
-    start: list[tuple[Any, str]] = []
+    start: Path = []
     first = (target, start)
-    frontier: list[tuple[Any, list[tuple[Any, str]]]] = [first]
+    frontier: list[tuple[object, Path]] = [first]
     ignore.update((id(frontier), id(start), id(first)))
     seen = {id(target)}
     calls = 0
@@ -193,7 +198,12 @@ def retainer_path(target: Any, budget_s: float = 0.5, max_depth: int = 8) -> tup
 
 
 def _push(
-    frontier: list[Any], ignore: set[int], node: Any, path: list[Any], child: Any, edge: str
+    frontier: list[tuple[object, Path]],
+    ignore: set[int],
+    node: object,
+    path: Path,
+    child: object,
+    edge: str,
 ) -> None:
     """Queue ``node`` with its path; remember our own containers so they are never referrers."""
     step = (child, edge)
@@ -203,7 +213,7 @@ def _push(
     frontier.append(entry)
 
 
-def _dict_owner(d: dict[str, Any]) -> Any:
+def _dict_owner(d: dict[str, object]) -> object:
     """The object or class whose ``__dict__`` is ``d`` (None for a plain dict)."""
     for ref in gc.get_referrers(d):
         if isinstance(ref, type):
@@ -214,7 +224,7 @@ def _dict_owner(d: dict[str, Any]) -> Any:
     return None
 
 
-def _render(head: str, first: Any, path: list[tuple[Any, str]]) -> str:
+def _render(head: str, first: object, path: Path) -> str:
     parts = [f"{head} ({_label(first)})"]
     parts += [f"{edge} ({_label(obj)})" for obj, edge in path]
     return " -> ".join(parts)
@@ -224,7 +234,7 @@ _CONTAINERS = (list, dict, set)
 LIBRARY_SCAN_S = 0.02  # time given to library modules' globals in find_by_site
 
 
-def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[Any, str] | None:
+def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[object, str] | None:
     """(object, path) for a recently allocated object whose allocation site is in ``sources``,
     found at the end of a module-level container (list, dict, set, deque).
 
@@ -238,7 +248,7 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
 
     from .sites import source_of
 
-    def origin(obj: Any) -> str | None:
+    def origin(obj: object) -> str | None:
         tb = tracemalloc.get_object_traceback(obj)
         return source_of(tb) if tb is not None else None
 

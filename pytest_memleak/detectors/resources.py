@@ -5,10 +5,10 @@ Only the diagnosis pass uses this (the cheap probes count; this names them).
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+
+from ..probes import fd_table as _fd_table
 
 
 @dataclass
@@ -16,34 +16,6 @@ class Inventory:
     fds: dict[int, str] = field(default_factory=dict)  # fd -> what it points to
     threads: dict[int, str] = field(default_factory=dict)  # ident -> "name (target)"
     children: dict[int, str] = field(default_factory=dict)  # pid -> command line
-
-
-def _fd_table() -> dict[int, str]:
-    table: dict[int, str] = {}
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        return _fd_table_psutil()
-    for name in names:
-        try:
-            table[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except (OSError, ValueError):
-            continue
-    return table
-
-
-def _fd_table_psutil() -> dict[int, str]:
-    try:
-        import psutil
-
-        proc = psutil.Process()
-        table = {f.fd: f.path for f in proc.open_files()}
-        for conn in proc.net_connections(kind="all"):
-            if conn.fd != -1:
-                table[conn.fd] = "socket"
-        return table
-    except Exception:
-        return {}
 
 
 def _describe_thread(t: threading.Thread) -> str:
@@ -71,31 +43,6 @@ def _children() -> dict[int, str]:
         return {}
 
 
-def child_pids() -> set[int]:
-    """This process's children, from /proc (no psutil: ~10 us); empty where unavailable."""
-    pids: set[int] = set()
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/children", "rb") as f:
-                pids.update(int(p) for p in f.read().split())
-    except (OSError, ValueError):
-        return set()
-    return pids
-
-
-def identities(metric: str) -> set[tuple[object, ...]]:
-    """What makes each resource of a count metric itself, so that "the same resources survive"
-    can be told from "a count happened to be higher": a thread by ident, native id and name
-    (idents are reused), a descriptor by number and target, a child by pid."""
-    if metric == "threads":
-        return {(t.ident, t.native_id, t.name) for t in threading.enumerate()}
-    if metric == "fds":
-        return set(_fd_table().items())
-    if metric == "children":
-        return {(pid,) for pid in child_pids()}
-    return set()
-
-
 def capture(want_children: bool = True) -> Inventory:
     threads = {t.ident or 0: _describe_thread(t) for t in threading.enumerate()}
     return Inventory(
@@ -120,7 +67,7 @@ def socket_endpoints() -> dict[int, str]:
         return {}
 
 
-def diff(before: Inventory, after: Inventory) -> dict[str, Any]:
+def diff(before: Inventory, after: Inventory) -> dict[str, int | list[str]]:
     """New resources, grouped: sockets and files by target, threads by name, children by cmd."""
     new_fds = {fd: target for fd, target in after.fds.items() if before.fds.get(fd) != target}
     sockets = {fd: t for fd, t in new_fds.items() if t.startswith("socket:")}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tracemalloc
 from dataclasses import dataclass, field
-from typing import Any
 
 from .frames import (
     frame_line,
@@ -21,6 +20,9 @@ from .frames import (
 )
 
 NUMPY_DOMAIN = 389047
+
+#: A traceback as tracemalloc keeps it: (file name, line number) frames.
+Frames = tuple[tuple[str, int], ...]
 
 
 @dataclass
@@ -39,16 +41,16 @@ class Site:
     #: an installed package called from the user's code (the source is then the calling line)
     package: str | None = None
     sizes: list[int] = field(default_factory=list)
-    frames: tuple[tuple[str, int], ...] = ()  # tracemalloc's frames, oldest first
+    frames: Frames = ()  # tracemalloc's frames, oldest first
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "frames"}
 
 
-Key = tuple[int, tuple[tuple[str, int], ...]]
+Key = tuple[int, Frames]
 
 
-def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[int, int, tuple[Any, ...]]]:
+def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[int, int, Frames]]:
     """(domain, size, frames innermost-first) per trace: the snapshot's raw tuples when the
     interpreter has them (3.9-3.13 all do), which avoids a Traceback object per trace."""
     raw = getattr(snapshot.traces, "_traces", None)
@@ -65,7 +67,7 @@ _OURS = tracemalloc.__file__
 
 def _group(snapshot: tracemalloc.Snapshot) -> dict[Key, tuple[int, int]]:
     """Size and count per (domain, traceback oldest-first), without our own bookkeeping."""
-    groups: dict[tuple[int, tuple[Any, ...]], list[int]] = {}
+    groups: dict[tuple[int, Frames], list[int]] = {}
     for domain, size, inner_first in _raw_traces(snapshot):
         if inner_first:
             top = inner_first[0][0]
@@ -92,7 +94,7 @@ def source_of(traceback: tracemalloc.Traceback) -> str:
     return location(*inner_first[0]) if inner_first else "?"
 
 
-def _package_frame(frames: tuple[tuple[str, int], ...]) -> str | None:
+def _package_frame(frames: Frames) -> str | None:
     """The innermost installed-package frame, if one comes before any user frame."""
     for f, n in reversed(frames):
         if is_user_file(f) or is_runner_file(f):
@@ -102,7 +104,7 @@ def _package_frame(frames: tuple[tuple[str, int], ...]) -> str | None:
     return None
 
 
-def _source(frames: tuple[tuple[str, int], ...]) -> tuple[str, bool, list[str]]:
+def _source(frames: Frames) -> tuple[str, bool, list[str]]:
     """(source, is_user, stack innermost-first) for a tracemalloc traceback (oldest first)."""
     inner_first = list(reversed(frames))
     stack = []

@@ -1,14 +1,33 @@
-"""The verdict: which confirmed growth breaks which threshold, and the health status."""
+"""The verdict: which confirmed growth breaks which threshold, and the health status.
+
+One step judges every series: :func:`judge_growth` takes the trend analysis of each metric, the
+series' unit of time (one point per measured iteration, or samples taken in time), the settings
+and the facts about the series, and gives the findings, the failing reasons and the severity.
+The repeat loop reaches it through :func:`judge`; a soak and a watch through
+``soak.build_result``, with their sampling rules as a :class:`Sampling` policy.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from ..model import Finding, NoiseFloor, Trend
-from ..runner import Measurement
+from ..model import Finding, Growth, NoiseFloor, Trend
+from ..series import Measurement
+from ..settings import Settings
+from ..stats import severity_for
 from ..units import format_size
-from ..vocabulary import COUNT_METRICS, FLOORS, Severity, VerdictName, severity_rank, worst_severity
-from .trend import severity_for
+from ..vocabulary import (
+    COUNT_METRICS,
+    FLOORS,
+    UNITS,
+    Pattern,
+    Severity,
+    VerdictName,
+    severity_rank,
+    worst_severity,
+)
 
 HEALTH_CUTS = ((2.5, "critical"), (1.5, "warning"))
 #: Resource leaks (fds, threads, children) hit hard OS limits: they rank high whatever their size.
@@ -17,6 +36,9 @@ COUNT_SEVERITY: Severity = "high"
 
 #: Shortest measured window (seconds) for which the per-second severity cut-offs apply.
 MIN_WINDOW_FOR_RATE_S = 1.0
+
+#: A series' unit of time: one point per measured iteration, or samples taken in time.
+Per = Literal["iter", "s"]
 
 
 def _window_s(m: Measurement) -> float:
@@ -46,6 +68,62 @@ class Verdict:
     limits: list[str] = field(default_factory=list)
 
 
+# ------------------------------------------------------------------------- the one step
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A limit the series broke beside its growth (max_rss, max_external, a runaway)."""
+
+    reason: str
+    severity: Severity
+    #: an absolute limit: no suppressed leak explains it (max_external is not one)
+    absolute: bool = True
+
+
+@dataclass(frozen=True)
+class SeriesFacts:
+    """What the verdict needs to know about a series besides the trend of each metric."""
+
+    #: points in the series: measured iterations, or samples in the judged window
+    length: int
+    #: seconds the series covers: the loop's measured window; a sampled series' last sample
+    seconds: float
+    #: bytes of one Python block, to read py_blocks as memory (None: they stay a count)
+    block_size: float | None = None
+    #: metric -> why the diagnosis does not confirm its growth (tolerated)
+    unconfirmed: Mapping[str, str] = field(default_factory=dict)
+    breaches: Sequence[Breach] = ()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a series sampled in time (a soak, a watch) is judged.
+
+    No screening rounds confirmed its growth: a metric is judged when its pattern is one of
+    ``patterns`` with Mann-Kendall p below ``max_p`` and its total reaches its floor
+    (``max_growth`` when larger, for a metric in bytes). Then it fails: ``fail_on`` does not
+    apply, and tolerated growth is not reported. Its memory metrics are one growth of one
+    process: each takes the severity of the one that grew most.
+    """
+
+    floors: Mapping[str, float]
+    max_p: float
+    patterns: frozenset[Pattern]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    findings: tuple[Finding, ...] = ()
+    reasons: tuple[str, ...] = ()  # failing threshold lines, then the breaches
+    severity: Severity = "none"  # the worst failing one ("none" when nothing fails)
+    limits: tuple[str, ...] = ()  # the absolute breaches
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.reasons)
+
+
 def _rank(sev: str) -> int:
     return severity_rank(sev)
 
@@ -57,93 +135,224 @@ def _describe(metric: str, value: float) -> str:
     return ("+" if value >= 0 else "") + format_size(value)
 
 
+def _sampled(metric: str, g: Growth, settings: Settings, sampling: Sampling) -> bool:
+    """Whether a sampled metric grew enough to be judged."""
+    need = sampling.floors.get(metric, 0.0)
+    if UNITS.get(metric) == "bytes" and settings.max_growth is not None:
+        need = max(need, float(settings.max_growth))
+    sustained = g.pattern in sampling.patterns and g.mk_p < sampling.max_p
+    return sustained and g.total_growth >= need
+
+
+@dataclass(frozen=True)
+class _Bytes:
+    """A memory metric's growth in bytes (None: a count, or py_blocks without a block size)."""
+
+    total: float | None = None
+    per_s: float | None = None
+    per_iter: float | None = None  # only in a series of iterations
+
+
+def _in_bytes(metric: str, g: Growth, per: Per, block_size: float | None) -> _Bytes:
+    scale = block_size if metric == "py_blocks" else 1.0
+    if metric in COUNT_METRICS or scale is None:
+        return _Bytes()
+    return _Bytes(
+        total=g.total_growth * scale,
+        per_s=g.slope_per_s * scale,
+        per_iter=g.slope_per_iter * scale if per == "iter" else None,
+    )
+
+
+def _severity(metric: str, g: Growth, b: _Bytes, timed: bool) -> Severity:
+    if metric in COUNT_METRICS:
+        return COUNT_SEVERITY
+    # Per-second cut-offs only when the window lasted long enough to mean something: a
+    # microsecond body extrapolates 72 B/call to "72 MB/s".
+    rate_s = max(g.slope_per_s if b.per_s is None else b.per_s, 0.0) if timed else 0.0
+    return severity_for(g.total_growth if b.total is None else b.total, rate_s)
+
+
+def _tolerated(
+    metric: str,
+    g: Growth,
+    b: _Bytes,
+    severity: Severity,
+    s: Settings,
+    facts: SeriesFacts,
+    sampling: Sampling | None,
+) -> list[str]:
+    """Why a growth does not fail ([] when it does)."""
+    checks: list[str] = []
+    if sampling is None and _rank(severity) < _rank(s.fail_on):
+        checks.append(f"severity {severity} is below fail_on={s.fail_on}")
+    if b.total is not None and s.max_rate is not None:
+        rate = b.per_iter if s.max_rate.per == "iter" else b.per_s
+        if rate is not None and rate <= s.max_rate.bytes:
+            checks.append(f"rate within max_rate={s.max_rate}")
+    if (
+        sampling is None  # a sampled series takes max_growth as its floor
+        and b.total is not None
+        and s.max_growth is not None
+        and b.total <= s.max_growth
+    ):
+        checks.append(f"total within max_growth={format_size(s.max_growth)}")
+    if g.pattern == "stable" or g.confidence <= 0.0:
+        # The analysis of the whole series calls it no trend (one step, then flat): a finding
+        # the analysis rates stable never fails a test.
+        checks.append(f"pattern {g.pattern} with confidence {g.confidence:.2f} is no trend")
+    unconfirmed = facts.unconfirmed.get(metric)
+    if unconfirmed:
+        checks.append(unconfirmed)
+    return checks
+
+
+def _reason(
+    metric: str,
+    g: Growth,
+    b: _Bytes,
+    per: Per,
+    severity: Severity,
+    checks: list[str],
+    s: Settings,
+    facts: SeriesFacts,
+) -> str:
+    if per == "s":
+        if UNITS.get(metric) == "bytes":
+            rate, total = f"{format_size(g.slope_per_s)}/s", format_size(g.total_growth)
+        else:
+            rate, total = f"{g.slope_per_s:+.2f} {metric}/s", f"{g.total_growth:+.0f}"
+        return (
+            f"{metric} grew {rate}, {total} over {facts.seconds:.1f} s; pattern {g.pattern}, "
+            f"confidence {g.confidence:.2f}"
+        )
+    rate = _describe(metric, g.slope_per_iter) + "/iter"
+    if b.per_iter is not None and metric == "py_blocks":
+        rate += f" (~{format_size(b.per_iter)}/iter)"
+    reason = (
+        f"{metric} grew {rate}, {_describe(metric, g.total_growth)} over {facts.length} "
+        f"iterations; pattern {g.pattern}, confidence {g.confidence:.2f}, severity {severity}"
+    )
+    if checks:
+        return reason + "; tolerated: " + ", ".join(checks)
+    broke = f"max_rate={s.max_rate}" if s.max_rate is not None else "any confirmed growth"
+    return reason + f"; breaks {broke} (fail_on={s.fail_on})"
+
+
+def judge_growth(
+    growth: Mapping[str, Growth],
+    per: Per,
+    settings: Settings,
+    facts: SeriesFacts,
+    sampling: Sampling | None = None,
+) -> Judgement:
+    """The findings, failing reasons and severity of the metrics in ``growth``.
+
+    ``growth`` holds the analysis of each metric to judge, in the order to report them: the
+    metrics the loop's rounds confirmed, or (with ``sampling``) every sampled metric, of which
+    only those whose growth the policy counts are judged. Rates are per ``per``: the
+    per-second severity cut-offs apply to a series in time, and to a series of iterations that
+    lasted :data:`MIN_WINDOW_FOR_RATE_S`; a ``max_rate`` applies in its own unit only.
+    """
+    findings: list[Finding] = []
+    reasons: list[str] = []
+    timed = per == "s" or facts.seconds >= MIN_WINDOW_FOR_RATE_S
+    for metric, g in growth.items():
+        if sampling is not None and not _sampled(metric, g, settings, sampling):
+            continue
+        b = _in_bytes(metric, g, per, facts.block_size)
+        severity = _severity(metric, g, b, timed)
+        checks = _tolerated(metric, g, b, severity, settings, facts, sampling)
+        if checks and sampling is not None:
+            continue  # tolerated sampled growth is not reported
+        reason = _reason(metric, g, b, per, severity, checks, settings, facts)
+        if not checks:
+            reasons.append(reason)
+        findings.append(
+            Finding(
+                metric=metric,
+                rate_per_iter=g.slope_per_iter,
+                bytes_per_iter=b.per_iter,
+                rate_per_s=g.slope_per_s,
+                total=g.total_growth,
+                pattern=g.pattern,
+                confidence=g.confidence,
+                severity=severity,
+                failing=not checks,
+                reason=reason,
+            )
+        )
+    if sampling is not None:
+        findings = _one_memory_growth(findings)
+    worst = worst_severity(*(f.severity for f in findings if f.failing))
+    for breach in facts.breaches:
+        reasons.append(breach.reason)
+        worst = worst_severity(worst, breach.severity)
+    if not reasons:
+        return Judgement(findings=tuple(findings))
+    return Judgement(
+        findings=tuple(findings),
+        reasons=tuple(reasons),
+        severity=worst if worst != "none" else "low",
+        limits=tuple(x.reason for x in facts.breaches if x.absolute),
+    )
+
+
+def _one_memory_growth(findings: list[Finding]) -> list[Finding]:
+    """The memory findings of a sampled process take the severity of the one that grew most."""
+    memory = [f for f in findings if f.metric not in COUNT_METRICS]
+    if not memory:
+        return findings
+    severity = max(memory, key=lambda f: f.total).severity
+    return [f if f.metric in COUNT_METRICS else replace(f, severity=severity) for f in findings]
+
+
+# ------------------------------------------------------------------------- the repeat loop
+
+
 def judge(m: Measurement) -> Verdict:
-    s = m.settings
-    series = m.series
+    """The verdict of the repeat loop's measurement."""
     v = Verdict(verdict="ok", severity="none")
     _trend(m, v)
     if m.outcome in ("error", "skipped", "not_repeatable"):
         v.verdict = "skipped" if m.outcome == "skipped" else "error"
         return v
-    worst: Severity = "none"
-    for metric in m.confirmed:
-        g = m.growth.get(metric)
-        if g is None:
-            continue
-        is_count = metric in COUNT_METRICS
-        if metric == "py_blocks":
-            bpi: float | None = g.slope_per_iter * (m.block_size or 64.0)
-            total_b: float | None = g.total_growth * (m.block_size or 64.0)
-            bps = g.slope_per_s * (m.block_size or 64.0)
-        elif is_count:
-            bpi = total_b = None
-            bps = 0.0
-        else:
-            bpi, total_b, bps = g.slope_per_iter, g.total_growth, g.slope_per_s
-        # Per-second cut-offs only when the window lasted long enough to mean something: a
-        # microsecond body extrapolates 72 B/call to "72 MB/s".
-        window = _window_s(m)
-        rate_s = max(bps, 0.0) if window >= MIN_WINDOW_FOR_RATE_S else 0.0
-        severity = COUNT_SEVERITY if is_count else severity_for(total_b or 0.0, rate_s)
-        checks: list[str] = []
-        failing = _rank(severity) >= _rank(s.fail_on)
-        if not failing:
-            checks.append(f"severity {severity} is below fail_on={s.fail_on}")
-        if not is_count and s.max_rate is not None:
-            rate = bpi if s.max_rate.per == "iter" else bps
-            if rate is not None and rate <= s.max_rate.bytes:
-                failing = False
-                checks.append(f"rate within max_rate={s.max_rate}")
-        if not is_count and s.max_growth is not None and (total_b or 0.0) <= s.max_growth:
-            failing = False
-            checks.append(f"total within max_growth={format_size(s.max_growth)}")
-        if g.pattern == "stable" or g.confidence <= 0.0:
-            # The analysis of the whole series calls it no trend (one step, then flat):
-            # a finding the analysis rates stable never fails a test.
-            failing = False
-            checks.append(f"pattern {g.pattern} with confidence {g.confidence:.2f} is no trend")
-        unconfirmed = _unconfirmed_count(m, metric) or _unconfirmed_native(m, metric, bpi)
-        if unconfirmed:
-            failing = False
-            checks.append(unconfirmed)
-        rate_text = _describe(metric, g.slope_per_iter) + "/iter"
-        if bpi is not None and metric == "py_blocks":
-            rate_text += f" (~{format_size(bpi)}/iter)"
-        broke = f"max_rate={s.max_rate}" if s.max_rate is not None else "any confirmed growth"
-        reason = (
-            f"{metric} grew {rate_text}, {_describe(metric, g.total_growth)} over "
-            f"{m.iterations} iterations; pattern {g.pattern}, confidence {g.confidence:.2f}, "
-            f"severity {severity}"
-        )
-        if failing:
-            reason += f"; breaks {broke} (fail_on={s.fail_on})"
-            v.reasons.append(reason)
-            if _rank(severity) > _rank(worst):
-                worst = severity
-        else:
-            reason += "; tolerated: " + ", ".join(checks)
-        v.findings.append(
-            Finding(
-                metric,
-                g.slope_per_iter,
-                bpi,
-                g.slope_per_s,
-                g.total_growth,
-                g.pattern,
-                g.confidence,
-                severity,
-                failing,
-                reason,
+    growth = {metric: m.growth[metric] for metric in m.confirmed if metric in m.growth}
+    unconfirmed: dict[str, str] = {}
+    for metric, g in growth.items():
+        why = _unconfirmed_count(m, metric) or _unconfirmed_native(m, metric, g.slope_per_iter)
+        if why:
+            unconfirmed[metric] = why
+    facts = SeriesFacts(
+        length=m.iterations,
+        seconds=_window_s(m),
+        block_size=m.block_size or 64.0,
+        unconfirmed=unconfirmed,
+        breaches=_breaches(m, v.trend),
+    )
+    j = judge_growth(growth, "iter", m.settings, facts)
+    v.findings = list(j.findings)
+    v.reasons = list(j.reasons)
+    v.limits = list(j.limits)
+    if j.failing:
+        v.verdict = "leak"
+        v.severity = j.severity
+    return v
+
+
+def _breaches(m: Measurement, trend: Trend) -> list[Breach]:
+    """The loop's limits beside growth: max_rss, max_external, max_external_ratio, a runaway."""
+    s = m.settings
+    out: list[Breach] = []
+    rss = m.series.get("rss") or []
+    if s.max_rss is not None and rss and rss[-1] is not None and rss[-1] > s.max_rss:
+        out.append(
+            Breach(
+                f"rss ended at {format_size(rss[-1])}, above max_rss={format_size(s.max_rss)}",
+                "medium",
             )
         )
-    rss = series.get("rss") or []
-    if s.max_rss is not None and rss and rss[-1] is not None and rss[-1] > s.max_rss:
-        v.limits.append(
-            f"rss ended at {format_size(rss[-1])}, above max_rss={format_size(s.max_rss)}"
-        )
-        v.reasons.append(v.limits[-1])
-        worst = worst_severity(worst, "medium")
-    ext = series.get("external") or []
+    ext = m.series.get("external") or []
     if (
         s.max_external is not None
         and len(ext) > 1
@@ -151,26 +360,25 @@ def judge(m: Measurement) -> Verdict:
         and ext[-1] is not None
         and ext[-1] - ext[0] > s.max_external
     ):
-        v.reasons.append(
-            f"external memory grew {format_size(ext[-1] - ext[0])}, above "
-            f"max_external={format_size(s.max_external)}"
+        out.append(
+            Breach(
+                f"external memory grew {format_size(ext[-1] - ext[0])}, above "
+                f"max_external={format_size(s.max_external)}",
+                "medium",
+                absolute=False,
+            )
         )
-        worst = worst_severity(worst, "medium")
-    ratio = v.trend.external_ratio
+    ratio = trend.external_ratio
     if s.max_external_ratio is not None and ratio is not None and ratio > s.max_external_ratio:
-        v.limits.append(
-            f"external ratio {ratio:.2f} is above max_external_ratio={s.max_external_ratio}"
+        out.append(
+            Breach(
+                f"external ratio {ratio:.2f} is above max_external_ratio={s.max_external_ratio}",
+                "medium",
+            )
         )
-        v.reasons.append(v.limits[-1])
-        worst = worst_severity(worst, "medium")
     if m.runaway:
-        v.limits.append(m.runaway)
-        v.reasons.append(m.runaway)
-        worst = "critical"
-    if v.reasons:
-        v.verdict = "leak"
-        v.severity = worst if worst != "none" else "low"
-    return v
+        out.append(Breach(m.runaway, "critical"))
+    return out
 
 
 #: Diagnosis counts that confirm a count metric's growth.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_bytes_atomic
 from ..errors import ReportError
 from ..model import SCHEMA, RunReport, from_json, to_json
 
@@ -31,41 +30,6 @@ def check_writable(path: str) -> None:
         raise ReportError(path, f"directory {existing} is not writable")
     if target.exists() and not os.access(target, os.W_OK):
         raise ReportError(path, "exists and is not writable")
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``: a reader sees
-    the old file or the new one, never half of one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        # mkstemp makes 0600: give the file the mode a plain open() would (0666 less the
-        # umask), so CI steps of other users can read it unless the umask says otherwise.
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask: from /proc (Linux), else by setting it and putting it back."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_atomic(path: str, report: RunReport) -> None:

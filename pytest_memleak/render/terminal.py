@@ -7,8 +7,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from ..model import Finding, Leak, NotChecked, TestResult
-from ..units import format_size
+from ..model import Comparison, ComparisonRow, Finding, NotChecked, RunRef, TestResult
+from ..units import format_leak_rate, format_size, safe
 
 HEADERS = [
     "test",
@@ -31,12 +31,6 @@ def _delta(series: Sequence[float | None] | None) -> str:
     return ("+" if d >= 0 else "") + format_size(d)
 
 
-def safe(text: str, limit: int = 200) -> str:
-    """Printable, one-line, bounded: test ids may hold newlines, escapes or huge parameters."""
-    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-    return out if len(out) <= limit else out[: limit - 1] + "…"
-
-
 def _main_finding(r: TestResult) -> Finding | None:
     pool = [f for f in r.findings if f.failing] or r.findings
     return max(pool, key=lambda f: abs(f.bytes_per_iter or 0.0) or f.total, default=None)
@@ -51,17 +45,12 @@ def row(r: TestResult) -> list[str]:
     if f is None:
         rate, pattern = "-", "stable"
     elif _sampled(r):
-        per_s = f.rate_per_s
-        rate = (
-            f"{format_size(per_s)}/s"
-            if f.metric in ("rss", "malloc")
-            else f"{per_s:+.2f} {f.metric}/s"
-        )
-        pattern = f.pattern
+        unit = "bytes/s" if f.metric in ("rss", "malloc") else f"{f.metric}/s"
+        rate, pattern = format_leak_rate(f.rate_per_s, unit), f.pattern
     elif f.bytes_per_iter is not None:
-        rate, pattern = f"{format_size(f.bytes_per_iter)}/iter", f.pattern
+        rate, pattern = format_leak_rate(f.bytes_per_iter), f.pattern
     else:
-        rate, pattern = f"{f.rate_per_iter:+.2f} {f.metric}/iter", f.pattern
+        rate, pattern = format_leak_rate(f.rate_per_iter, f.metric), f.pattern
     name = r.nodeid + (f" [{r.label}]" if r.label else "")
     verdict = r.verdict.upper() if r.verdict == "leak" else r.verdict
     if r.partial and r.verdict not in ("error", "skipped"):
@@ -83,26 +72,14 @@ def row(r: TestResult) -> list[str]:
     ]
 
 
-def _leak_rate(lk: Leak) -> str:
-    rate, unit = lk.growth_rate, lk.unit
-    if rate is None:
-        return "?"
-    if unit == "bytes":
-        return f"{format_size(rate)}/iter"
-    if unit == "bytes/s":
-        return f"{format_size(rate)}/s"
-    if unit.endswith("/s"):
-        return f"{rate:+.2f} {unit}"
-    return f"{rate:+.2f} {unit}/iter"
-
-
 def detail(r: TestResult) -> list[str]:
     lines = []
     for lk in r.leaks:
         tag = f" (suppressed: {lk.suppressed_by})" if lk.suppressed else ""
         whose = " (in the test's own code)" if lk.origin == "test code" else ""
+        rate = format_leak_rate(lk.growth_rate, lk.unit)
         lines.append(
-            f"  {lk.id} {lk.type} at {safe(lk.source)}{whose}: {_leak_rate(lk)}, "
+            f"  {lk.id} {lk.type} at {safe(lk.source)}{whose}: {rate}, "
             f"{lk.details.pattern or ''} severity {lk.severity}"
             f"{tag}"
         )
@@ -182,3 +159,79 @@ def summary(
         tr.write_line(f"memleak: JSON report written to {report_path}")
     elif report_error:
         tr.write_line(f"memleak: JSON report NOT written: {report_error}")
+
+
+# --------------------------------------------------------------------------------- comparison
+
+#: Columns of the baseline comparison table.
+COMPARISON_HEADERS = ["test", "status", "old rate", "new rate", "Δ", "verdict"]
+
+
+def _rate_text(rate: float | None) -> str:
+    return "-" if rate is None else f"{format_size(rate)}/iter"
+
+
+def _side(ref: RunRef) -> str:
+    return f"{ref.name or '?'}" + (f" (created {ref.created})" if ref.created else "")
+
+
+def _delta_text(r: ComparisonRow) -> str:
+    if r.delta is None:
+        return "-"
+    text = ("+" if r.delta > 0 else "") + format_size(r.delta) + "/iter"
+    if r.delta_pct is None:
+        return text + " (from 0)"
+    return text + (f" ({r.delta_pct:+.0f}%)" if r.delta else "")
+
+
+def _verdicts(r: ComparisonRow) -> str:
+    def show(v: str | None) -> str:
+        return "-" if v is None else v.upper() if v == "leak" else v
+
+    if r.old_verdict is not None and r.new_verdict is not None and r.old_verdict != r.new_verdict:
+        return f"{show(r.old_verdict)} -> {show(r.new_verdict)}"
+    return show(r.new_verdict if r.new_verdict is not None else r.old_verdict)
+
+
+def comparison_summary_line(comparison: Comparison) -> str:
+    """``memleak compare: N tests: <counts per status>; rule <rule>: passed|FAILED (n tests)``."""
+    counts = ", ".join(f"{n} {s}" for s, n in comparison.counts.items()) or "nothing"
+    line = f"memleak compare: {len(comparison.rows)} tests: {counts}"
+    if comparison.rule:
+        bad = len(comparison.failures)
+        verdict = f"FAILED ({bad} test{'s' if bad != 1 else ''})" if bad else "passed"
+        line += f"; rule {comparison.rule}: {verdict}"
+    return line
+
+
+def comparison_lines(comparison: Comparison) -> list[str]:
+    """The baseline comparison: which runs, the table (one row per test), one block per
+    failing test and per rename hint of a removed test, then the summary line."""
+    lines: list[str] = []
+    if comparison.old.name or comparison.new.name:
+        lines.append(f"baseline: {_side(comparison.old)}")
+        lines.append(f"current:  {_side(comparison.new)}")
+    table = [
+        [
+            safe(r.name, 70),
+            r.status,
+            _rate_text(r.old_rate),
+            _rate_text(r.new_rate),
+            _delta_text(r),
+            _verdicts(r),
+        ]
+        for r in comparison.rows
+    ]
+    lines += tabulate(table, headers=COMPARISON_HEADERS, tablefmt="simple").splitlines()
+    for r in comparison.rows:
+        if r.failures:
+            lines.append("")
+            lines.append(f"REGRESSED {safe(r.name)}:")
+            lines += [f"  - {safe(f, 400)}" for f in r.failures]
+    hints = [r for r in comparison.rows if r.hint and r.status == "removed"]
+    if hints:
+        lines.append("")
+        lines += [f"{safe(r.name)}: removed; {safe(r.hint, 300)}" for r in hints]
+    lines.append("")
+    lines.append(comparison_summary_line(comparison))
+    return lines

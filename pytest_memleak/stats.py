@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..model import Growth
-from ..vocabulary import PATTERNS, SEVERITIES, Pattern, Severity
+from .model import Growth
+from .vocabulary import PATTERNS, SEVERITIES, Pattern, Severity
 
 __all__ = [
     "PATTERNS",

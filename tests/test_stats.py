@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_memleak.detectors.trend import (
+from pytest_memleak.model import to_json
+from pytest_memleak.stats import (
     PATTERNS,
     SEVERITIES,
     Growth,
@@ -19,7 +20,6 @@ from pytest_memleak.detectors.trend import (
     severity_for,
     theil_sen,
 )
-from pytest_memleak.model import to_json
 
 KIB = 1024
 MIB = 1024**2

@@ -1,0 +1,277 @@
+"""The diagnosis's passes: call a leaking body a few more times and see what grows.
+
+1. Untraced: which objects survive (a type census before and after), which resources are new
+   (an inventory of fds, threads and children), how malloc and RSS move with glibc's caches
+   settled. These findings can overturn the verdict; then the diagnosis ends here.
+2. tracemalloc (``trace_frames`` frames), a snapshot after every call: the growing allocation
+   sites.
+3. When native memory or resources grew: a line tracer and a C-call profile hook reading the
+   counters at every event: the line and the extension module that grew them.
+
+Then a retainer path for a sample of the surviving objects. Every pass calls the body through
+:func:`_iterations`, over the loop's :class:`~pytest_memleak.runner.Calls` protocol.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Callable, TypedDict
+
+from .. import model
+from ..detectors import native, objects, resources
+from ..detectors.native import LineCharge, ModuleCharge
+from ..detectors.objects import Census
+from ..detectors.sites import Site, find_sites, traced_growth
+from ..detectors.verdict import Verdict
+from ..detectors.verdict import judge as judge_verdict
+from ..model import DiagnosisRecord
+from ..runner import Calls
+from ..series import Measurement
+
+#: Calls of the body in each pass.
+CALLS = 6
+RESOURCE_METRICS = ("fds", "threads", "children")
+#: Growing types too generic to look for a retainer path first.
+GENERIC = {
+    "int",
+    "float",
+    "str",
+    "tuple",
+    "cell",
+    "builtin_function_or_method",
+    "weakref.ReferenceType",
+    "method",
+    "frame",
+    "code",
+    "_thread.lock",
+    "_thread.RLock",
+    "encodings.utf_8.IncrementalDecoder",
+    "weakref",
+}
+#: Plain containers: searched only when nothing more specific grew.
+CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
+RETAINER_BUDGET_S = 0.15
+
+
+class Retainer(TypedDict):
+    """What holds a growing type's objects: the path from a root, or why none was found."""
+
+    path: str | None
+    status: str
+
+
+@dataclass
+class Diagnosis:
+    """What the passes found (the measurement's ``diagnosis``, while and after they run)."""
+
+    iterations: int = 0
+    seconds: float = 0.0
+    sites: list[Site] = field(default_factory=list)
+    objects: dict[str, float] = field(default_factory=dict)
+    resources: dict[str, int | list[str]] = field(default_factory=dict)
+    lines: dict[str, list[LineCharge]] = field(default_factory=dict)
+    modules: list[ModuleCharge] = field(default_factory=list)
+    retainers: dict[str, Retainer] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    traced_per_iter: float = 0.0  # all traced growth per iteration (tracemalloc pass)
+    untraced_malloc_per_iter: float | None = None  # malloc growth per iteration, untraced pass
+    settled_rss_per_iter: float | None = None  # rss growth per iteration, untraced pass
+    allocator_settled: bool = False  # the untraced pass read malloc and rss with glibc settled
+    rss_rising_steps: int | None = None  # untraced calls after which rss was higher than before
+    untraced_calls: int = 0
+
+    def record(self) -> DiagnosisRecord:
+        """The report's copy of what the diagnosis found."""
+        return model.from_json(
+            DiagnosisRecord,
+            {
+                "iterations": self.iterations,
+                "seconds": round(self.seconds, 4),
+                "sites": [s.to_dict() for s in self.sites],
+                "objects": self.objects,
+                "resources": self.resources,
+                "lines": self.lines,
+                "modules": self.modules,
+                "retainers": self.retainers,
+                "notes": self.notes,
+                "traced_per_iter": self.traced_per_iter,
+                "untraced_malloc_per_iter": self.untraced_malloc_per_iter,
+                "settled_rss_per_iter": self.settled_rss_per_iter,
+                "allocator_settled": self.allocator_settled,
+                "rss_rising_steps": self.rss_rising_steps,
+            },
+        )
+
+
+def run(
+    calls: Calls,
+    verdict: Verdict,
+    judge: Callable[[Measurement], Verdict] = judge_verdict,
+) -> Generator[None, None, None]:
+    """Extra calls of the body; stores a :class:`Diagnosis` on ``calls.measurement``.
+
+    ``verdict`` is the measured rounds' verdict. When it is a leak, ``judge`` judges again after
+    the untraced pass; if what that pass saw does not confirm the growth, the diagnosis ends.
+    """
+    m = calls.measurement
+    d = Diagnosis()
+    m.diagnosis = d
+    t0 = time.perf_counter()
+    confirmed = set(m.confirmed)
+    census_before = yield from _untraced_pass(calls, d, confirmed)
+    if verdict.verdict == "leak" and judge(m).verdict != "leak":
+        # What the untraced pass saw does not confirm the growth (no new resource, native
+        # memory flat with the allocator settled): the test passes; tracing would cost for
+        # nothing (a body with 100 threads spent minutes under the line tracer).
+        calls.unfreeze()
+        d.seconds = time.perf_counter() - t0
+        d.notes.append(
+            f"diagnosis: growth not confirmed after {d.iterations} untraced iterations "
+            f"in {d.seconds:.2f} s"
+        )
+        return
+    yield from _tracemalloc_pass(calls, d, m.settings.trace_frames)
+    yield from _native_pass(calls, d, confirmed)
+    _find_retainer(calls, d, census_before)
+    d.seconds = time.perf_counter() - t0
+    d.notes.append(f"diagnosis: {d.iterations} traced iterations in {d.seconds:.2f} s")
+
+
+def _iterations(
+    calls: Calls,
+    d: Diagnosis,
+    *,
+    after: Callable[[], object] | None = None,
+    tracer: native.Attributor | None = None,
+) -> Generator[None, None, None]:
+    """:data:`CALLS` calls of the body (one per ``yield``), each followed by the settling a
+    snapshot needs and then by ``after``; ``tracer`` is installed during the calls only."""
+    for _ in range(CALLS):
+        calls.before_call()
+        if tracer is not None:
+            tracer.install()
+        try:
+            yield
+        finally:
+            if tracer is not None:
+                tracer.uninstall()
+        calls.after_call()
+        d.iterations += 1
+        calls.settle()
+        if after is not None:
+            after()
+
+
+def _untraced_pass(
+    calls: Calls, d: Diagnosis, confirmed: set[str]
+) -> Generator[None, None, Census]:
+    """Surviving objects, new resources, and malloc and RSS read with the allocator settled at
+    both ends (what glibc keeps for reuse is not growth: see ``probes.settle_allocator``).
+    Returns the census taken before (the retainer search looks for objects newer than it)."""
+
+    def read_rss() -> None:
+        rss_seen.append(calls.rss())
+
+    # Made before the census: our own objects must not count as survivors.
+    each_call = _iterations(calls, d, after=read_rss)
+    inv_before = resources.capture(want_children="children" in confirmed)
+    objects.census()  # a first call fills ABC caches (sets) that would count as new objects
+    census_before = objects.census()
+    d.allocator_settled = calls.settle_allocator()
+    malloc_start, rss_start = calls.malloc(), calls.rss()
+    rss_seen = [rss_start]
+    yield from each_call
+    d.rss_rising_steps = sum(1 for a, b in zip(rss_seen, rss_seen[1:]) if b > a)
+    d.untraced_calls = CALLS
+    calls.settle_allocator()
+    d.untraced_malloc_per_iter = (calls.malloc() - malloc_start) / CALLS
+    d.settled_rss_per_iter = (calls.rss() - rss_start) / CALLS
+    census_after = objects.census(census_before)
+    inv_after = resources.capture("children" in confirmed)
+    d.objects = objects.growth(census_before, census_after, CALLS)
+    d.resources = resources.diff(inv_before, inv_after)
+    d.notes.append(
+        f"census: {census_before.seconds * 1000:.1f} ms + {census_after.seconds * 1000:.1f} ms"
+    )
+    return census_before
+
+
+def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None, None, None]:
+    """Where the surviving memory was allocated: a tracemalloc snapshot after every call."""
+    tracing_before = tracemalloc.is_tracing()
+    if not tracing_before:
+        tracemalloc.start(frames)
+    snaps = [tracemalloc.take_snapshot()]
+    try:
+        yield from _iterations(calls, d, after=lambda: snaps.append(tracemalloc.take_snapshot()))
+        d.sites = find_sites(snaps)
+        d.traced_per_iter = traced_growth(snaps) / CALLS
+        snaps.clear()
+        if d.sites and not any(t not in GENERIC and t not in CONTAINERS for t in d.objects):
+            _retainer_by_site(d)  # needs tracemalloc still tracing
+    finally:
+        if not tracing_before:
+            tracemalloc.stop()
+
+
+def _retainer_by_site(d: Diagnosis) -> None:
+    """Leaked objects the collector does not track: find their holder by allocation site."""
+    found = objects.find_by_site(
+        {x.source for x in d.sites[:3]}, deadline=time.perf_counter() + RETAINER_BUDGET_S
+    )
+    if found is not None:
+        d.retainers[objects.type_name(type(found[0]))] = {
+            "path": found[1],
+            "status": "found (module global, by allocation site)",
+        }
+
+
+def _native_pass(calls: Calls, d: Diagnosis, confirmed: set[str]) -> Generator[None, None, None]:
+    """When native memory or resources grew (or tracemalloc found no site): which line and
+    which extension module's C function grew the counters."""
+    counters = _counters(calls, confirmed)
+    native_suspect = bool(confirmed & {"malloc", "rss", *RESOURCE_METRICS}) or not d.sites
+    if not (counters and native_suspect):
+        return
+    att = native.Attributor(counters)
+    yield from _iterations(calls, d, tracer=att)
+    for counter in counters:
+        d.lines[counter] = att.top_lines(counter, CALLS)
+    if "malloc" in counters:
+        d.modules = att.modules("malloc", CALLS)
+
+
+def _counters(calls: Calls, confirmed: set[str]) -> dict[str, Callable[[], float]]:
+    """The counters the native pass reads: malloc where it can be read, and the resource
+    counts that were confirmed growing."""
+    out: dict[str, Callable[[], float]] = {}
+    for metric in ("malloc", *(r for r in RESOURCE_METRICS if r in confirmed)):
+        read = calls.reader(metric)
+        if read is not None:
+            out[metric] = read
+    return out
+
+
+def _find_retainer(calls: Calls, d: Diagnosis, census_before: Census) -> None:
+    """The retainer path of a sample of the most telling growing type (unfreezes the loop)."""
+    candidates = [t for t in d.objects if t not in GENERIC]
+    candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
+    name = candidates[0] if candidates and not d.retainers else None
+    # Samples are new objects: found among the young ones while the freeze still holds.
+    samples = objects.find_new_instances(name, census_before, limit=3) if name else []
+    calls.unfreeze()  # the retainer search must see the objects that existed before the loop
+    if name is None:
+        return
+    budget_end = time.perf_counter() + RETAINER_BUDGET_S
+    for sample in samples:
+        left = budget_end - time.perf_counter()
+        if left <= 0:
+            d.notes.append("retainer search stopped: time budget used")
+            break
+        path, status = objects.retainer_path(sample, budget_s=left)
+        d.retainers[name] = {"path": path, "status": status}
+        if path:
+            break

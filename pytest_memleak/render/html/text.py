@@ -1,0 +1,153 @@
+"""Report text made safe for HTML, and numbers made readable.
+
+Every string taken from the report goes through :func:`esc` (``html.escape`` with
+``quote=True`` after making it printable and encodable): test ids, parameters, messages and
+paths may hold markup, quotes, control characters or lone surrogates.
+
+The model is typed and validated, but a float field may still hold NaN or an infinity (the
+JSON ``null`` of a non-finite number reads back as NaN): :func:`finite` turns those into
+``None``, which the formatters show as "n/a". The free-form parts of the model (``JsonObject``
+fields) are read with :func:`json_number`, :func:`json_list` and :func:`json_object`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+
+from ...model import Json, JsonObject
+from ...units import format_rate, format_size
+
+#: Longest test name shown in full; longer ones are cut, the full id goes in a title attribute.
+NAME_LIMIT = 200
+
+VERDICT_ORDER = {"leak": 0, "error": 1, "ok": 2, "skipped": 3}
+
+COUNT_UNITS = {"py_blocks": "blocks", "fds": "fds", "threads": "threads", "children": "children"}
+
+_PRINTABLE_KEEP = frozenset("\n\t")
+
+
+# ------------------------------------------------------------------------------------- text
+
+
+def printable(value: object, *, oneline: bool = False) -> str:
+    """``value`` as text that is printable and encodable: control characters, bidi overrides,
+    lone surrogates and the like become visible escapes (``\\x00``, ``\\u202e``, ``\\udcff``);
+    newlines and tabs survive unless ``oneline``."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    if not oneline and text.replace("\n", "").replace("\t", "").isprintable():
+        return text
+    keep = () if oneline else _PRINTABLE_KEEP
+    return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
+
+
+def _cut(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def esc(value: object, limit: int | None = None, *, oneline: bool = False) -> str:
+    """Escape report text for HTML text and attribute values (quotes included); ``None`` is
+    the empty string, anything else not a string is shown as ``str(value)``."""
+    if value is None:
+        return ""
+    return html.escape(_cut(printable(value, oneline=oneline), limit), quote=True)
+
+
+def badge(kind: str, word: str, text: str | None = None) -> str:
+    """A coloured label: ``word`` picks the CSS class ``{kind}-{word}``, ``text`` the label."""
+    word = word or "unknown"
+    css = re.sub(r"[^a-z0-9_-]", "", word.lower())[:20] or "unknown"
+    label = esc(text if text is not None else word, 40, oneline=True)
+    return f'<span class="badge {kind}-{css}">{label}</span>'
+
+
+def full_name(nodeid: str, label: str = "") -> str:
+    return nodeid + (f" [{label}]" if label else "")
+
+
+def name_html(nodeid: str, label: str = "", limit: int = NAME_LIMIT) -> str:
+    """A test's name, cut to ``limit`` characters; the full id is in the title attribute."""
+    full = full_name(nodeid, label)
+    return (
+        f'<span class="tname" title="{esc(full, oneline=True)}">'
+        f"{esc(full, limit, oneline=True)}</span>"
+    )
+
+
+# ---------------------------------------------------------------------------------- numbers
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` as a finite float, or ``None`` (for ``None``, NaN, infinities and integers
+    too large for a float)."""
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def size(value: float | None, signed: bool = False) -> str:
+    """Bytes with binary units ("+1.5 KiB" when ``signed``), "n/a" when not a number."""
+    v = finite(value)
+    if v is None:
+        return "n/a"
+    return ("+" if signed and v >= 0 else "") + format_size(v)
+
+
+def count(value: float | None, signed: bool = False) -> str:
+    """A count: whole numbers without decimals, others with two; "n/a" when not a number."""
+    v = finite(value)
+    if v is None:
+        return "n/a"
+    if v.is_integer():
+        return f"{int(v):+d}" if signed else str(int(v))
+    return f"{v:+.2f}" if signed else f"{v:.2f}"
+
+
+def rate(value: float | None, unit: str) -> str:
+    """A growth rate per iteration: bytes formatted as sizes, counts with their unit."""
+    v = finite(value)
+    if v is None:
+        return "n/a"
+    if unit == "bytes":
+        return ("+" if v >= 0 else "") + format_rate(v, "iter")
+    return f"{v:+.2f} {unit}/iter"
+
+
+# ------------------------------------------------------------------------ free-form JSON
+
+
+def json_number(value: Json) -> float | None:
+    """A finite number from a free-form part of the report, or ``None`` (bools, text, null)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return finite(value)
+
+
+def json_list(value: Json) -> list[Json]:
+    return value if isinstance(value, list) else []
+
+
+def json_object(value: Json) -> JsonObject:
+    return value if isinstance(value, dict) else {}
+
+
+def json_text(value: Json, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def json_name(value: Json) -> str | None:
+    """A name from a free-form row: text as it is, ``None`` for null, anything else as
+    ``str(value)``."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)

@@ -1,0 +1,152 @@
+"""The diagnose package on its own: the rule table, the passes over a fake loop, and the verdict
+judged once per decision."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Callable
+
+import pytest
+
+from pytest_memleak import analysis, diagnose
+from pytest_memleak.detectors import verdict as verdict_module
+from pytest_memleak.detectors.sites import Site
+from pytest_memleak.detectors.verdict import Verdict
+from pytest_memleak.diagnose.classify import RULES, Evidence, classify
+from pytest_memleak.series import Measurement
+from pytest_memleak.settings import Settings
+
+
+def _evidence(**kw: object) -> Evidence:
+    base: dict[str, object] = {
+        "objects": {},
+        "top_site": None,
+        "malloc_line": "t.py:3",
+        "mostly_native": False,
+        "malloc_grew": False,
+        "py_blocks_grew": True,
+    }
+    base.update(kw)
+    return Evidence(**base)  # type: ignore[arg-type]
+
+
+def _site(**kw: object) -> Site:
+    base: dict[str, object] = {
+        "source": "t.py:3",
+        "stack": ["t.py:3"],
+        "bytes_per_iter": 100.0,
+        "blocks_per_iter": 1.0,
+        "total_bytes": 600,
+        "growing_steps": 6,
+        "steps": 6,
+        "user": False,
+    }
+    base.update(kw)
+    return Site(**base)  # type: ignore[arg-type]
+
+
+def test_the_first_matching_rule_wins():
+    # Surviving connections come before surviving buffers, both before "mostly native".
+    both = {"array.array": 2.0, "sqlite3.Connection": 1.0}
+    assert classify(_evidence(objects=both, mostly_native=True))[0] == "connection_pool"
+    assert classify(_evidence(objects={"array.array": 2.0}, mostly_native=True)) == (
+        "buffer_leak",
+        None,
+    )
+    assert classify(_evidence(mostly_native=True)) == ("native_module", None)
+    assert classify(_evidence(top_site=_site(numpy=True))) == ("buffer_leak", None)
+    no_python = _evidence(malloc_grew=True, py_blocks_grew=False)
+    assert classify(no_python) == ("native_module", None)
+    assert classify(_evidence(malloc_line=None)) == ("unknown", None)
+    assert classify(_evidence(top_site=_site())) == ("python_object", None)
+    assert [name for name, _ in RULES][:2] == ["connection objects survive", "SSL objects survive"]
+
+
+HOLD: list[bytearray] = []
+
+
+class FakeCalls:
+    """The runner.Calls protocol without a loop: counts what the diagnosis asks for."""
+
+    def __init__(self, confirmed: list[str]) -> None:
+        self.measurement = Measurement(settings=Settings(), confirmed=confirmed)
+        self.calls = 0
+        self.unfrozen = 0
+
+    def before_call(self) -> None:
+        self.calls += 1
+
+    def after_call(self) -> None:
+        pass
+
+    def settle(self) -> None:
+        pass
+
+    def unfreeze(self) -> None:
+        self.unfrozen += 1
+
+    def settle_allocator(self) -> bool:
+        return False
+
+    def malloc(self) -> float:
+        return 0.0
+
+    def rss(self) -> float:
+        return 0.0
+
+    def reader(self, metric: str) -> Callable[[], float] | None:
+        return None
+
+
+def _drive(steps: Generator[None, None, None], body: Callable[[], object]) -> None:
+    for _ in steps:
+        body()
+
+
+def test_the_passes_drive_the_protocol_not_the_loop():
+    calls = FakeCalls(confirmed=["py_blocks"])
+    leak = Verdict(verdict="leak", severity="low")
+    _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
+    d = calls.measurement.diagnosis
+    assert isinstance(d, diagnose.Diagnosis)
+    # untraced + tracemalloc (the C-call profile has no counter to read here)
+    assert calls.calls == d.iterations == 12
+    assert calls.unfrozen == 1
+    assert d.untraced_calls == 6
+    assert d.sites, d.notes
+    assert d.notes[-1].startswith("diagnosis: 12 traced iterations")
+
+
+def test_growth_the_untraced_pass_does_not_confirm_ends_the_diagnosis():
+    calls = FakeCalls(confirmed=["malloc"])
+    leak, ok = Verdict(verdict="leak", severity="low"), Verdict(verdict="ok", severity="none")
+    _drive(diagnose.run(calls, leak, judge=lambda m: ok), lambda: None)
+    d = calls.measurement.diagnosis
+    assert isinstance(d, diagnose.Diagnosis)
+    assert calls.calls == d.iterations == 6
+    assert "growth not confirmed" in d.notes[-1]
+
+
+@pytest.mark.parametrize(("body", "judged"), [("clean", 1), ("leak", 3)])
+def test_the_verdict_is_judged_once_per_decision(monkeypatch, body, judged):
+    # Clean: before the diagnosis, and the result shares it. Leaking: before, after the
+    # untraced pass, and again for the result, since the traced passes' calls change the
+    # count the verdict quotes.
+    seen: list[Measurement] = []
+
+    def counting(m: Measurement) -> Verdict:
+        seen.append(m)
+        return verdict_module.judge(m)
+
+    monkeypatch.setattr(analysis, "judge", counting)
+    kept: list[bytearray] = []
+
+    def leaking() -> None:
+        kept.append(bytearray(4096))
+
+    def clean() -> None:
+        bytearray(4096)
+
+    result = analysis.check(leaking if body == "leak" else clean, iterations=10, warmup=2)
+    assert result.verdict == ("leak" if body == "leak" else "ok")
+    assert len(seen) == judged

@@ -1,0 +1,156 @@
+"""The one verdict step (detectors.verdict.judge_growth) over a series per iteration or in time."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_memleak.detectors.verdict import Breach, SeriesFacts, judge_growth
+from pytest_memleak.model import Growth
+from pytest_memleak.settings import Settings
+from pytest_memleak.soak import SAMPLING
+from pytest_memleak.units import Rate
+from pytest_memleak.vocabulary import UNITS
+
+MiB = 1024.0**2
+
+
+def growth(metric, per_iter, per_s, total, pattern="linear", mk_p=0.0, confidence=1.0):
+    return Growth(
+        metric=metric,
+        unit=UNITS[metric],
+        pattern=pattern,
+        slope_per_iter=per_iter,
+        slope_per_s=per_s,
+        total_growth=total,
+        r2=1.0,
+        mk_p=mk_p,
+        tau=1.0,
+        increasing_fraction=1.0,
+        confidence=confidence,
+        noise=0.0,
+        recommendation="",
+    )
+
+
+ITER = SeriesFacts(length=20, seconds=2.0, block_size=64.0)
+TIMED = SeriesFacts(length=30, seconds=2.9)
+
+
+def test_the_same_growth_per_iteration_and_in_time():
+    g = {"malloc": growth("malloc", 4096.0, 2 * MiB, 6 * MiB)}
+    loop = judge_growth(g, "iter", Settings(), ITER)
+    (f,) = loop.findings
+    assert (f.bytes_per_iter, f.severity, f.failing) == (4096.0, "critical", True)
+    assert f.reason == (
+        "malloc grew +4.0 KiB/iter, +6.0 MiB over 20 iterations; pattern linear, confidence "
+        "1.00, severity critical; breaks any confirmed growth (fail_on=low)"
+    )
+    assert (loop.reasons, loop.severity, loop.limits) == ((f.reason,), "critical", ())
+    soak = judge_growth(g, "s", Settings(), TIMED, SAMPLING)
+    (f,) = soak.findings
+    assert (f.bytes_per_iter, f.severity, f.failing) == (None, "critical", True)
+    assert f.reason == "malloc grew 2.0 MiB/s, 6.0 MiB over 2.9 s; pattern linear, confidence 1.00"
+    assert soak.severity == "critical"
+
+
+def test_per_second_cut_offs_need_a_long_enough_window_or_a_series_in_time():
+    g = {"malloc": growth("malloc", 64.0, 2 * MiB, 1 * MiB)}
+    short = SeriesFacts(length=20, seconds=0.5, block_size=64.0)
+    assert judge_growth(g, "iter", Settings(), short).severity == "low"  # total alone
+    assert judge_growth(g, "iter", Settings(), ITER).severity == "critical"
+    sampled = SeriesFacts(length=30, seconds=0.5)
+    assert judge_growth(g, "s", Settings(), sampled, SAMPLING).severity == "critical"
+
+
+def test_py_blocks_are_memory_by_the_block_size_and_a_count_without_one():
+    g = {"py_blocks": growth("py_blocks", 2.0, 30.0, 40.0)}
+    (f,) = judge_growth(g, "iter", Settings(max_growth=4096), ITER).findings
+    assert f.bytes_per_iter == 128.0
+    assert "(~128 B/iter)" in f.reason
+    assert not f.failing  # 40 blocks of 64 B are within max_growth
+    g = {"py_blocks": growth("py_blocks", 300.0, 3000.0, 8700.0)}
+    (f,) = judge_growth(g, "s", Settings(max_growth=4096), TIMED, SAMPLING).findings
+    assert (f.bytes_per_iter, f.failing) == (None, True)  # blocks: max_growth does not apply
+
+
+def test_tolerated_growth_is_reported_per_iteration_and_dropped_in_time():
+    g = {"rss": growth("rss", 64 * 1024.0, 100 * 1024.0, 2 * MiB)}
+    settings = Settings(max_rate=Rate(1 * MiB, "s"))
+    loop = judge_growth(g, "iter", settings, ITER)
+    assert not loop.failing
+    assert loop.severity == "none"
+    assert [f.failing for f in loop.findings] == [False]
+    assert loop.findings[0].reason.endswith("; tolerated: rate within max_rate=1.0 MiB/s")
+    assert judge_growth(g, "s", settings, TIMED, SAMPLING) == judge_growth({}, "s", settings, TIMED)
+
+
+@pytest.mark.parametrize(
+    ("g", "why"),
+    [
+        (growth("rss", 1.0, 1.0, 0.5 * MiB), "below the floor"),
+        (growth("rss", 1.0, 1.0, 2 * MiB, mk_p=0.02), "p too large"),
+        (growth("rss", 1.0, 1.0, 2 * MiB, pattern="plateau"), "not a growing pattern"),
+    ],
+)
+def test_sampled_growth_must_be_sustained_and_reach_its_floor(g, why):
+    assert judge_growth({"rss": g}, "s", Settings(), TIMED, SAMPLING).findings == (), why
+
+
+def test_a_sampled_series_fails_on_any_counted_growth_whatever_fail_on():
+    g = {"rss": growth("rss", 1.0, 1.0, 2 * MiB)}
+    j = judge_growth(g, "s", Settings(fail_on="critical"), TIMED, SAMPLING)
+    assert (j.failing, j.severity) == (True, "low")
+    loop = judge_growth(g, "iter", Settings(fail_on="critical"), ITER)
+    assert not loop.failing
+    assert "severity low is below fail_on=critical" in loop.findings[0].reason
+
+
+def test_sampled_memory_findings_share_the_severity_of_the_largest_growth():
+    g = {
+        "rss": growth("rss", 1.0, 5000.0, 25 * MiB),  # medium by its total
+        "malloc": growth("malloc", 1.0, 600_000.0, 17 * MiB),  # high by its rate
+        "fds": growth("fds", 1.0, 1.0, 29.0),
+    }
+    j = judge_growth(g, "s", Settings(), TIMED, SAMPLING)
+    assert [(f.metric, f.severity) for f in j.findings] == [
+        ("rss", "medium"),
+        ("malloc", "medium"),
+        ("fds", "high"),
+    ]
+    assert j.severity == "high"
+    loop = judge_growth(g, "iter", Settings(), SeriesFacts(length=20, seconds=29.0))
+    assert [f.severity for f in loop.findings] == ["medium", "high", "high"]
+
+
+def test_breaches_follow_the_findings_and_raise_the_severity():
+    facts = SeriesFacts(
+        length=20,
+        seconds=2.0,
+        block_size=64.0,
+        unconfirmed={"fds": "not confirmed: 0 new descriptors in 6 traced iterations"},
+        breaches=(
+            Breach("rss ended above max_rss", "medium"),
+            Breach("external memory grew", "medium", absolute=False),
+        ),
+    )
+    g = {"fds": growth("fds", 1.0, 1.0, 20.0)}
+    j = judge_growth(g, "iter", Settings(), facts)
+    assert [f.failing for f in j.findings] == [False]
+    assert j.findings[0].reason.endswith(
+        "tolerated: not confirmed: 0 new descriptors in 6 traced iterations"
+    )
+    assert j.reasons == ("rss ended above max_rss", "external memory grew")
+    assert (j.severity, j.limits) == ("medium", ("rss ended above max_rss",))
+
+
+def test_soak_imports_no_renderer():
+    import ast
+    import inspect
+
+    import pytest_memleak.soak as soak
+
+    tree = ast.parse(inspect.getsource(soak))
+    imported = [
+        node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    ] + [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+    assert not [m for m in imported if "render" in m]
