@@ -13,6 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import ReportError
+
 
 @contextlib.contextmanager
 def temp_file(folder: str | os.PathLike[str], data: bytes, *, prefix: str) -> Iterator[str]:
@@ -54,3 +56,20 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def check_writable(path: str) -> None:
+    """Fail early, naming the path, when the report could not be written later."""
+    target = Path(path)
+    if target.is_dir() or path.endswith(("/", os.sep)):
+        raise ReportError(path, "is a directory; give a file path such as report.json")
+    parent = target.parent if str(target.parent) else Path(".")
+    existing = parent
+    while not existing.exists():  # the nearest folder that exists must let us create the rest
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportError(path, f"cannot create its directory: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportError(path, f"directory {existing} is not writable")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ReportError(path, "exists and is not writable")

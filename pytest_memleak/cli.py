@@ -87,7 +87,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     tests = report.tests
     note = ", partial: the run was interrupted" if report.partial else ""
     out.write_line(f"report: {path} (created {report.created or '?'}, {len(tests)} tests{note})")
-    terminal.summary(out, list(tests), None, None)
+    terminal.summary(out, tests)
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from . import analysis
 from .model import TestResult
 from .runner import drive, shared_probes
-from .settings import Settings, marker_layer, resolve
+from .settings import Layer, Settings, marker_layer, resolve
 
 
 class LeakError(AssertionError):
@@ -19,14 +19,14 @@ class MemcheckFixture:
     def __init__(
         self,
         nodeid: str,
-        layers: list[tuple[str, dict[str, Any]]],
-        marker_kwargs: dict[str, Any],
+        layers: list[tuple[str, Layer]],
+        marker: Layer,
         sink: list[TestResult],
         on_result: Callable[[TestResult], None] | None = None,
     ) -> None:
         self._nodeid = nodeid
         self._layers = layers  # the session's raw command-line and ini layers
-        self._marker = marker_kwargs
+        self._marker = marker  # the test's memcheck markers, validated
         self._sink = sink
         self._count = 0
         self._on_result = on_result

@@ -18,14 +18,24 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from .baseline import Storage, compare_runs, compare_test
+from .atomic import check_writable
 from .errors import ConfigError, ReportError
-from .model import Comparison, NotChecked, RunReport, TestResult, build, from_json, to_object
-from .render import json_report
-from .settings import OPTIONS, Settings, marker_layer, resolve
+from .settings import (
+    MARKER_KEYS,
+    OPTIONS,
+    Layer,
+    Settings,
+    command_line_layer,
+    ini_layer,
+    marker_layers,
+    resolve,
+)
 
 if TYPE_CHECKING:
+    from . import outcome
+    from .baseline import Storage
     from .fixture import MemcheckFixture
+    from .model import Comparison, NotChecked, RunReport, TestResult
 
 # The loop, the detectors and numpy are imported on the first checked test only: a session
 # that checks nothing pays for none of them.
@@ -34,7 +44,7 @@ MARKER = "memcheck"
 CHECKPOINT_S = 2.0  # at most one partial rewrite of the report per this many seconds
 _SCALAR_TYPES: Any = Union[str, bool, int, float]
 settings_key = pytest.StashKey[Settings]()
-results_key = pytest.StashKey[list[TestResult]]()
+results_key = pytest.StashKey["list[TestResult]"]()
 #: The plugin was asked to check this item (marker or memleak_all).
 selected_key = pytest.StashKey[bool]()
 #: Why a selected item is not checked, known at collection (its kind, a fixture it uses).
@@ -77,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar=option.metavar,
                 help=option.help,
             )
-        if option.ini_type == "linelist":
+        if option.ini_list:
             parser.addini(option.ini_key, option.help, type="linelist", default=None)
             continue
         try:
@@ -88,33 +98,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(option.ini_key, option.help, type="string", default=None)
 
 
-def _ini_layer(config: pytest.Config) -> dict[str, Any]:
-    layer: dict[str, Any] = {}
-    for option in OPTIONS:
-        raw = config.getini(option.ini_key)
-        if raw in (None, "", []):
-            continue
-        layer[option.name] = raw
-    return layer
-
-
-def _cli_layer(config: pytest.Config) -> dict[str, Any]:
-    return {
-        o.name: getattr(config.option, o.dest, None)
-        for o in OPTIONS
-        if getattr(config.option, o.dest, None) is not None
-    }
+def _session_layers(config: pytest.Config) -> list[tuple[str, Layer]]:
+    """The session's raw command-line and ini layers, read once."""
+    return [
+        ("cli", command_line_layer(lambda dest: getattr(config.option, dest, None))),
+        ("ini", ini_layer(config.getini)),
+    ]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(**settings): run this test repeatedly and fail it when memory or resources "
-        "grow (settings: iterations, warmup, max_rate, max_growth, max_rss, max_external, "
-        "max_external_ratio, fail_on, profile, diagnose, trace_frames, timeout, suppress)",
+        f"grow (settings: {', '.join(MARKER_KEYS)})",
     )
+    layers = _session_layers(config)
     try:
-        settings = resolve([("cli", _cli_layer(config)), ("ini", _ini_layer(config))])
+        settings = resolve(list(layers))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     is_worker = hasattr(config, "workerinput")
@@ -124,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ):
         if path and not is_worker:
             try:
-                json_report.check_writable(path)
+                check_writable(path)
             except ReportError as exc:
                 raise pytest.UsageError(f"{exc} ({names})") from None
     if (
@@ -138,7 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "memleak.html"
         )
     plugin = MemleakPlugin(config, settings, is_worker)
-    plugin.layers = [("cli", _cli_layer(config)), ("ini", _ini_layer(config))]
+    plugin.layers = layers
     if settings.compare:
         try:
             plugin.load_baseline()
@@ -154,26 +154,27 @@ class MemleakPlugin:
         self.settings = settings
         self.is_worker = is_worker
         self.results: list[TestResult] = []
+        # where the session's files went, or why not (the summary's last lines)
         self.report_path: str | None = None
         self.report_error: str | None = None
+        self.html_path: str | None = None
+        self.html_error: str | None = None
+        self.saved_path: str | None = None
+        self.save_error: str | None = None
         self.interrupted = False
         self.crashed: list[str] = []
         self.not_checked: dict[str, tuple[str, str]] = {}  # nodeid -> (kind, reason)
-        self.layers: list[tuple[str, dict[str, Any]]] = []
-        self.baseline: RunReport | None = None
-        self.baseline_path: str | None = None
-        self._baseline_index: dict[str, TestResult] = {}
+        self.layers: list[tuple[str, Layer]] = []
+        self.baseline: outcome.Baseline | None = None
         self.comparison: Comparison | None = None
-        self.saved_path: str | None = None
-        self.html_path: str | None = None
-        self.html_error: str | None = None
-        self.save_error: str | None = None
         self._last_write = float("-inf")
         self._announced = False  # a report saying this run is under way was written
         self._started = False  # the first checked test has started
         self._first_result = False  # the first result is written at once
 
     def _storage(self) -> Storage:
+        from .baseline import Storage
+
         # Relative to where pytest was started, like the report path (and --junitxml).
         here = self.config.invocation_params.dir
         folder = here / (self.settings.storage or ".memleak/history")
@@ -183,9 +184,11 @@ class MemleakPlugin:
         """Read the run to compare against (before this run could be saved over "latest")."""
         ref = self.settings.compare or "latest"
         path = self._storage().resolve(ref)
-        self.baseline = json_report.read_report(path)
-        self.baseline_path = path
-        self._baseline_index = {t.key: t for t in self.baseline.tests}
+        from . import outcome
+        from .render import json_report
+
+        report = json_report.read_report(path)
+        self.baseline = outcome.Baseline.of(path, report, self.settings.compare_fail)
 
     # -- collection: decide and validate per test ------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -194,8 +197,6 @@ class MemleakPlugin:
             return
         from .iteration import unrepeatable
 
-        cli = _cli_layer(self.config)
-        ini = _ini_layer(self.config)
         selected = False
         for item in items:
             marks = list(item.iter_markers(MARKER))
@@ -203,11 +204,9 @@ class MemleakPlugin:
                 continue
             item.stash[selected_key] = True
             selected = True
-            kwargs: dict[str, Any] = {}
             try:
-                for mark in reversed(marks):  # the closest marker wins
-                    kwargs.update(marker_layer(mark.args, mark.kwargs, item.nodeid))
-                settings = resolve([("marker", kwargs), ("cli", cli), ("ini", ini)])
+                marker = marker_layers(((m.args, m.kwargs) for m in marks), item.nodeid)
+                settings = resolve([("marker", marker), *self.layers])
             except ConfigError as exc:
                 text = str(exc)
                 if item.nodeid not in text:
@@ -398,6 +397,9 @@ class MemleakPlugin:
         # loop, a soak and a watched process fail the test.
         failing = [] if item.stash.get(judged_key, False) else self._failures(item)
         results = item.stash[results_key]
+        from . import outcome
+        from .model import to_object
+
         report.memleak = [to_object(r) for r in results]  # type: ignore[attr-defined]
         if failing and report.passed:
             report.outcome = "failed"
@@ -407,28 +409,19 @@ class MemleakPlugin:
                 report.sections.append(("memleak", message))
         # Key figures as user properties: junitxml writes the item's properties (they reach the
         # teardown report), so they show in CI systems that read JUnit XML.
-        for r in results:
-            suffix = f"[{r.label}]" if r.label else ""
-            props: list[tuple[str, object]] = [
-                (f"memleak{suffix}.verdict", r.verdict),
-                (f"memleak{suffix}.iterations", r.iterations),
-                (f"memleak{suffix}.leaks", len(r.active_leaks)),
-                (f"memleak{suffix}.severity", r.severity),
-            ]
-            main = max(r.findings, key=lambda f: f.bytes_per_iter or 0, default=None)
-            if main is not None and main.bytes_per_iter is not None:
-                props.append((f"memleak{suffix}.bytes_per_iter", round(main.bytes_per_iter, 1)))
-            item.user_properties.extend(props)
+        item.user_properties.extend(outcome.junit_properties(results))
         return report
 
     def _failures(self, item: pytest.Item) -> list[str]:
-        """Failure messages: the leaks of the test's own loop, a soak or a watched process (a
-        fixture measurement only returns its result), and regressions against the baseline
-        (each result then carries its comparison row)."""
+        """Failure messages of this run of the test; with a baseline, each result gets its
+        comparison row."""
+        from . import outcome
+
         results = item.stash.get(results_key, [])
-        failing = [r.message for r in results if r.verdict == "leak" and r.origin != "fixture"]
+        failing = outcome.leak_messages(results)
         if self.baseline is not None:
-            failing += self._regressions(results)
+            results[:], regressed = outcome.regressions(results, self.baseline)
+            failing += regressed
         return failing
 
     def fail_if_leaking(self, item: pytest.Item) -> None:
@@ -439,22 +432,6 @@ class MemleakPlugin:
         if failing:
             pytest.fail("\n\n".join(failing), pytrace=False)
 
-    def _regressions(self, results: list[TestResult]) -> list[str]:
-        """Compare each result with its baseline entry (the row goes onto the result); failure
-        messages for regressions."""
-        import dataclasses
-
-        rule = self.settings.compare_fail
-        messages = []
-        for i, r in enumerate(results):
-            comp = compare_test(self._baseline_index.get(r.key), r, rule)
-            results[i] = dataclasses.replace(r, baseline=comp)
-            if comp.failures:
-                lines = [f"memleak: {r.nodeid} regressed against baseline {self.baseline_path}"]
-                lines += [f"  - {f}" for f in comp.failures]
-                messages.append("\n".join(lines))
-        return messages
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
@@ -464,15 +441,19 @@ class MemleakPlugin:
             # One entry per test whatever re-runs it (rerunfailures, flaky): the last run wins.
             self.results = [r for r in self.results if r.nodeid != report.nodeid]
             self.not_checked.pop(report.nodeid, None)
+            from .model import TestResult, from_json
+
             self.results.extend(from_json(TestResult, d) for d in data)
             self._checkpoint()
         elif isinstance(note, list) and len(note) == 2:
             self.results = [r for r in self.results if r.nodeid != report.nodeid]
             self.not_checked[report.nodeid] = (str(note[0]), str(note[1]))
-        elif report.failed and "crashed while running" in str(report.longrepr):
-            # pytest-xdist's stand-in report for a test whose worker died: no results of
-            # ours came back for it; the report says so and is marked partial.
-            self.crashed.append(report.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        """pytest-xdist: the worker running ``crashitem`` died. No results of ours came back for
+        it; the report names it and is marked partial."""
+        self.crashed.append(crashitem)
 
     def _checkpoint(self, running: str | None = None, force: bool = False) -> None:
         """Rewrite the report, marked partial, every few seconds while the session runs (and at
@@ -484,6 +465,8 @@ class MemleakPlugin:
         if not self.settings.report or (not force and now - self._last_write < CHECKPOINT_S):
             return
         self._last_write = now
+        from .render import json_report
+
         doc = self._report(partial=True, running=running)
         try:
             json_report.write_atomic(self.settings.report, doc)
@@ -499,13 +482,17 @@ class MemleakPlugin:
         if self.is_worker or not (self.results or self.not_checked or self._written()):
             return
         partial = self.interrupted or exitstatus in (2, 3) or bool(self.crashed)
+        from .render import json_report
+
         doc = self._report(partial=partial)
         if self.baseline is not None:
+            from .baseline import compare_runs
+
             self.comparison = compare_runs(
-                self.baseline,
+                self.baseline.report,
                 self.results,
                 self.settings.compare_fail,
-                old_name=self.baseline_path or "",
+                old_name=self.baseline.path,
                 new_name=self.settings.report or "",
                 new_created=doc.created,
             )
@@ -534,12 +521,16 @@ class MemleakPlugin:
         return self._announced and self._last_write != float("-inf")
 
     def _not_checked_list(self) -> tuple[NotChecked, ...]:
+        from .model import NotChecked
+
         return tuple(
             NotChecked(nodeid=nodeid, kind=kind, reason=reason)
             for nodeid, (kind, reason) in self.not_checked.items()
         )
 
     def _report(self, *, partial: bool, running: str | None = None) -> RunReport:
+        from .model import build, to_object
+
         return build(
             tuple(self.results),
             to_object(self.settings.to_dict()),
@@ -558,23 +549,15 @@ class MemleakPlugin:
         terminal.summary(
             terminalreporter,
             self.results,
-            self.report_path,
-            self.report_error,
             self._not_checked_list(),
+            (
+                ("JSON report", self.report_path, self.report_error),
+                ("HTML report", self.html_path, self.html_error),
+                ("run", self.saved_path, self.save_error),
+            ),
+            self.comparison,
+            self.baseline.path if self.baseline is not None else "",
         )
-        tr = terminalreporter
-        if self.comparison is not None:
-            tr.write_sep("-", f"memleak comparison against {self.baseline_path}")
-            for line in terminal.comparison_lines(self.comparison):
-                tr.write_line(line)
-        if self.html_path:
-            tr.write_line(f"memleak: HTML report written to {self.html_path}")
-        elif self.html_error:
-            tr.write_line(f"memleak: HTML report NOT written: {self.html_error}")
-        if self.saved_path:
-            tr.write_line(f"memleak: run saved to {self.saved_path}")
-        elif self.save_error:
-            tr.write_line(f"memleak: run NOT saved: {self.save_error}")
 
 
 def _is_async(fn: Any) -> bool:
@@ -653,6 +636,8 @@ def _pytest_timeout(item: pytest.Item) -> float | None:
 
 def _fire_events(item: pytest.Item, result: TestResult) -> None:
     """The public hooks, which take the plain dicts of the JSON report."""
+    from .model import to_object
+
     hook = item.config.hook
     for finding in result.findings:
         growth = result.growth.get(finding.metric)
@@ -675,10 +660,10 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     plugin = request.config.stash.get(plugin_key, None)
     layers = plugin.layers if plugin is not None else []
     item = request.node
-    marks = list(item.iter_markers(MARKER))
-    kwargs: dict[str, Any] = {}
-    for mark in reversed(marks):
-        kwargs.update(mark.kwargs)
+    disabled = plugin is None or plugin.settings.disable
+    # Validated at collection, unless the plugin is switched off (then nothing is measured).
+    marks = [] if disabled else [(m.args, m.kwargs) for m in item.iter_markers(MARKER)]
+    marker = marker_layers(marks, item.nodeid)
     # One list per run of the test (a rerun by pytest-rerunfailures starts a new one).
     sink: list[TestResult] = []
     item.stash[results_key] = sink
@@ -688,4 +673,4 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
 
     from .fixture import MemcheckFixture
 
-    return MemcheckFixture(item.nodeid, layers, kwargs, sink, on_result=on_result)
+    return MemcheckFixture(item.nodeid, layers, marker, sink, on_result=on_result)

@@ -315,7 +315,7 @@ class Loop:
         m = self.m
         self._t_start = time.perf_counter()
         self._rss0 = self.probes.rss()
-        hygiene = self._hygiene = Hygiene()
+        hygiene = self._hygiene
         with hygiene:
             try:
                 for _ in range(s.warmup):

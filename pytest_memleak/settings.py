@@ -11,6 +11,7 @@ Precedence, highest first: marker, command line, ini, the chosen profile, built-
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -18,6 +19,9 @@ from . import units
 from .baseline.rules import Rule, parse_rule
 from .errors import ConfigError
 from .vocabulary import FAIL_ON_SEVERITIES
+
+#: Raw option values from one source (marker, cli, ini), by option name, for :func:`resolve`.
+Layer = dict[str, Any]
 
 #: The values fail_on accepts (re-exported from the vocabulary).
 SEVERITY_ORDER = FAIL_ON_SEVERITIES
@@ -152,7 +156,7 @@ class Option:
     metavar: str = "VALUE"
     flag: bool = False  # a command-line switch without a value
     marker: bool = True  # may be given on @pytest.mark.memcheck(...)
-    ini_type: str | None = None  # "linelist" / "bool" / None (string)
+    ini_list: bool = False  # the ini key takes one value per line (pytest's "linelist")
 
     @property
     def ini_key(self) -> str:
@@ -175,7 +179,6 @@ OPTIONS: tuple[Option, ...] = (
         "check every test as if marked @pytest.mark.memcheck",
         flag=True,
         marker=False,
-        ini_type="bool",
     ),
     Option(
         "disable",
@@ -184,7 +187,6 @@ OPTIONS: tuple[Option, ...] = (
         "switch checking off: marked tests run once, as plain tests",
         flag=True,
         marker=False,
-        ini_type="bool",
     ),
     Option(
         "report",
@@ -373,7 +375,7 @@ OPTIONS: tuple[Option, ...] = (
         "suppress known growth: patterns matched against a leak's fingerprint, source, "
         "type or module",
         metavar="PATTERNS",
-        ini_type="linelist",
+        ini_list=True,
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
@@ -448,13 +450,7 @@ def resolve(layers: list[tuple[str, Mapping[str, Any]]]) -> Settings:
         for name, value in raw.items():
             if value is None:
                 continue
-            option = BY_NAME[name]
-            key = (
-                option.ini_key
-                if origin == "ini"
-                else (option.cli_flag if origin == "cli" else f"memcheck({name}=...)")
-            )
-            parsed[name] = (option.parse(value, key), origin)
+            parsed[name] = (BY_NAME[name].parse(value, _key(origin, name)), origin)
     profile = parsed.get("profile", ("default", "default"))[0]
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -507,3 +503,32 @@ def marker_layer(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str) -
             "one of the keyword arguments " + ", ".join(MARKER_KEYS),
         )
     return dict(kwargs)
+
+
+def marker_layers(marks: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]], where: str) -> Layer:
+    """One validated layer from a test's ``memcheck`` markers as pytest lists them (closest
+    first): the closest marker's value wins."""
+    layer: Layer = {}
+    for args, kwargs in reversed(list(marks)):
+        layer.update(marker_layer(args, kwargs, where))
+    return layer
+
+
+def command_line_layer(value_of: Callable[[str], object]) -> Layer:
+    """The options given on the command line (``value_of`` reads one by its dest)."""
+    layer: Layer = {}
+    for option in OPTIONS:
+        value = value_of(option.dest)
+        if value is not None:
+            layer[option.name] = value
+    return layer
+
+
+def ini_layer(value_of: Callable[[str], object]) -> Layer:
+    """The ini keys that are set (``value_of`` reads one by its key; empty counts as unset)."""
+    layer: Layer = {}
+    for option in OPTIONS:
+        value = value_of(option.ini_key)
+        if value not in (None, "", []):
+            layer[option.name] = value
+    return layer

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("diagnose", "origin"),
     ("analysis", "soak"),
     ("baseline",),
+    ("outcome",),
     ("render",),
     ("fixture",),
     ("plugin", "cli", "__main__", "__init__"),

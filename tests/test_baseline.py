@@ -219,7 +219,7 @@ def test_the_plugin_compares_with_the_rule_the_settings_hold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Judging a test against the baseline never parses the rule's text again."""
-    from pytest_memleak import plugin, settings
+    from pytest_memleak import outcome, settings
     from pytest_memleak.baseline import rules
 
     held = resolve([("cli", {"compare_fail": "rate:10%"})])
@@ -229,12 +229,8 @@ def test_the_plugin_compares_with_the_rule_the_settings_hold(
 
     for module in (rules, settings, baseline):
         monkeypatch.setattr(module, "parse_rule", parse_again)
-    memleak = plugin.MemleakPlugin(None, held, is_worker=False)  # no pytest config needed
-    memleak.baseline = run(entry("t.py::test_a", 4 * KiB))
-    memleak.baseline_path = "old.json"
-    memleak._baseline_index = {t.key: t for t in memleak.baseline.tests}
-    results = [entry("t.py::test_a", 8 * KiB)]
-    [message] = memleak._regressions(results)
+    base = outcome.Baseline.of("old.json", run(entry("t.py::test_a", 4 * KiB)), held.compare_fail)
+    results, [message] = outcome.regressions([entry("t.py::test_a", 8 * KiB)], base)
     assert "regressed against baseline old.json" in message
     assert "rate:10% broke" in message
     assert results[0].baseline is not None

@@ -750,3 +750,30 @@ def test_plugin_can_be_disabled_with_p_no(pytester: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*memleak summary*")
     assert not list(pytester.path.rglob("*.json"))
     assert result.ret == pytest.ExitCode.OK, _output(result)
+
+
+def test_marker_help_names_every_marker_key(pytester: pytest.Pytester) -> None:
+    from pytest_memleak.settings import MARKER_KEYS
+
+    result = pytester.runpytest("--markers")
+    line = next(ln for ln in result.outlines if ln.startswith("@pytest.mark.memcheck"))
+    assert [k for k in MARKER_KEYS if k not in line] == []
+
+
+def test_fixture_ignores_a_bad_marker_when_the_plugin_is_disabled(
+    pytester: pytest.Pytester,
+) -> None:
+    """--memleak-disable checks nothing, so it never fails a session over a marker argument."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.memcheck(no_such_key=1)
+        def test_measures(memcheck):
+            assert memcheck.measure(lambda: None).verdict == "skipped"
+        """
+    )
+    pytester.runpytest("--memleak-disable").assert_outcomes(passed=1)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*memcheck(no_such_key=...)*"])

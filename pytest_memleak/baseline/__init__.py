@@ -12,16 +12,45 @@ print its :class:`~pytest_memleak.model.Comparison` with ``render.terminal.compa
 
 from __future__ import annotations
 
-from .compare import (
-    GROWTH_FLOOR,
-    RATE_FLOOR,
-    RELATIVE_FLOOR,
-    STATUSES,
-    compare_runs,
-    compare_test,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .rules import RULE_EXPECTED, Rule, Term, parse_rule
-from .storage import HISTORY_DIR, Storage
+
+if TYPE_CHECKING:
+    from .compare import (
+        GROWTH_FLOOR,
+        RATE_FLOOR,
+        RELATIVE_FLOOR,
+        STATUSES,
+        compare_runs,
+        compare_test,
+    )
+    from .storage import HISTORY_DIR, Storage
+
+#: Loaded on first use: the settings import the rules at start-up, and a session that compares
+#: nothing does not pay for the model and the comparison.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "GROWTH_FLOOR",
+            "RATE_FLOOR",
+            "RELATIVE_FLOOR",
+            "STATUSES",
+            "compare_runs",
+            "compare_test",
+        ),
+        ".compare",
+    ),
+    **dict.fromkeys(("HISTORY_DIR", "Storage"), ".storage"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GROWTH_FLOOR",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +12,6 @@ from ..errors import ReportError
 from ..model import SCHEMA, RunReport, from_json, to_json
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
-
-
-def check_writable(path: str) -> None:
-    """Fail early, naming the path, when the report could not be written later."""
-    target = Path(path)
-    if target.is_dir() or path.endswith(("/", os.sep)):
-        raise ReportError(path, "is a directory; give a file path such as report.json")
-    parent = target.parent if str(target.parent) else Path(".")
-    existing = parent
-    while not existing.exists():  # the nearest folder that exists must let us create the rest
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ReportError(path, f"cannot create its directory: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ReportError(path, f"directory {existing} is not writable")
-    if target.exists() and not os.access(target, os.W_OK):
-        raise ReportError(path, "exists and is not writable")
 
 
 def write_atomic(path: str, report: RunReport) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 from tabulate import tabulate
 
@@ -119,13 +119,30 @@ def not_checked_lines(entries: Sequence[NotChecked]) -> list[str]:
     return lines
 
 
+#: One of the session's files: what it is, where it went, or why it was not written.
+Written = tuple[str, Optional[str], Optional[str]]
+
+
+def written_line(written: Written) -> str | None:
+    what, path, error = written
+    done = "saved to" if what == "run" else "written to"
+    if path:
+        return f"memleak: {what} {done} {path}"
+    if error:
+        return f"memleak: {what} NOT {done.split()[0]}: {error}"
+    return None
+
+
 def summary(
     tr: Any,
     results: Sequence[TestResult],
-    report_path: str | None,
-    report_error: str | None,
     not_checked: Sequence[NotChecked] = (),
+    written: Sequence[Written] = (),
+    comparison: Comparison | None = None,
+    baseline: str = "",
 ) -> None:
+    """The memleak section of the terminal summary: the table, each leak, the totals and the
+    not-checked tests, where the files went, and the baseline comparison."""
     tr.write_sep("=", "memleak summary")
     rows = [row(r) for r in results]
     if rows:
@@ -155,10 +172,19 @@ def summary(
         tr.write_line(line)
     skipped = f"; {len(not_checked)} not checked" if not_checked else ""
     tr.write_line(f"memleak: {len(results)} checked: {total or 'none'}{skipped}")
-    if report_path:
-        tr.write_line(f"memleak: JSON report written to {report_path}")
-    elif report_error:
-        tr.write_line(f"memleak: JSON report NOT written: {report_error}")
+    if written:
+        _write_line(tr, written_line(written[0]))
+    if comparison is not None:
+        tr.write_sep("-", f"memleak comparison against {baseline}")
+        for line in comparison_lines(comparison):
+            tr.write_line(line)
+    for w in written[1:]:
+        _write_line(tr, written_line(w))
+
+
+def _write_line(tr: Any, line: str | None) -> None:
+    if line is not None:
+        tr.write_line(line)
 
 
 # --------------------------------------------------------------------------------- comparison
