@@ -69,7 +69,7 @@ def _verdict(loop: Loop) -> Verdict:
     return hook.judge(loop.m) if isinstance(hook, _Verdicts) else judge(loop.m)
 
 
-def finish(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") -> TestResult:
+def result_of(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") -> TestResult:
     """Judge what the loop measured and build the result (with leaks from the diagnosis)."""
     m = loop.m
     v = _verdict(loop)
@@ -167,4 +167,4 @@ def check(fn: Callable[[], object], *, name: str | None = None, **overrides: obj
     label = name or getattr(fn, "__qualname__", None) or repr(fn)
     if not isinstance(label, str):
         label = repr(fn)
-    return finish(loop, label, origin="library")
+    return result_of(loop, label, origin="library")

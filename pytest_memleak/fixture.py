@@ -71,7 +71,7 @@ class MemcheckFixture:
         try:
             drive(loop, call)
         finally:
-            result = analysis.finish(loop, self._nodeid, label=name, origin="fixture")
+            result = analysis.result_of(loop, self._nodeid, label=name, origin="fixture")
             self._sink.append(result)
             if self._on_result is not None:
                 self._on_result(result)

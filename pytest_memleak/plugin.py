@@ -595,7 +595,7 @@ def _record(item: pytest.Item, loop: Any, origin: str) -> None:
         # have failed the test). Named as not checked, with why.
         item.stash[run_note_key] = ("not decided", f"not decided: {m.undecided}")
         return
-    result = analysis.finish(loop, item.nodeid, origin=origin)
+    result = analysis.result_of(loop, item.nodeid, origin=origin)
     item.stash[results_key].insert(0, result)
     _fire_events(item, result)
 

@@ -40,31 +40,31 @@ MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_INTERVAL_S = 3600.0
 
 
-def _trace_frames(v: Any, key: str) -> int:
+def _trace_frames(v: object, key: str) -> int:
     return units.parse_int(v, key, minimum=1, maximum=MAX_TRACE_FRAMES)
 
 
-def _iterations(v: Any, key: str) -> int:
+def _iterations(v: object, key: str) -> int:
     return units.parse_int(v, key, minimum=5, maximum=MAX_ITERATIONS)
 
 
-def _max_iterations(v: Any, key: str) -> int:
+def _max_iterations(v: object, key: str) -> int:
     return units.parse_int(v, key, minimum=5, maximum=2 * MAX_ITERATIONS)
 
 
-def _warmup(v: Any, key: str) -> int:
+def _warmup(v: object, key: str) -> int:
     return units.parse_int(v, key, minimum=0, maximum=MAX_ITERATIONS)
 
 
-def _duration(v: Any, key: str) -> float:
+def _duration(v: object, key: str) -> float:
     value = units.parse_duration(v, key)
     if value > MAX_DURATION_S:
         raise ConfigError(key, v, "a duration of at most 7 days, such as 30s, 100ms, 2m or 1.5h")
     return value
 
 
-def _optional(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
-    def inner(v: Any, key: str) -> Any:
+def _optional(parse: Callable[[object, str], object]) -> Callable[[object, str], object]:
+    def inner(v: object, key: str) -> Any:
         if v is None or (isinstance(v, str) and v.strip().lower() in ("none", "off", "")):
             return None
         return parse(v, key)
@@ -72,42 +72,42 @@ def _optional(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
     return inner
 
 
-def _ratio(v: Any, key: str) -> float:
+def _ratio(v: object, key: str) -> float:
     return units.parse_float(v, key, minimum=0.0)
 
 
-def _fail_on(v: Any, key: str) -> str:
+def _fail_on(v: object, key: str) -> str:
     return units.parse_choice(v, key, SEVERITY_ORDER)
 
 
-def _profile(v: Any, key: str) -> str:
+def _profile(v: object, key: str) -> str:
     return units.parse_choice(v, key, tuple(PROFILES))
 
 
-def _diagnose(v: Any, key: str) -> str:
+def _diagnose(v: object, key: str) -> str:
     return units.parse_choice(v, key, ("auto", "always", "never"))
 
 
-def _mode(v: Any, key: str) -> str:
+def _mode(v: object, key: str) -> str:
     return units.parse_choice(v, key, ("repeat", "soak"))
 
 
-def _fixtures(v: Any, key: str) -> str:
+def _fixtures(v: object, key: str) -> str:
     return units.parse_choice(v, key, FIXTURE_MODES)
 
 
-def _interval(v: Any, key: str) -> float:
+def _interval(v: object, key: str) -> float:
     value = units.parse_duration(v, key)
     if not 0.001 <= value <= MAX_INTERVAL_S:
         raise ConfigError(key, v, "a duration from 1ms to 1h, such as 100ms or 1s")
     return value
 
 
-def _retention(v: Any, key: str) -> int:
+def _retention(v: object, key: str) -> int:
     return units.parse_int(v, key, minimum=10, maximum=MAX_RETENTION)
 
 
-def _ref(v: Any, key: str) -> str | None:
+def _ref(v: object, key: str) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str) or not v.strip():
@@ -115,7 +115,7 @@ def _ref(v: Any, key: str) -> str | None:
     return v.strip()
 
 
-def _rule(v: Any, key: str) -> Rule | None:
+def _rule(v: object, key: str) -> Rule | None:
     """The --memleak-compare-fail rule, parsed once here (None: no rule)."""
     if v is None or (isinstance(v, str) and not v.strip()):
         return None
@@ -124,7 +124,7 @@ def _rule(v: Any, key: str) -> Rule | None:
     return parse_rule(v, key)
 
 
-def _path(v: Any, key: str) -> str | None:
+def _path(v: object, key: str) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str):
@@ -135,7 +135,7 @@ def _path(v: Any, key: str) -> str | None:
     return text
 
 
-def _patterns(v: Any, key: str) -> tuple[str, ...]:
+def _patterns(v: object, key: str) -> tuple[str, ...]:
     if v is None:
         return ()
     if isinstance(v, str):
@@ -150,7 +150,7 @@ def _patterns(v: Any, key: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Option:
     name: str
-    parse: Callable[[Any, str], Any]
+    parse: Callable[[object, str], object]
     default: Any
     help: str
     metavar: str = "VALUE"

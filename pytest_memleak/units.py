@@ -114,9 +114,9 @@ def _quantity(value: object, units: Mapping[str, float]) -> float | None:
     return result
 
 
-def parse_size(value: str | int | float, key: str) -> int:
+def parse_size(value: object, key: str) -> int:
     """Parse a size in bytes: "512", "512 KiB", "10MB", "1.5 GiB", "64k" (K/M/G/T = 1024^n)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
         return int(value)
     result = _quantity(value, _SIZE_UNITS)
     if result is None:
@@ -124,7 +124,7 @@ def parse_size(value: str | int | float, key: str) -> int:
     return round(result)
 
 
-def parse_rate(value: str | int | float, key: str) -> Rate:
+def parse_rate(value: object, key: str) -> Rate:
     """Parse a rate: "4 KiB/iter", "100 KB/s", "1 MiB/second"; a bare size is per iteration."""
     size: object = value
     per: str | None = "iter"
@@ -138,9 +138,7 @@ def parse_rate(value: str | int | float, key: str) -> Rate:
     return Rate(amount, per)
 
 
-def parse_int(
-    value: str | int | float, key: str, minimum: int = 0, maximum: int | None = None
-) -> int:
+def parse_int(value: object, key: str, minimum: int = 0, maximum: int | None = None) -> int:
     """Parse an integer in ``[minimum, maximum]``; "1.5" and bools are rejected."""
     result: int | None = None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
@@ -172,7 +170,7 @@ def _float_expected(minimum: float | None, maximum: float | None) -> str:
 
 
 def parse_float(
-    value: str | int | float,
+    value: object,
     key: str,
     minimum: float | None = None,
     maximum: float | None = None,
@@ -192,7 +190,7 @@ def parse_float(
     return result
 
 
-def parse_bool(value: str | int | float, key: str) -> bool:
+def parse_bool(value: object, key: str) -> bool:
     """Parse true/false, yes/no, on/off, 1/0 (any case), or take a bool as it is."""
     if isinstance(value, bool):
         return value
@@ -207,7 +205,7 @@ def parse_bool(value: str | int | float, key: str) -> bool:
     raise ConfigError(key, value, BOOL_EXPECTED)
 
 
-def parse_choice(value: str | int | float, key: str, choices: Sequence[str]) -> str:
+def parse_choice(value: object, key: str, choices: Sequence[str]) -> str:
     """Match ``value`` against ``choices`` ignoring case; return the lower-case choice."""
     if isinstance(value, str) and value.isascii():
         wanted = value.strip().lower()
@@ -217,7 +215,7 @@ def parse_choice(value: str | int | float, key: str, choices: Sequence[str]) -> 
     raise ConfigError(key, value, "one of " + ", ".join(choice.lower() for choice in choices))
 
 
-def parse_duration(value: str | int | float, key: str) -> float:
+def parse_duration(value: object, key: str) -> float:
     """Parse a duration in seconds: "30s", "100ms", "2m", "1.5h"; a bare number is seconds."""
     result = _quantity(value, _DURATION_UNITS)
     if result is None:
