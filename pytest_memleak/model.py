@@ -36,6 +36,8 @@ T = TypeVar("T")
 #: Metadata of a field left out of the JSON while it is None (the schema has it optional, and
 #: not nullable).
 _OMIT = {"omit_none": True}
+#: Metadata of a field the detectors keep for themselves: never written to the JSON.
+_INTERNAL = {"internal": True}
 
 
 # ------------------------------------------------------------------------------------ per test
@@ -157,10 +159,10 @@ class Leak:
 
 @dataclass(frozen=True)
 class SiteRecord:
-    """An allocation site the traced pass found growing."""
+    """An allocation site the traced pass found growing (``detectors.sites.Site``)."""
 
-    source: str
-    stack: tuple[str, ...]
+    source: str  # path:line of the innermost user frame (or innermost frame)
+    stack: tuple[str, ...]  # innermost first
     bytes_per_iter: float
     blocks_per_iter: float
     total_bytes: int
@@ -168,9 +170,15 @@ class SiteRecord:
     steps: int
     numpy: bool = False
     user: bool = True
-    resized: bool = False
+    resized: bool = False  # found by the fallback rule: one block that grew in rare steps
+    #: path:line of the innermost installed-package frame when the allocation happened inside
+    #: an installed package called from the user's code (the source is then the calling line)
     package: Optional[str] = None
     sizes: tuple[int, ...] = ()
+    #: tracemalloc's frames, oldest first (for the detectors; not in the report)
+    frames: tuple[tuple[str, int], ...] = field(
+        default=(), metadata=_INTERNAL, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)
@@ -419,7 +427,7 @@ def to_json(value: object) -> Json:
         out: dict[str, Json] = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
-            if item is None and f.metadata.get("omit_none"):
+            if f.metadata.get("internal") or (item is None and f.metadata.get("omit_none")):
                 continue
             out[f.name] = to_json(item)
         return out

@@ -33,7 +33,7 @@ def _evidence(**kw: object) -> Evidence:
 def _site(**kw: object) -> Site:
     base: dict[str, object] = {
         "source": "t.py:3",
-        "stack": ["t.py:3"],
+        "stack": ("t.py:3",),
         "bytes_per_iter": 100.0,
         "blocks_per_iter": 1.0,
         "total_bytes": 600,

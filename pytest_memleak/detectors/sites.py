@@ -7,9 +7,10 @@ numpy reports its data buffers in a tracemalloc domain of its own, which marks b
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
-from dataclasses import dataclass, field
 
+from ..model import SiteRecord
 from .frames import (
     frame_line,
     is_package_file,
@@ -25,26 +26,8 @@ NUMPY_DOMAIN = 389047
 Frames = tuple[tuple[str, int], ...]
 
 
-@dataclass
-class Site:
-    source: str  # path:line of the innermost user frame (or innermost frame)
-    stack: list[str]  # innermost first
-    bytes_per_iter: float
-    blocks_per_iter: float
-    total_bytes: int
-    growing_steps: int
-    steps: int
-    numpy: bool = False
-    user: bool = True
-    resized: bool = False  # found by the fallback rule: one block that grew in rare steps
-    #: path:line of the innermost installed-package frame when the allocation happened inside
-    #: an installed package called from the user's code (the source is then the calling line)
-    package: str | None = None
-    sizes: list[int] = field(default_factory=list)
-    frames: Frames = ()  # tracemalloc's frames, oldest first
-
-    def to_dict(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k != "frames"}
+#: A growing allocation site: the report's record of it (with tracemalloc's frames kept aside).
+Site = SiteRecord
 
 
 Key = tuple[int, Frames]
@@ -174,7 +157,7 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
         if merged is None:
             by_source[(source, numpy)] = Site(
                 source=source,
-                stack=stack,
+                stack=tuple(stack),
                 bytes_per_iter=total / steps,
                 blocks_per_iter=(counts[-1] - counts[0]) / steps,
                 total_bytes=total,
@@ -182,16 +165,19 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
                 steps=steps,
                 numpy=numpy,
                 user=user,
-                sizes=sizes,
+                sizes=tuple(sizes),
                 frames=frames,
                 resized=relaxed,
                 package=_package_frame(frames),
             )
         else:  # the same line reached through different callers: add up
-            merged.bytes_per_iter += total / steps
-            merged.blocks_per_iter += (counts[-1] - counts[0]) / steps
-            merged.total_bytes += total
-            merged.growing_steps = max(merged.growing_steps, growing)
+            by_source[(source, numpy)] = dataclasses.replace(
+                merged,
+                bytes_per_iter=merged.bytes_per_iter + total / steps,
+                blocks_per_iter=merged.blocks_per_iter + (counts[-1] - counts[0]) / steps,
+                total_bytes=merged.total_bytes + total,
+                growing_steps=max(merged.growing_steps, growing),
+            )
     sites = sorted(by_source.values(), key=lambda s: (not s.user, -s.total_bytes))
     return sites[:limit]
 

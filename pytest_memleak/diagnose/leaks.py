@@ -348,7 +348,7 @@ def _memory_leak(facts: _Facts, kind: LeakType, module: str | None, source: Sour
     lk = _new_leak(kind, src, facts.severity, rate, facts.iterations)
     lk.module = module
     if site is not None:
-        lk.stack_trace = site.stack[:10]
+        lk.stack_trace = list(site.stack[:10])
         if site.package:
             lk.details["allocated_in"] = site.package
         lk.evidence.append(_site_evidence(site))

@@ -90,7 +90,7 @@ class Diagnosis:
             {
                 "iterations": self.iterations,
                 "seconds": round(self.seconds, 4),
-                "sites": [s.to_dict() for s in self.sites],
+                "sites": [model.to_object(s) for s in self.sites],
                 "objects": self.objects,
                 "resources": self.resources,
                 "lines": self.lines,
