@@ -29,12 +29,12 @@ import shutil
 import sys
 from typing import Any, TextIO
 
-from . import __version__
 from .baseline import HISTORY_DIR, RULE_EXPECTED, Rule, Storage, compare_runs, parse_rule
 from .errors import ConfigError, ReportError
 from .model import SCHEMA, RunReport, to_json
 from .render import json_report, terminal
 from .units import safe
+from .version import __version__
 
 PROG = "pytest-memleak"
 MAX_ERRORS_SHOWN = 50

@@ -358,7 +358,7 @@ class RunReport:
 def environment() -> Environment:
     import pytest
 
-    from . import __version__
+    from .version import __version__
 
     return Environment(
         python=platform.python_version(),

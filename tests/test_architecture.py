@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_memleak"
 #: The flow, first to last. A module is named by its dotted path under the package; a package
 #: name stands for every module in it.
 LAYERS: list[tuple[str, ...]] = [
-    ("vocabulary", "errors", "units", "hookspec"),
+    ("vocabulary", "errors", "units", "hookspec", "version"),
     ("model",),
     ("settings", "baseline.rules", "atomic"),
     ("probes", "caches", "hygiene", "iteration", "stats"),
@@ -72,8 +72,12 @@ def _imports(module: str, path: Path) -> set[str]:
                 target = node.module.removeprefix("pytest_memleak").lstrip(".")
             else:
                 continue
-            found.add(target)
-            found.update(f"{target}.{a.name}".lstrip(".") for a in node.names)
+            names = {f"{target}.{a.name}".lstrip(".") for a in node.names}
+            found.update(names)
+            if target:
+                found.add(target)
+            elif names - set(_modules()):  # a name of the package's own __init__.py
+                found.add("__init__")
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.startswith("pytest_memleak."):

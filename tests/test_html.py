@@ -764,7 +764,8 @@ def test_any_text_is_escaped(raw: str, other: str) -> None:
     )
     assert_safe(page)
     assert_well_formed(page)
-    shown = re.findall(r"QSTARTQ(.*?)QENDQ", page, re.S)
+    # a name cut short at NAME_LIMIT loses its end marker: a segment never spans two starts
+    shown = re.findall(r"QSTARTQ((?:(?!QSTARTQ).)*?)QENDQ", page, re.S)
     assert len(shown) >= 8
     for segment in shown:
         assert not set(segment) & set("<>\"'"), segment

@@ -1,1 +1,1 @@
-"""Renderers: turn report dictionaries into terminal text, JSON files and HTML."""
+"""Renderers: the typed report model to terminal text, the JSON file and the HTML page."""
