@@ -155,6 +155,8 @@ class Leak:
     #: Whose code allocates it: "test code" (the test module, a conftest, a doctest),
     #: "code under test", or "unknown" (no allocating line found).
     origin: str = "unknown"
+    #: the ``memleak_suppress`` entry that accepts this leak (ready to paste into the ini)
+    suppression: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,7 @@ class Summary:
     skipped: int = 0
     leaks: int = 0
     not_checked: int = 0
+    suppressions_used: int = 0
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,23 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class LeakGroup:
+    """Leaks of several tests that share one signature: one cause, one entry."""
+
+    fingerprint: str
+    type: LeakType
+    source: str
+    count: int
+    tests: tuple[str, ...]  # the entries' keys, in report order
+    holder: Optional[str] = None
+    allocated_in: Optional[str] = None
+    rate_min: Optional[float] = None
+    rate_max: Optional[float] = None
+    unit: str = "bytes"
+    suppression: str = ""
+
+
+@dataclass(frozen=True)
 class RunReport:
     """One session's report: what the JSON file holds."""
 
@@ -350,6 +370,7 @@ class RunReport:
     running: Optional[str] = field(default=None, metadata=_OMIT)
     crashed: Optional[tuple[str, ...]] = field(default=None, metadata=_OMIT)
     comparison: Optional[Comparison] = field(default=None, metadata=_OMIT)
+    groups: Optional[tuple[LeakGroup, ...]] = field(default=None, metadata=_OMIT)
 
 
 # ---------------------------------------------------------------------------------- building

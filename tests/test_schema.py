@@ -300,6 +300,7 @@ def test_real_run_validates(pytester, run_memleak):
         "skipped": 1,
         "leaks": leaks,
         "not_checked": 0,
+        "suppressions_used": 0,
     }
     assert doc["partial"] is False
     error = run.test("test_error")
