@@ -12,6 +12,7 @@ from typing import Callable
 
 from . import diagnose
 from .detectors.verdict import Verdict, judge
+from .diagnose.suppress import paste_lines
 from .model import TestResult, to_object
 from .origin import code_origin
 from .runner import Calls, Loop, drive
@@ -146,6 +147,9 @@ def failure_message(r: TestResult, v: Verdict) -> str:
             lines.append(f"      evidence: {ev}")
         if lk.recommendation:
             lines.append(f"      fix: {lk.recommendation}")
+    # Last, what accepts these leaks if they are known and wanted (Valgrind's
+    # --gen-suppressions): the ini line to paste, and the marker's form.
+    lines += paste_lines(r.active_leaks, name, library=r.origin == "library")
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 ::
 
-    pytest-memleak show REPORT
+    pytest-memleak show REPORT [--format text|markdown]
     pytest-memleak compare OLD NEW [--fail RULE] [--json]
     pytest-memleak html REPORT -o FILE [--compare OLD] [--fail RULE]
     pytest-memleak validate REPORT
@@ -83,11 +83,23 @@ def _rule(text: str | None) -> Rule:
 
 def cmd_show(args: argparse.Namespace) -> int:
     path, report = _read(args.report, args.storage)
+    if args.format == "markdown":
+        from .render import markdown
+
+        sys.stdout.write(markdown.summary(report) + "\n")
+        return 0
     out = StreamWriter(sys.stdout)
     tests = report.tests
     note = ", partial: the run was interrupted" if report.partial else ""
     out.write_line(f"report: {path} (created {report.created or '?'}, {len(tests)} tests{note})")
-    terminal.summary(out, tests)
+    terminal.summary(
+        out,
+        tests,
+        width=shutil.get_terminal_size().columns,
+        details=True,
+        groups=report.groups or (),
+        suppressions_used=report.summary.suppressions_used,
+    )
     return 0
 
 
@@ -217,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the terminal summary of a report. Exits 0 even when tests leaked.",
     )
     p.add_argument("report", metavar="REPORT", help=ref_help)
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="text (the terminal summary, with each leak's detail) or markdown (the short "
+        "summary pytest writes to $GITHUB_STEP_SUMMARY, for any CI's job page)",
+    )
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(

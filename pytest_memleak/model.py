@@ -404,6 +404,15 @@ def summarise(tests: tuple[TestResult, ...], not_checked: int = 0) -> Summary:
         skipped=counts["skipped"],
         leaks=sum(len(t.active_leaks) for t in tests),
         not_checked=not_checked,
+        # distinct entries (the user's patterns, each known cache) that accepted a leak
+        suppressions_used=len(
+            {
+                lk.suppressed_by
+                for t in tests
+                for lk in t.leaks
+                if lk.suppressed and lk.suppressed_by
+            }
+        ),
     )
 
 

@@ -161,12 +161,15 @@ class MemleakPlugin:
         self.html_error: str | None = None
         self.saved_path: str | None = None
         self.save_error: str | None = None
+        self.step_summary_path: str | None = None
+        self.step_summary_error: str | None = None
         self.interrupted = False
         self.crashed: list[str] = []
         self.not_checked: dict[str, tuple[str, str]] = {}  # nodeid -> (kind, reason)
         self.layers: list[tuple[str, Layer]] = []
         self.baseline: outcome.Baseline | None = None
         self.comparison: Comparison | None = None
+        self.final: RunReport | None = None  # the report as written at the session's end
         self._last_write = float("-inf")
         self._announced = False  # a report saying this run is under way was written
         self._started = False  # the first checked test has started
@@ -497,6 +500,8 @@ class MemleakPlugin:
                 new_created=doc.created,
             )
             doc = dataclasses.replace(doc, comparison=self.comparison)
+        self.final = doc
+        self._step_summary(doc)
         if self.settings.report:
             try:
                 json_report.write_atomic(self.settings.report, doc)
@@ -516,6 +521,21 @@ class MemleakPlugin:
                 self.saved_path = self._storage().save(doc)
             except (ReportError, OSError) as exc:
                 self.save_error = str(exc)
+
+    def _step_summary(self, doc: RunReport) -> None:
+        """GitHub Actions (or any CI that sets $GITHUB_STEP_SUMMARY): append a short Markdown
+        summary to the job's page."""
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not path:
+            return
+        from .render import markdown
+
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(markdown.summary(doc) + "\n")
+            self.step_summary_path = path
+        except OSError as exc:
+            self.step_summary_error = f"{path}: {exc.strerror or exc}"
 
     def _written(self) -> bool:
         return self._announced and self._last_write != float("-inf")
@@ -546,6 +566,7 @@ class MemleakPlugin:
             return
         from .render import terminal
 
+        final = self.final
         terminal.summary(
             terminalreporter,
             self.results,
@@ -554,9 +575,14 @@ class MemleakPlugin:
                 ("JSON report", self.report_path, self.report_error),
                 ("HTML report", self.html_path, self.html_error),
                 ("run", self.saved_path, self.save_error),
+                ("CI summary", self.step_summary_path, self.step_summary_error),
             ),
             self.comparison,
             self.baseline.path if self.baseline is not None else "",
+            width=terminalreporter._tw.fullwidth,
+            wide=self.settings.table == "wide" or self.config.get_verbosity() > 0,
+            groups=(final.groups or ()) if final is not None else (),
+            suppressions_used=final.summary.suppressions_used if final is not None else 0,
         )
 
 

@@ -11,6 +11,7 @@ Precedence, highest first: marker, command line, ini, the chosen profile, built-
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -88,6 +89,10 @@ def _diagnose(v: object, key: str) -> str:
     return units.parse_choice(v, key, ("auto", "always", "never"))
 
 
+def _table(v: object, key: str) -> str:
+    return units.parse_choice(v, key, ("auto", "wide"))
+
+
 def _mode(v: object, key: str) -> str:
     return units.parse_choice(v, key, ("repeat", "soak"))
 
@@ -135,15 +140,30 @@ def _path(v: object, key: str) -> str | None:
     return text
 
 
+#: An entry's inline comment ("fingerprint:...  # python_object at app.py:26 (test)"): pytest
+#: reads the ini file without stripping comments.
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+_FINGERPRINT_ENTRY = re.compile(r"fingerprint:\s*[0-9a-f]{16}", re.IGNORECASE)
+
+
 def _patterns(v: object, key: str) -> tuple[str, ...]:
     if v is None:
         return ()
     if isinstance(v, str):
-        items = [p.strip() for p in v.replace(",", "\n").splitlines()]
+        lines = [_COMMENT.sub("", line) for line in v.splitlines()]
+        items = [p.strip() for line in lines for p in line.split(",")]
     elif isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v):
-        items = [p.strip() for p in v]
+        items = [_COMMENT.sub("", p).strip() for p in v]
     else:
         raise ConfigError(key, v, "a list of patterns (fnmatch), one per line or comma-separated")
+    for p in items:
+        if p[:12].lower() == "fingerprint:" and not _FINGERPRINT_ENTRY.fullmatch(p):
+            raise ConfigError(
+                key,
+                p,
+                "fingerprint: and the 16 hex digits a failure message prints, such as "
+                "fingerprint:302c04f2e487183e (or an fnmatch pattern)",
+            )
     return tuple(p for p in items if p)
 
 
@@ -202,6 +222,15 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "also write a self-contained HTML report (charts, leaks, baseline comparison) here",
         metavar="PATH",
+        marker=False,
+    ),
+    Option(
+        "table",
+        _table,
+        "auto",
+        "terminal summary table: auto (the columns a reader needs first, fitted to the terminal "
+        "width; all columns with -v) or wide (all columns)",
+        metavar="auto|wide",
         marker=False,
     ),
     Option(
@@ -400,6 +429,7 @@ class Settings:
     disable: bool = False
     report: str | None = ".memleak/report.json"
     html: str | None = None
+    table: str = "auto"
     profile: str = "default"
     iterations: int = 10
     warmup: int = 5

@@ -178,6 +178,14 @@ def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
     return read
 
 
+def short_command(cmdline: str, limit: int = 60) -> str:
+    """A command line as a person names it: the program's and script's base names
+    (``/venv/bin/python /srv/app/server.py --port 80`` -> ``python server.py --port 80``)."""
+    words = [w.rsplit("/", 1)[-1] if w.startswith("/") else w for w in cmdline.split(" ")]
+    text = " ".join(words)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def describe_process(proc: Any) -> ProcessInfo:
     import psutil
 
@@ -302,7 +310,7 @@ def build_result(
         )
         for f in fields
     }
-    where = f"pid {process.pid}" if process else nodeid
+    where = f"pid {process.pid} ({short_command(process.cmdline)})" if process else nodeid
     leaks = sampled_leaks(judgement.findings, where, process)
     notes: dict[str, str] = {}
     if sampler.ended:

@@ -117,9 +117,10 @@ def test_show_prints_summary_table(reports: Reports) -> None:
     out = proc.stdout
     assert out.startswith("report: old.json (created ")
     assert "memleak summary" in out
-    header = next(line for line in out.splitlines() if line.startswith("test "))
+    header = next(line for line in out.splitlines() if line.startswith("verdict "))
     assert "rate" in header
-    assert "verdict" in header
+    assert "test" in header
+    assert "LEAK test_app.py::test_leak: " in out  # show prints each leak's detail
     assert "test_app.py::test_leak" in out
     assert "test_app.py::test_clean" in out
     assert "memleak: 2 checked:" in out

@@ -132,6 +132,7 @@ BEHAVIOUR = {
     "compare_fail",
     "html",
     "fixtures",
+    "table",
 }
 
 
@@ -1236,3 +1237,11 @@ def test_a_diagnosis_call_that_fails_keeps_the_leak_verdict(pytester, run_memlea
         "diagnosis stopped: a call raised MemoryError: limit reached"
         in (entry["probe_notes"]["diagnosis"])
     )
+
+
+def test_ini_table_wide_shows_every_column(pytester, run_memleak):
+    make_ini(pytester, iterations=5, warmup=1, table="wide")
+    pytester.makepyfile(CLEAN)
+    run = run_memleak()
+    assert_ini(run, "table", "wide")
+    run.result.stdout.fnmatch_lines(["verdict*test*grew*rate*severity*measured*RSS Δ*health"])

@@ -117,10 +117,11 @@ def test_leak_type_source_and_block(pytester, run_memleak, kind):
     # Only known caches may show, suppressed (OpenSSL's first-contexts cache, say).
     assert all(lk["suppressed"] for lk in clean["leaks"]), clean["leaks"]
     run.result.stdout.fnmatch_lines(
-        [
-            f"LEAK test_{kind}.py::test_leaking: *",
-            f"  L1 {kind} at test_{kind}.py:{src_line} (in the test's own code): *",
-            "      fix: *",
+        [  # the detail in the failure section, a line in the summary
+            f"*leak L1: {kind} at test_{kind}.py:{src_line} (*) -- in the test's own code",
+            "*fix: *",
+            "*= memleak summary =*",
+            f"  {kind} at test_{kind}.py:{src_line}, *, in test_leaking",
         ]
     )
 
@@ -173,7 +174,12 @@ def test_suppression_by_pattern_passes_and_is_listed(pytester, run_memleak):
     leak = run.test("test_leaking")["leaks"][0]
     assert leak["suppressed"] is True
     assert leak["suppressed_by"] == f"test_sup.py:{line}"
-    run.result.stdout.fnmatch_lines([f"*python_object at test_sup.py:{line}*suppressed*"])
+    run.result.stdout.fnmatch_lines(
+        [
+            "memleak: suppressed leaks *",
+            f"  by test_sup.py:{line}: python_object at test_sup.py:{line}, in test_leaking",
+        ]
+    )
 
 
 def test_openssl_first_contexts_are_no_false_alarm(pytester, run_memleak):

@@ -366,16 +366,17 @@ def test_a_watch_leak_names_the_process():
 
     result = _sampled(
         {"rss": _ramp(50_000_000, 262_144), "children": _ramp(0, 1)},
-        process=ProcessInfo(4242, "python server.py"),
+        process=ProcessInfo(4242, "/venv/bin/python /srv/server.py"),
     )
     children = "children grew +10.00 children/s, +29 over 2.9 s; pattern linear, confidence 1.00"
     assert result.message == (
-        "memleak: watched process 4242 (python server.py) leaks (30 samples over 2.9 s)\n"
+        "memleak: watched process 4242 (/venv/bin/python /srv/server.py) leaks (30 samples over "
+        "2.9 s)\n"
         f"  - {RSS_LINE}\n  - {children}"
     )
     assert [(lk.id, lk.type, lk.source, lk.severity, lk.unit) for lk in result.leaks] == [
-        ("L1", "unknown", "pid 4242", "critical", "bytes/s"),
-        ("L2", "subprocess", "pid 4242", "high", "children/s"),
+        ("L1", "unknown", "pid 4242 (python server.py)", "critical", "bytes/s"),
+        ("L2", "subprocess", "pid 4242 (python server.py)", "high", "children/s"),
     ]
     assert result.leaks[0].recommendation.startswith("Memory of the watched process grows")
     assert result.leaks[1].recommendation.startswith("Child processes accumulate")
@@ -385,7 +386,7 @@ def test_a_watch_leak_names_the_process():
     ]
     assert (result.trend.mode, result.trend.process) == (
         "watch",
-        ProcessInfo(4242, "python server.py"),
+        ProcessInfo(4242, "/venv/bin/python /srv/server.py"),
     )
 
 

@@ -25,7 +25,7 @@ from ..units import format_size
 from ..vocabulary import LeakType, Severity
 from .classify import BUFFER_TYPES, Evidence, classify, native_module_name
 from .passes import Diagnosis
-from .suppress import suppress
+from .suppress import entry_for, suppress
 
 MEMORY_METRICS = ("py_blocks", "malloc", "rss")
 #: Leak types the native-line rule may locate at the line the C-call profile charged.
@@ -137,6 +137,7 @@ class Leak:
             unit=self.unit,
             confidence=self.confidence,
             fingerprint=self.fingerprint,
+            suppression=entry_for(self.fingerprint),
             module=self.module,
             retainer_path=self.retainer_path,
             objects=dict(self.objects),

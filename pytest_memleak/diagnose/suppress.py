@@ -1,13 +1,16 @@
-"""Accepted leaks: the user's ``memleak_suppress`` patterns, then the known caches.
+"""Accepted leaks: the user's ``memleak_suppress`` entries, then the known caches.
 
-A suppressed leak stays in the report (with what accepted it) but does not fail the test.
+An entry is ``fingerprint:<16 hex digits>`` (exactly one leak: the form the failure message
+offers, ready to paste) or an fnmatch pattern. A suppressed leak stays in the report (with the
+entry that accepted it) but does not fail the test.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from typing import Callable
 
 from .. import model
@@ -48,12 +51,29 @@ KNOWN_CACHES: dict[str, tuple[str, Matches]] = {
 }
 
 
+#: The entry that accepts exactly one leak: this prefix and the leak's fingerprint.
+FINGERPRINT_PREFIX = "fingerprint:"
+#: An inline comment after an entry (pytest reads the ini without stripping them).
+_COMMENT = re.compile(r"(?:^|\s)#.*$", re.DOTALL)
+
+
+def entry_for(fingerprint: str) -> str:
+    """The ``memleak_suppress`` entry that accepts the leak of this fingerprint ("" for none)."""
+    return f"{FINGERPRINT_PREFIX}{fingerprint}" if fingerprint else ""
+
+
+def clean_entry(text: str) -> str:
+    """An entry without its inline comment (``fingerprint:...  # python_object at ...``)."""
+    return _COMMENT.sub("", text).strip()
+
+
 def suppress(leaks: Iterable[model.Leak], patterns: tuple[str, ...]) -> list[model.Leak]:
-    """The leaks, those accepted marked suppressed: by the user's patterns (fnmatch on the
-    fingerprint, source, type, module, object types, top frame), then by the named known caches
-    not switched off (``-NAME``, ``-defaults``)."""
-    switched_off = {p[1:] for p in patterns if p.startswith("-")}
-    user = [p for p in patterns if not p.startswith("-")]
+    """The leaks, those accepted marked suppressed: by the user's entries (``fingerprint:HEX``
+    exactly; a pattern by fnmatch on the fingerprint, source, type, module, object types, top
+    frame), then by the named known caches not switched off (``-NAME``, ``-defaults``)."""
+    entries = [e for e in map(clean_entry, patterns) if e]
+    switched_off = {p[1:] for p in entries if p.startswith("-")}
+    user = [p for p in entries if not p.startswith("-")]
     out = []
     for lk in leaks:
         by = _accepted_by(lk, user, switched_off)
@@ -71,7 +91,10 @@ def _accepted_by(lk: model.Leak, user: list[str], switched_off: set[str]) -> str
         *(lk.stack_trace or ())[:1],
     ]
     for pat in user:
-        if any(fnmatch.fnmatchcase(f, pat) for f in fields if f):
+        if pat[: len(FINGERPRINT_PREFIX)].lower() == FINGERPRINT_PREFIX:
+            if lk.fingerprint and pat[len(FINGERPRINT_PREFIX) :].strip().lower() == lk.fingerprint:
+                return pat
+        elif any(fnmatch.fnmatchcase(f, pat) for f in fields if f):
             return pat
     if lk.suppressed or "defaults" in switched_off:
         return None
@@ -79,6 +102,46 @@ def _accepted_by(lk: model.Leak, user: list[str], switched_off: set[str]) -> str
         if name not in switched_off and matches(lk):
             return f"known cache {name}: {why}"
     return None
+
+
+def suppressions_used(tests: Iterable[model.TestResult]) -> int:
+    """Distinct entries (the user's and the known caches) that accepted at least one leak."""
+    return len(
+        {lk.suppressed_by for t in tests for lk in t.leaks if lk.suppressed and lk.suppressed_by}
+    )
+
+
+def paste_lines(leaks: Sequence[model.Leak], name: str, library: bool = False) -> list[str]:
+    """The end of a failure message: the ``memleak_suppress`` line that accepts these leaks,
+    ready to paste into pytest.ini (at the start of the line: an indented line continues the
+    key above it), and the marker's form. ``name`` is the test's (node id and label);
+    ``library`` is a ``check()`` body, which reads no ini file and no marker."""
+    entries: dict[str, str] = {}
+    for lk in leaks:
+        entry = entry_for(lk.fingerprint)
+        if entry and entry not in entries:
+            entries[entry] = f"{entry}  # {lk.type} at {lk.source} ({name})"
+    if not entries:
+        return []
+    listed = ", ".join(f'"{e}"' for e in entries)
+    if library:
+        return [f"  to accept it: check(..., suppress=[{listed}])"]
+    first, *more = entries.values()
+    lines = []
+    if any(lk.source == "unknown" for lk in leaks):
+        lines.append(
+            "  (no allocating line was found: an ini entry accepts every unlocated leak of this "
+            "type in every test; the marker keeps it to this one)"
+        )
+    these = "this leak" if not more else f"these {len(entries)} leaks"
+    return [
+        *lines,
+        f"  to accept {these}: in pytest.ini under [pytest] (memleak_suppress already set? add "
+        "each entry on an indented line below it)",
+        f"memleak_suppress = {first}",
+        *(f"    {line}" for line in more),
+        f"  or on the test: @pytest.mark.memcheck(suppress=[{listed}])",
+    ]
 
 
 def _number(value: Json) -> float:

@@ -1,4 +1,4 @@
-"""Terminal summary: one table row per checked test, then a detail block per leak."""
+"""Terminal summary: a row per checked test, a line per leak, an entry per shared cause."""
 
 from __future__ import annotations
 
@@ -7,21 +7,37 @@ from typing import Any, Optional
 
 from tabulate import tabulate
 
-from ..model import Comparison, ComparisonRow, Finding, NotChecked, RunRef, TestResult
+from ..model import (
+    Comparison,
+    ComparisonRow,
+    Finding,
+    Leak,
+    LeakGroup,
+    NotChecked,
+    RunRef,
+    TestResult,
+)
 from ..units import format_leak_rate, format_size, safe
+from ..vocabulary import FLOORS
 
-HEADERS = [
+#: The columns a reader needs first (the default table, fitted to the terminal width).
+HEADERS = ["verdict", "test", "grew", "rate", "severity"]
+#: Every column (``-v`` or ``--memleak-table=wide``).
+WIDE_HEADERS = [
+    "verdict",
     "test",
-    "iter",
+    "grew",
+    "rate",
+    "severity",
+    "measured",
     "RSS Δ",
     "heap Δ",
     "external Δ",
-    "rate",
     "pattern",
-    "severity",
     "health",
-    "verdict",
 ]
+#: The narrowest the test column gets, whatever the terminal width.
+MIN_NAME = 24
 
 
 def _delta(series: Sequence[float | None] | None) -> str:
@@ -29,6 +45,20 @@ def _delta(series: Sequence[float | None] | None) -> str:
         return "n/a"
     d = series[-1] - series[0]
     return ("+" if d >= 0 else "") + format_size(d)
+
+
+def _external(r: TestResult) -> str:
+    """External (RSS beyond the Python heap) growth, only where it means something: RSS moves in
+    pages and lags the heap, so for a small heap leak RSS - heap goes negative. Shown when RSS
+    itself grew beyond its noise floor and external memory grew; "-" otherwise."""
+    rss, ext = r.snapshots.get("rss") or (), r.snapshots.get("external") or ()
+    r0, r1 = (rss[0], rss[-1]) if rss else (None, None)
+    e0, e1 = (ext[0], ext[-1]) if ext else (None, None)
+    if r0 is None or r1 is None or e0 is None or e1 is None:
+        return "n/a"
+    if r1 - r0 <= FLOORS["rss"] * max(1, r.iterations) or e1 - e0 <= 0:
+        return "-"
+    return "+" + format_size(e1 - e0)
 
 
 def _main_finding(r: TestResult) -> Finding | None:
@@ -40,8 +70,25 @@ def _sampled(r: TestResult) -> bool:
     return r.trend.mode in ("soak", "watch")
 
 
-def row(r: TestResult) -> list[str]:
+def name_of(r: TestResult) -> str:
+    return r.nodeid + (f" [{r.label}]" if r.label else "")
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` made printable and, when longer than ``width``, shortened in the middle (the
+    file and the test name's end are what tell test ids apart)."""
+    out = safe(text, 100_000)
+    if len(out) <= width:
+        return out
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    return out[:head] + "…" + out[len(out) - (width - 1 - head) :]
+
+
+def row(r: TestResult, wide: bool = False) -> list[str]:
     f = _main_finding(r)
+    grew = "-" if f is None else f.metric
     if f is None:
         rate, pattern = "-", "stable"
     elif _sampled(r):
@@ -51,25 +98,39 @@ def row(r: TestResult) -> list[str]:
         rate, pattern = format_leak_rate(f.bytes_per_iter), f.pattern
     else:
         rate, pattern = format_leak_rate(f.rate_per_iter, f.metric), f.pattern
-    name = r.nodeid + (f" [{r.label}]" if r.label else "")
     verdict = r.verdict.upper() if r.verdict == "leak" else r.verdict
     if r.partial and r.verdict not in ("error", "skipped"):
         verdict += " (partial)"
-    iters = str(r.iterations)
-    if _sampled(r):
-        iters += " samples"
-    return [
-        safe(name, 70),
-        iters,
-        _delta(r.snapshots.get("rss")),
-        _delta(r.snapshots.get("heap")),
-        _delta(r.snapshots.get("external")),
-        rate,
-        pattern,
-        r.severity,
-        r.trend.health,
-        verdict,
-    ]
+    cells = [verdict, name_of(r), grew, rate, r.severity]
+    if wide:
+        cells += [
+            f"{r.iterations} {'samples' if _sampled(r) else 'calls'}",
+            _delta(r.snapshots.get("rss")),
+            _delta(r.snapshots.get("heap")),
+            _external(r),
+            pattern,
+            r.trend.health,
+        ]
+    return cells
+
+
+def table_lines(results: Sequence[TestResult], width: int, wide: bool = False) -> list[str]:
+    """One row per result. The test column takes the room the others leave in ``width`` (never
+    less than MIN_NAME); long ids are shortened in the middle."""
+    headers = WIDE_HEADERS if wide else HEADERS
+    rows = [row(r, wide) for r in results]
+    others = sum(max(len(h), *(len(rw[i]) for rw in rows)) for i, h in enumerate(headers) if i != 1)
+    room = max(MIN_NAME, width - others - 2 * (len(headers) - 1))
+    names = [rw[1] for rw in rows]
+    while True:
+        for rw, name in zip(rows, names):
+            rw[1] = shorten(name, room)
+        lines = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+        out = lines.splitlines()
+        excess = max(len(line) for line in out) - width
+        if excess <= 0 or room <= MIN_NAME:
+            return out
+        room = max(MIN_NAME, room - excess)
 
 
 def detail(r: TestResult) -> list[str]:
@@ -99,6 +160,32 @@ def detail(r: TestResult) -> list[str]:
     return lines
 
 
+def leak_kind(lk: Leak) -> str:
+    """The leak's type, or what grew when the type cannot say (a watched process's RSS)."""
+    return f"{lk.details.metric} growth" if lk.type == "unknown" and lk.details.metric else lk.type
+
+
+def leak_line(r: TestResult, lk: Leak) -> str:
+    """One line per leak: what, where, how fast, in which test (its name: the table has the
+    rest of its id). A suppressed leak says first which entry accepted it."""
+    test = r.nodeid.rsplit("::", 1)[-1] + (f" [{r.label}]" if r.label else "")
+    where = f"{leak_kind(lk)} at {lk.source}"
+    if lk.suppressed:
+        return f"  by {lk.suppressed_by}: {where}, in {test}"
+    return f"  {where}, {format_leak_rate(lk.growth_rate, lk.unit)}, in {test}"
+
+
+def group_lines(groups: Sequence[LeakGroup], shown: int = 3) -> list[str]:
+    """One entry per cause shared by several tests."""
+    lines = []
+    for g in groups:
+        held = f", held by {g.holder}" if g.holder else ""
+        lines.append(f"  {g.count} tests: {g.type} at {g.source}{held}")
+        more = f" and {g.count - shown} more" if g.count > shown else ""
+        lines.append(f"      {', '.join(g.tests[:shown])}{more}")
+    return lines
+
+
 #: Not-checked tests listed by name per reason; the rest are counted.
 NOT_CHECKED_SHOWN = 5
 
@@ -125,7 +212,7 @@ Written = tuple[str, Optional[str], Optional[str]]
 
 def written_line(written: Written) -> str | None:
     what, path, error = written
-    done = "saved to" if what == "run" else "written to"
+    done = {"run": "saved to", "CI summary": "appended to"}.get(what, "written to")
     if path:
         return f"memleak: {what} {done} {path}"
     if error:
@@ -140,51 +227,98 @@ def summary(
     written: Sequence[Written] = (),
     comparison: Comparison | None = None,
     baseline: str = "",
+    *,
+    width: int | None = None,
+    wide: bool = False,
+    details: bool = False,
+    groups: Sequence[LeakGroup] = (),
+    suppressions_used: int = 0,
 ) -> None:
-    """The memleak section of the terminal summary: the table, each leak, the totals and the
-    not-checked tests, where the files went, and the baseline comparison."""
+    """The memleak section of the terminal summary: the table, a line per leak (the detail is
+    in the test's failure section; ``details`` prints it here, for ``pytest-memleak show``),
+    leaks shared by several tests as one entry, the totals and the not-checked tests, where
+    the files went, and the baseline comparison. Lines fit ``width`` (default: unbounded)."""
+    fit = width or 10**9
+    out = _Fitted(tr, fit)
     tr.write_sep("=", "memleak summary")
-    rows = [row(r) for r in results]
-    if rows:
-        for line in tabulate(rows, headers=HEADERS, tablefmt="simple").splitlines():
-            tr.write_line(line)
-    for r in results:
-        if r.verdict != "leak" and not r.leaks:
-            continue
-        name = r.nodeid + (f" [{r.label}]" if r.label else "")
-        tr.write_line("")
-        tr.write_line(
-            f"LEAK {safe(name)}: {r.severity} severity"
-            if r.verdict == "leak"
-            else f"{safe(name)}: {r.verdict}"
+    if results:
+        for line in table_lines(results, fit, wide):
+            # every column was asked for: the wide table takes the room it needs
+            tr.write_line(line) if wide else out.line(line)
+    grouped = {key for g in groups for key in g.tests if g.count > 1}
+    in_groups = {(key, g.fingerprint) for g in groups for key in g.tests}
+    active = [(r, lk) for r in results for lk in r.active_leaks]
+    active = [(r, lk) for r, lk in active if (r.key, lk.fingerprint) not in in_groups]
+    accepted = [(r, lk) for r in results for lk in r.leaks if lk.suppressed]
+    if active and not details:
+        out.line("")
+        out.line("memleak: leaks (each one's detail is in its test's failure above):")
+        for r, lk in active:
+            out.line(leak_line(r, lk))
+    if accepted and not details:
+        out.line("")
+        out.line("memleak: suppressed leaks (accepted by memleak_suppress or a known cache):")
+        for r, lk in accepted:
+            out.line(leak_line(r, lk))
+    if groups:
+        out.line("")
+        out.line(
+            f"memleak: {len(groups)} leak{'s' if len(groups) != 1 else ''} shared by "
+            f"several tests ({len(grouped)} tests), one entry per cause:"
         )
-        for finding in r.findings:
-            if finding.failing:
-                tr.write_line(f"  - {safe(finding.reason, 400)}")
-        for line in detail(r):
-            tr.write_line(line)
+        for line in group_lines(groups):
+            out.line(line)
+    if details:
+        for r in results:
+            if r.verdict != "leak" and not r.leaks:
+                continue
+            tr.write_line("")
+            tr.write_line(
+                f"LEAK {safe(name_of(r))}: {r.severity} severity"
+                if r.verdict == "leak"
+                else f"{safe(name_of(r))}: {r.verdict}"
+            )
+            for finding in r.findings:
+                if finding.failing:
+                    tr.write_line(f"  - {safe(finding.reason, 400)}")
+            for line in detail(r):
+                tr.write_line(line)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1
     total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    tr.write_line("")
+    out.line("")
     for line in not_checked_lines(not_checked):
-        tr.write_line(line)
-    skipped = f"; {len(not_checked)} not checked" if not_checked else ""
-    tr.write_line(f"memleak: {len(results)} checked: {total or 'none'}{skipped}")
+        out.line(line)
+    extra = f"; {len(not_checked)} not checked" if not_checked else ""
+    if suppressions_used:
+        extra += f"; {suppressions_used} suppression{'s' if suppressions_used != 1 else ''} used"
+    out.line(f"memleak: {len(results)} checked: {total or 'none'}{extra}")
+    # where the files went: whole paths, never shortened (people copy them)
     if written:
-        _write_line(tr, written_line(written[0]))
+        _write(tr, written_line(written[0]))
     if comparison is not None:
         tr.write_sep("-", f"memleak comparison against {baseline}")
-        for line in comparison_lines(comparison):
+        for line in comparison_lines(comparison):  # a table of its own: not cut
             tr.write_line(line)
     for w in written[1:]:
-        _write_line(tr, written_line(w))
+        _write(tr, written_line(w))
 
 
-def _write_line(tr: Any, line: str | None) -> None:
+def _write(tr: Any, line: str | None) -> None:
     if line is not None:
         tr.write_line(line)
+
+
+class _Fitted:
+    """Writes lines to the terminal reporter, each shortened in the middle to the width."""
+
+    def __init__(self, tr: Any, width: int) -> None:
+        self.tr, self.width = tr, width
+
+    def line(self, text: str | None) -> None:
+        if text is not None:
+            self.tr.write_line(shorten(text, self.width) if len(text) > self.width else text)
 
 
 # --------------------------------------------------------------------------------- comparison

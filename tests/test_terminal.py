@@ -1,0 +1,154 @@
+"""The terminal summary people read: fits the terminal, each leak's detail once, units per
+second for sampled series, and the Markdown summary for CI job pages (issue 13)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pytest_memleak.model import Leak, LeakDetails, TestResult
+from pytest_memleak.render import terminal
+
+FAST = ("--memleak-iterations=6", "--memleak-warmup=1")
+
+#: A long, parametrized id, a leak in the test module and one in a helper, and a clean test.
+MODULE = """
+import pytest
+
+KEPT = []
+
+def keep(n):
+    KEPT.append(bytearray(n))
+
+@pytest.mark.memcheck
+@pytest.mark.parametrize("case", [1], ids=["a-rather-long-parameter-value-" * 4])
+def test_a_test_with_a_long_descriptive_name_that_keeps_references(case):
+    keep(4096)
+
+@pytest.mark.memcheck
+def test_clean():
+    x = [1, 2, 3]
+"""
+
+
+def _section(lines: list[str]) -> list[str]:
+    """The memleak summary section of a run's output."""
+    start = next(i for i, ln in enumerate(lines) if "memleak summary" in ln)
+    end = next(
+        (i for i, ln in enumerate(lines[start + 1 :], start + 1) if ln.startswith("====")),
+        len(lines),
+    )
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_summary_fits_the_terminal(pytester, run_memleak, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    pytester.makepyfile(test_fit=MODULE)
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=1, failed=1)
+    section = _section(run.result.outlines)
+    assert [ln for ln in section if len(ln) > columns] == []
+    # the id is shortened in the middle: its file and its end stay
+    row = next(ln for ln in section if ln.startswith("LEAK"))
+    assert "test_fit.py::" in row
+    assert "…" in row
+    assert row.split()[1].endswith("value-]")
+
+
+def test_each_leak_detail_is_printed_once(pytester, run_memleak):
+    pytester.makepyfile(test_once=MODULE)
+    run = run_memleak(*FAST)
+    out = run.result.outlines
+    leak = run.test(
+        "test_a_test_with_a_long_descriptive_name_that_keeps_references["
+        + "a-rather-long-parameter-value-" * 4
+        + "]"
+    )["leaks"][0]
+    # the detail (held by, fix, evidence) once: in the failure section
+    for text in (leak["retainer_path"], leak["recommendation"], leak["evidence"][0]):
+        assert text
+        assert sum(text[:60] in ln for ln in out) == 1, text
+    # the summary points to it with one line
+    section = _section(out)
+    assert sum(leak["source"] in ln for ln in section) == 1
+
+
+def test_wide_table_with_v(pytester, run_memleak):
+    pytester.makepyfile(test_wide=MODULE)
+    run = run_memleak(*FAST, "-v")
+    run.result.stdout.fnmatch_lines(["verdict*test*grew*rate*severity*measured*RSS Δ*health"])
+    rows = [ln for ln in _section(run.result.outlines) if ln.startswith(("LEAK", "ok"))]
+    assert rows
+    assert not any(re.search(r"\s-\d", ln) for ln in rows)  # no bare negative external growth
+
+
+def _result(rss: tuple[float, ...], ext: tuple[float, ...], iterations: int = 10) -> TestResult:
+    return TestResult(
+        nodeid="t.py::test_x",
+        verdict="ok",
+        iterations=iterations,
+        snapshots={"rss": rss, "external": ext},
+    )
+
+
+def test_external_growth_only_where_it_means_something():
+    # RSS did not move, the heap grew: RSS - heap went negative. Not shown as growth.
+    assert terminal.row(_result((1e8, 1e8), (5e7, 5e7 - 86_000)), wide=True)[8] == "-"
+    # RSS grew well beyond its floor and external memory with it
+    assert terminal.row(_result((1e8, 1e8 + 8e6), (5e7, 5e7 + 6e6)), wide=True)[8] == "+5.7 MiB"
+
+
+def test_a_watched_process_leak_names_what_grew():
+    leak = Leak(
+        id="L1",
+        type="unknown",
+        source="pid 42 (python server.py)",
+        severity="high",
+        estimated_size=None,
+        growth_rate=2_097_152.0,
+        unit="bytes/s",
+        details=LeakDetails(metric="rss"),
+    )
+    result = TestResult(nodeid="t.py::test_w", verdict="leak", label="watch pid 42", leaks=(leak,))
+    assert terminal.leak_line(result, leak) == (
+        "  rss growth at pid 42 (python server.py), 2.0 MiB/s, in test_w [watch pid 42]"
+    )
+
+
+def test_shorten_keeps_both_ends():
+    assert terminal.shorten("abcdefghij", 10) == "abcdefghij"
+    assert terminal.shorten("abcdefghijkl", 7) == "abc…jkl"
+
+
+def test_step_summary_and_show_markdown_agree(pytester, run_memleak, monkeypatch, tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.makepyfile(test_md=MODULE)
+    run = run_memleak(*FAST)
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## pytest-memleak\n")  # appended, not replaced
+    assert "2 tests checked: **1 leaking**, 1 ok" in text
+    assert "| test | leak | where | rate | severity |" in text
+    assert re.search(r"\| `test_md\.py::test_a_test.*` \| bytearray|\| `test_md.py::", text)
+    assert "Full reports: `report.json`" in text
+    run.result.stdout.fnmatch_lines([f"memleak: CI summary appended to {summary}"])
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_memleak",
+            "show",
+            str(run.report_path),
+            "--format",
+            "markdown",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert text == "earlier step\n" + shown
