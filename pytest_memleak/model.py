@@ -426,6 +426,7 @@ def build(
     crashed: tuple[str, ...] = (),
     comparison: Optional[Comparison] = None,
     environment_: Optional[Environment] = None,
+    groups: Optional[tuple[LeakGroup, ...]] = None,
 ) -> RunReport:
     """The run's report, stamped with the time and this environment."""
     return RunReport(
@@ -440,6 +441,7 @@ def build(
         running=running,
         crashed=crashed or None,
         comparison=comparison,
+        groups=groups,
     )
 
 

@@ -549,6 +549,7 @@ class MemleakPlugin:
         )
 
     def _report(self, *, partial: bool, running: str | None = None) -> RunReport:
+        from .groups import group_leaks
         from .model import build, to_object
 
         return build(
@@ -559,6 +560,7 @@ class MemleakPlugin:
             running=running,
             crashed=tuple(self.crashed),
             comparison=self.comparison,
+            groups=group_leaks(self.results) or None,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

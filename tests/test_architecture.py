@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("runner",),
     ("detectors",),
     ("diagnose", "origin"),
+    ("groups",),
     ("analysis", "soak"),
     ("baseline",),
     ("outcome",),

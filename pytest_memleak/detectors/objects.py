@@ -1,16 +1,21 @@
 """Surviving objects: a type census before and after the diagnosis iterations, and for a sample
-of each growing type the retainer path from a root a person recognises (a module global, a
-class attribute, a closure cell, a running frame). Both are bounded in time.
+of each growing type the retainer path from a holder a person recognises (a module global, a
+class attribute, a function's closure cell, a functools cache, a running frame; a
+WeakKeyDictionary whose value refers to its key said so). Both are bounded in time.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 import time
 import types
+import weakref
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .frames import is_plugin_file
 
@@ -98,13 +103,437 @@ def _module_roots() -> dict[int, str]:
     }
 
 
+#: Levels of referrers the search climbs at most.
+MAX_DEPTH = 10
+#: Objects one level holds at most: ``gc.get_referrers`` compares every reference in the heap
+#: with each of them, so a wide level costs as much as a few narrow ones.
+LEVEL_WIDTH = 64
+#: How far "the value refers to its key" is looked for below a WeakKeyDictionary's value.
+_SELF_REF_DEPTH = 4
+_SELF_REF_LIMIT = 2000
+#: Text of a dict key shown in a path at most (longer reprs are cut).
+_KEY_TEXT = 60
+#: Holders found by earlier searches in this process, tried first (most recent first): the
+#: same cause leaks in many tests, and a search from scratch gets slower as the heap grows.
+KNOWN_HOLDERS = 8
+#: Objects a walk down from a known holder queues at most.
+KNOWN_WALK_LIMIT = 20_000
+
+
+def retainer_path(
+    target: object, budget_s: float = 0.5, max_depth: int = MAX_DEPTH
+) -> tuple[str | None, str]:
+    """(path, status) from a recognisable holder down to ``target``: :func:`find_retainer` of
+    one object."""
+    return find_retainer([] if target is None else [target], budget_s, max_depth)
+
+
+def find_retainer(
+    targets: Sequence[object], budget_s: float = 0.5, max_depth: int = MAX_DEPTH
+) -> tuple[str | None, str]:
+    """(path, status): the shortest chain of strong references from a holder a person
+    recognises down to one of ``targets``; the status says which holder, or why none was found.
+
+    Holders: a module global, a class attribute, a running frame (not the plugin's), a function
+    (through a closure cell, its defaults or attributes: ``mod.make.<locals>.handle (function)
+    -> cell 'seen' (list)``), a ``functools.lru_cache``/``functools.cache`` (named by the cached
+    function: ``mod.lookup (functools cache) -> [key] (T)``). A ``weakref.WeakKeyDictionary``
+    on the way whose value refers to its own key (so the entry never dies) is labelled so;
+    when no holder above it is found in time, the path starts at that dictionary.
+
+    The holders earlier searches found are tried first, walking down from each (cheap: no heap
+    scan). Then the search climbs one level of referrers at a time, with one heap scan
+    (``gc.get_referrers``) for the whole level: the time budget buys depth, not breadth.
+    """
+    if not targets:
+        return None, "no sample object"
+    search = _Search(budget_s)
+    return search.from_known(targets) or search.run(targets, max_depth)
+
+
+#: How to find a holder again without keeping it alive: returns (holder, its child on the
+#: path), or None when it is gone.
+Locator = Callable[[], "tuple[object, object] | None"]
+
+_KNOWN: list[Locator] = []
+
+
+def forget_holders() -> None:
+    """Forget the holders earlier searches found (tests start from a clean slate)."""
+    _KNOWN.clear()
+
+
+def _remember(locate: Locator | None) -> None:
+    if locate is None:
+        return
+    _KNOWN.insert(0, locate)
+    del _KNOWN[KNOWN_HOLDERS:]
+
+
+def _locator(ref: object, obj: object, module: str | None) -> Locator | None:
+    """A :data:`Locator` of the holder ``ref`` (whose child on the path is ``obj``), holding no
+    strong reference to either; None for a holder that cannot be found again (a frame)."""
+    if module is not None and isinstance(ref, dict):
+        key = next((k for k, v in list(ref.items()) if v is obj), None)
+        return None if key is None else functools.partial(_locate_global, module, key)
+    if isinstance(ref, types.FrameType):
+        return None
+    try:
+        wr = weakref.ref(ref)
+    except TypeError:
+        return None
+    if isinstance(ref, types.FunctionType):
+        attr = next(
+            (
+                a
+                for a in ("__closure__", "__defaults__", "__kwdefaults__", "__dict__")
+                if getattr(ref, a, None) is obj
+            ),
+            None,
+        )
+        return None if attr is None else functools.partial(_locate_attribute, wr, attr)
+    if isinstance(ref, type) or _is_function_cache(ref):
+        return functools.partial(_locate_owned_dict, wr)
+    return None
+
+
+def _locate_global(module: str, key: str) -> tuple[object, object] | None:
+    namespace = getattr(sys.modules.get(module), "__dict__", None)
+    if not isinstance(namespace, dict) or key not in namespace:
+        return None
+    return namespace, namespace[key]
+
+
+def _locate_attribute(wr: weakref.ref[Any], attr: str) -> tuple[object, object] | None:
+    fn = wr()
+    child = getattr(fn, attr, None) if fn is not None else None
+    return None if child is None else (fn, child)
+
+
+def _locate_owned_dict(wr: weakref.ref[Any]) -> tuple[object, object] | None:
+    """A class and its namespace, a functools cache and its cache dict."""
+    owner = wr()
+    if owner is None:
+        return None
+    if isinstance(owner, type):
+        real = next((x for x in gc.get_referents(owner.__dict__) if isinstance(x, dict)), None)
+        return None if real is None else (owner, real)
+    own = getattr(owner, "__dict__", None)
+    size = owner.cache_info().currsize
+    cache = next(
+        (
+            x
+            for x in gc.get_referents(owner)
+            if isinstance(x, dict) and x is not own and len(x) == size
+        ),
+        None,
+    )
+    return None if cache is None else (owner, cache)
+
+
+#: One object of a level, with its path down to a target.
+_Entry = tuple[object, Path]
+
+
+class _Search:
+    """State of one :func:`find_retainer` call: what was visited, our own containers (never
+    taken for referrers), labels that say more than the type, and the fallback path."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.deadline = time.perf_counter() + budget_s
+        self.roots = _module_roots()
+        self.ignore: set[int] = set()
+        self.seen: set[int] = set()
+        self.labels: dict[int, str] = {}
+        self.fallback: tuple[str, str] | None = None
+        self.scans = 0
+
+    def run(self, targets: Sequence[object], max_depth: int) -> tuple[str | None, str]:
+        self.ignore.update((id(sys._getframe()), id(targets)))  # our frame and the caller's list
+        level: list[_Entry] = []
+        self.ignore.add(id(level))
+        for target in targets:
+            self.seen.add(id(target))
+            self._add(level, target, [])
+        for _ in range(max_depth):
+            if not level:
+                break
+            if time.perf_counter() > self.deadline:
+                return self._gave_up()
+            by_id = {id(entry[0]): entry for entry in level}
+            objs = [entry[0] for entry in level]
+            self.ignore.update((id(by_id), id(objs)))
+            referrers = gc.get_referrers(*objs)
+            self.scans += 1
+            self.ignore.add(id(referrers))
+            nxt: list[_Entry] = []
+            self.ignore.add(id(nxt))
+            for ref in referrers:
+                if time.perf_counter() > self.deadline:
+                    return self._gave_up()
+                found = self._visit(ref, by_id, nxt)
+                if found is not None:
+                    return found
+            del referrers, objs, by_id
+            level = nxt
+        return self.fallback or (None, "no root found")
+
+    def from_known(self, targets: Sequence[object]) -> tuple[str, str] | None:
+        """The path from a holder an earlier search found, walking down from it."""
+        want = {id(t) for t in targets if t is not None}
+        for locate in list(_KNOWN):
+            if time.perf_counter() > self.deadline:
+                return None
+            pair = locate()
+            if pair is None:
+                _KNOWN.remove(locate)
+                continue
+            chain = self._walk_down(pair[1], want)
+            if chain is None:
+                continue
+            nodes = [pair[0], *chain]
+            path: Path = []
+            for i in range(len(nodes) - 1, 1, -1):
+                path = self._step(nodes[i - 1], nodes[i], path)
+            found = self._holder(nodes[0], nodes[1], path)
+            if found is not None:
+                _KNOWN.remove(locate)
+                _KNOWN.insert(0, locate)
+                return found[0], found[1].removesuffix(")") + ", a holder found before)"
+        return None
+
+    def _walk_down(self, start: object, want: set[int]) -> list[object] | None:
+        """[start, ..., a wanted object]: the shortest way down by strong references, not
+        through types, modules, namespaces, frames or code (bounded in objects and time)."""
+        if id(start) in want:
+            return [start]
+        parent: dict[int, object] = {id(start): start}
+        level = [start]
+        for _ in range(MAX_DEPTH):
+            nxt = []
+            for obj in level:
+                if time.perf_counter() > self.deadline:
+                    return None
+                for ref in gc.get_referents(obj):
+                    rid = id(ref)
+                    if rid in parent:
+                        continue
+                    if rid in want:
+                        chain = [ref, obj]
+                        while chain[-1] is not start:
+                            chain.append(parent[id(chain[-1])])
+                        return chain[::-1]
+                    if len(parent) >= KNOWN_WALK_LIMIT or rid in self.roots:
+                        continue
+                    if isinstance(ref, (type, types.ModuleType, types.FrameType, types.CodeType)):
+                        continue
+                    parent[rid] = obj
+                    nxt.append(ref)
+            level = nxt
+        return None
+
+    def _gave_up(self) -> tuple[str | None, str]:
+        if self.fallback is not None:
+            return self.fallback
+        return None, f"gave up after {self.budget_s:.2f} s ({self.scans} heap scans)"
+
+    def _add(self, level: list[_Entry], obj: object, path: Path) -> None:
+        """Queue ``obj`` (unless the level is full); remember our own containers."""
+        if len(level) >= LEVEL_WIDTH or isinstance(obj, (type, types.ModuleType)):
+            return  # a type's or a module's referrers are everything that uses it
+        entry = (obj, path)
+        level.append(entry)
+        self.ignore.update((id(entry), id(path)))
+        self.ignore.update(id(step) for step in path)
+
+    def _visit(
+        self, ref: object, by_id: dict[int, _Entry], nxt: list[_Entry]
+    ) -> tuple[str | None, str] | None:
+        """A holder's path when ``ref`` is one; else queue ``ref`` for the next level."""
+        rid = id(ref)
+        if rid in self.seen or rid in self.ignore:
+            return None
+        if isinstance(ref, types.FrameType) and is_plugin_file(ref.f_code.co_filename):
+            return None
+        entry = next((by_id[id(c)] for c in gc.get_referents(ref) if id(c) in by_id), None)
+        if entry is None:
+            return None
+        obj, path = entry
+        self.seen.add(rid)
+        found = self._holder(ref, obj, path)
+        if found is not None:
+            _remember(_locator(ref, obj, self.roots.get(id(ref))))
+            return found
+        self._add(nxt, ref, self._step(ref, obj, path))
+        return None
+
+    def _holder(self, ref: object, obj: object, path: Path) -> tuple[str, str] | None:
+        """(path, status) when ``ref``, which refers to ``obj``, is a holder a person knows."""
+        if isinstance(ref, types.FrameType):
+            code = ref.f_code
+            head = f"frame of {code.co_name} ({code.co_filename}:{ref.f_lineno})"
+            return self._render(f"{head} ({self._label(obj)})", path), "found (running frame)"
+        if id(ref) in self.roots and isinstance(ref, dict):
+            head = f"{self.roots[id(ref)]}.{_key_of(ref, obj)} ({self._label(obj)})"
+            return self._render(head, path), "found (module global)"
+        if isinstance(ref, type) and isinstance(obj, dict) and path and _is_class_dict(ref, obj):
+            child = path[0][0]
+            head = f"{type_name(ref)}.{_key_of(obj, child)} ({self._label(child)})"
+            return self._render(head, path[1:]), "found (class attribute)"
+        if isinstance(ref, types.FunctionType):
+            return self._function(ref, obj, path)
+        if (
+            isinstance(ref, functools._lru_cache_wrapper)
+            and _is_function_cache(ref)
+            and not _owns_dict(ref, obj)
+        ):
+            head = f"{_qualified(ref)} (functools cache)"
+            is_cache = isinstance(obj, dict) and len(obj) == ref.cache_info().currsize
+            steps = path if is_cache else [(obj, "entry"), *path]
+            return self._render(head, steps), "found (functools cache)"
+        return None
+
+    def _function(self, fn: types.FunctionType, obj: object, path: Path) -> tuple[str, str]:
+        """A function holds ``obj``: through a closure cell (named by its variable), its
+        defaults, or an attribute."""
+        head = f"{_qualified(fn)} (function)"
+        closure = fn.__closure__
+        cell = path[0][0] if path else None
+        names = fn.__code__.co_freevars
+        var = next((n for n, c in zip(names, closure or ()) if c is cell), None)
+        if closure is obj and len(path) >= 2 and var is not None:
+            steps: Path = [(path[1][0], f"cell {var!r}"), *path[2:]]
+            return self._render(head, steps), "found (closure cell)"
+        if isinstance(obj, dict) and path and _owns_dict(fn, obj):
+            child = path[0][0]
+            steps = [(child, f".{_key_of(obj, child)}"), *path[1:]]
+        else:
+            steps = [(obj, _edge(fn, obj)), *path]
+        return self._render(head, steps), "found (function)"
+
+    def _step(self, ref: object, obj: object, path: Path) -> Path:
+        """The path of ``ref`` (a referrer of ``obj``): an instance's ``__dict__`` is stepped
+        through (``.name``), a WeakKeyDictionary's ``.data`` too."""
+        if path and isinstance(obj, dict) and _owns_dict(ref, obj):
+            child = path[0][0]
+            new_path: Path = [(child, f".{_key_of(obj, child)}"), *path[1:]]
+        else:
+            new_path = [(obj, _edge(ref, obj)), *path]
+        if (
+            isinstance(ref, weakref.WeakKeyDictionary)
+            and new_path[0][0] is getattr(ref, "data", None)
+            and len(new_path) >= 2
+        ):
+            new_path = new_path[1:]
+            self._weak_entry(ref, new_path)
+        return new_path
+
+    def _weak_entry(self, wkd: weakref.WeakKeyDictionary[Any, Any], path: Path) -> None:
+        """Say so when the entry's value refers to its own key: the key never dies, nor the
+        entry. That dictionary is then the fallback holder."""
+        value = path[0][0]
+        data: dict[Any, Any] = getattr(wkd, "data", {})
+        key = next((k() for k, v in list(data.items()) if v is value), None)
+        if key is None or not _reaches(value, key):
+            return
+        label = f"{type_name(type(wkd))}: value refers to its key"
+        self.labels[id(wkd)] = label
+        if self.fallback is None:
+            self.fallback = (
+                self._render(f"a {label}", path),
+                "found (WeakKeyDictionary entry whose value refers to its key; owner not found)",
+            )
+
+    def _label(self, obj: object) -> str:
+        return self.labels.get(id(obj)) or _label(obj)
+
+    def _render(self, head: str, path: Path) -> str:
+        return " -> ".join([head, *(f"{edge} ({self._label(obj)})" for obj, edge in path)])
+
+
+def _is_function_cache(obj: object) -> bool:
+    """A ``functools.lru_cache``/``functools.cache`` of a function (not a cache another object
+    keeps for itself, such as a sqlite3 connection's statement cache)."""
+    return isinstance(obj, functools._lru_cache_wrapper) and isinstance(
+        getattr(obj, "__wrapped__", None),
+        (types.FunctionType, types.MethodType, types.BuiltinFunctionType),
+    )
+
+
+def _qualified(fn: object) -> str:
+    """``module.qualname`` of a function (or of what a cache wrapper wraps)."""
+    module = getattr(fn, "__module__", None) or "?"
+    return f"{module}.{getattr(fn, '__qualname__', None) or type_name(type(fn))}"
+
+
+def _owns_dict(owner: object, d: object) -> bool:
+    """``d`` is ``owner``'s instance ``__dict__`` (not a class's namespace)."""
+    if not isinstance(d, dict) or isinstance(owner, type):
+        return False
+    if not getattr(type(owner), "__dictoffset__", 0):
+        return False  # no __dict__: do not let a __getattr__ run
+    try:
+        return getattr(owner, "__dict__", None) is d
+    except Exception:
+        return False
+
+
+def _is_class_dict(cls: type, d: dict[Any, Any]) -> bool:
+    return any(x is d for x in gc.get_referents(cls.__dict__))
+
+
+def _reaches(start: object, goal: object) -> bool:
+    """``goal`` is reachable from ``start`` by strong references (a few levels, bounded)."""
+    if start is goal:
+        return True
+    seen = {id(start)}
+    level = [start]
+    for _ in range(_SELF_REF_DEPTH):
+        nxt = []
+        for obj in level:
+            for ref in gc.get_referents(obj):
+                if ref is goal:
+                    return True
+                if id(ref) in seen or isinstance(ref, (type, types.ModuleType)):
+                    continue
+                if len(seen) >= _SELF_REF_LIMIT:
+                    return False
+                seen.add(id(ref))
+                nxt.append(ref)
+        level = nxt
+    return False
+
+
+def _key_text(key: object) -> str:
+    """A dict key as a path shows it: a short repr of plain values, else its type."""
+    if isinstance(key, weakref.ref):
+        referent = key()
+        return f"weakref to {type_name(type(referent))}" if referent is not None else "dead weakref"
+    if key is None or isinstance(key, (str, bytes, int, float, bool, tuple, frozenset)):
+        try:
+            text = repr(key)
+        except Exception:
+            text = f"key {type_name(type(key))}"
+        return text if len(text) <= _KEY_TEXT else text[: _KEY_TEXT - 3] + "..."
+    return f"key {type_name(type(key))}"
+
+
+def _key_of(d: dict[Any, Any], value: object) -> str:
+    """The key under which ``d`` holds ``value``: a plain name for a namespace (str key)."""
+    for k, v in list(d.items()):
+        if v is value:
+            return k if isinstance(k, str) and k.isidentifier() else f"[{_key_text(k)}]"
+    return "?"
+
+
 def _edge(parent: object, child: object) -> str:
     if isinstance(parent, dict):
-        for k, v in parent.items():
+        for k, v in list(parent.items()):
             if v is child:
-                return f"[{k!r}]"
+                return f"[{_key_text(k)}]"
             if k is child:
-                return f"[key {type(k).__name__}]"
+                return f"[key {type_name(type(k))}]"
         return "[?]"
     if isinstance(parent, (list, tuple)):
         for i, v in enumerate(parent):
@@ -116,18 +545,23 @@ def _edge(parent: object, child: object) -> str:
     if isinstance(parent, types.CellType):
         return ".cell_contents"
     if isinstance(parent, types.FunctionType):
-        if parent.__closure__ and child in parent.__closure__:
-            return ".__closure__"
-        return ".__defaults__" if parent.__defaults__ is child else ".<ref>"
+        for attr in ("__closure__", "__defaults__", "__kwdefaults__", "__dict__"):
+            if getattr(parent, attr, None) is child:
+                return f".{attr}"
+        return ".<ref>"
     if isinstance(parent, types.MethodType):
         return ".__self__" if parent.__self__ is child else ".__func__"
-    d = getattr(parent, "__dict__", None)
-    if d is child:
+    if _owns_dict(parent, child):
         return ".__dict__"
-    if isinstance(d, dict):  # inline instance attributes (no separate dict object)
-        for k, v in d.items():
-            if v is child:
-                return f".{k}"
+    if getattr(type(parent), "__dictoffset__", 0):
+        try:
+            d = getattr(parent, "__dict__", None)
+        except Exception:
+            d = None
+        if isinstance(d, dict):  # inline instance attributes (no separate dict object)
+            for k, v in list(d.items()):
+                if v is child:
+                    return f".{k}"
     for slot in getattr(type(parent), "__slots__", ()) or ():
         if getattr(parent, slot, None) is child:
             return f".{slot}"
@@ -138,96 +572,6 @@ def _label(obj: object) -> str:
     if isinstance(obj, types.FunctionType):
         return f"function {obj.__qualname__}"
     return type_name(type(obj))
-
-
-def retainer_path(
-    target: object, budget_s: float = 0.5, max_depth: int = 8
-) -> tuple[str | None, str]:
-    """(path, status) from a recognisable root down to ``target``; status says why it stopped."""
-    if target is None:
-        return None, "no sample object"
-    deadline = time.perf_counter() + budget_s
-    roots = _module_roots()
-    this_frame = sys._getframe()
-    ignore: set[int] = {id(this_frame)}
-    start: Path = []
-    first = (target, start)
-    frontier: list[tuple[object, Path]] = [first]
-    ignore.update((id(frontier), id(start), id(first)))
-    seen = {id(target)}
-    calls = 0
-    while frontier:
-        if time.perf_counter() > deadline:
-            return None, f"gave up after {budget_s:.1f} s ({calls} referrer scans)"
-        obj, path = frontier.pop(0)
-        ignore.add(id(path))
-        if len(path) >= max_depth:
-            continue
-        calls += 1
-        referrers = gc.get_referrers(obj)
-        ignore.add(id(referrers))
-        for ref in referrers:
-            rid = id(ref)
-            if rid in seen or rid in ignore:
-                continue
-            if isinstance(ref, types.FrameType):
-                if is_plugin_file(ref.f_code.co_filename):
-                    continue
-                code = ref.f_code
-                head = f"frame of {code.co_name} ({code.co_filename}:{ref.f_lineno})"
-                return _render(head, obj, path), "found (running frame)"
-            if rid in roots:
-                key = next((k for k, v in ref.items() if v is obj), "?")
-                return _render(f"{roots[rid]}.{key}", obj, path), "found (module global)"
-            if isinstance(ref, dict):
-                owner = _dict_owner(ref)
-                if isinstance(owner, type):
-                    key = next((k for k, v in ref.items() if v is obj), "?")
-                    head = f"{type_name(owner)}.{key}"
-                    return _render(head, obj, path), "found (class attribute)"
-                if owner is not None:  # an instance's __dict__: step through it
-                    key = next((k for k, v in ref.items() if v is obj), "?")
-                    seen.add(rid)
-                    seen.add(id(owner))
-                    _push(frontier, ignore, owner, path, obj, f".{key}")
-                    continue
-            seen.add(rid)
-            _push(frontier, ignore, ref, path, obj, _edge(ref, obj))
-        del referrers
-    return None, "no root found"
-
-
-def _push(
-    frontier: list[tuple[object, Path]],
-    ignore: set[int],
-    node: object,
-    path: Path,
-    child: object,
-    edge: str,
-) -> None:
-    """Queue ``node`` with its path; remember our own containers so they are never referrers."""
-    step = (child, edge)
-    new_path = [step, *path]
-    entry = (node, new_path)
-    ignore.update((id(step), id(new_path), id(entry)))
-    frontier.append(entry)
-
-
-def _dict_owner(d: dict[str, object]) -> object:
-    """The object or class whose ``__dict__`` is ``d`` (None for a plain dict)."""
-    for ref in gc.get_referrers(d):
-        if isinstance(ref, type):
-            if any(x is d for x in gc.get_referents(ref.__dict__)):
-                return ref
-        elif getattr(ref, "__dict__", None) is d:
-            return ref
-    return None
-
-
-def _render(head: str, first: object, path: Path) -> str:
-    parts = [f"{head} ({_label(first)})"]
-    parts += [f"{edge} ({_label(obj)})" for obj, edge in path]
-    return " -> ".join(parts)
 
 
 _CONTAINERS = (list, dict, set)

@@ -256,22 +256,17 @@ def _counters(calls: Calls, confirmed: set[str]) -> dict[str, Callable[[], float
 
 
 def _find_retainer(calls: Calls, d: Diagnosis, census_before: Census) -> None:
-    """The retainer path of a sample of the most telling growing type (unfreezes the loop)."""
+    """The retainer path of a sample of the most telling growing type (unfreezes the loop):
+    one search from up to three samples at once, within :data:`RETAINER_BUDGET_S`."""
     candidates = [t for t in d.objects if t not in GENERIC]
     candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
     name = candidates[0] if candidates and not d.retainers else None
     # Samples are new objects: found among the young ones while the freeze still holds.
     samples = objects.find_new_instances(name, census_before, limit=3) if name else []
     calls.unfreeze()  # the retainer search must see the objects that existed before the loop
-    if name is None:
+    if name is None or not samples:
         return
-    budget_end = time.perf_counter() + RETAINER_BUDGET_S
-    for sample in samples:
-        left = budget_end - time.perf_counter()
-        if left <= 0:
-            d.notes.append("retainer search stopped: time budget used")
-            break
-        path, status = objects.retainer_path(sample, budget_s=left)
-        d.retainers[name] = {"path": path, "status": status}
-        if path:
-            break
+    path, status = objects.find_retainer(samples, budget_s=RETAINER_BUDGET_S)
+    d.retainers[name] = {"path": path, "status": status}
+    if status.startswith("gave up"):
+        d.notes.append("retainer search stopped: time budget used")

@@ -176,13 +176,19 @@ def leak_line(r: TestResult, lk: Leak) -> str:
 
 
 def group_lines(groups: Sequence[LeakGroup], shown: int = 3) -> list[str]:
-    """One entry per cause shared by several tests."""
+    """One entry per cause shared by several tests: what, where, how fast, what holds it, the
+    first few tests."""
     lines = []
     for g in groups:
-        held = f", held by {g.holder}" if g.holder else ""
-        lines.append(f"  {g.count} tests: {g.type} at {g.source}{held}")
+        low = format_leak_rate(g.rate_min, g.unit)
+        high = format_leak_rate(g.rate_max, g.unit)
+        rate = low if low == high else f"{low} to {high}"
+        inside = f" (inside {g.allocated_in})" if g.allocated_in else ""
+        lines.append(f"  {g.count} tests: {g.type} at {g.source}{inside}, {rate}")
+        if g.holder:
+            lines.append(f"      held by: {g.holder}")
         more = f" and {g.count - shown} more" if g.count > shown else ""
-        lines.append(f"      {', '.join(g.tests[:shown])}{more}")
+        lines.append(f"      in {', '.join(t.rsplit('::', 1)[-1] for t in g.tests[:shown])}{more}")
     return lines
 
 
@@ -246,9 +252,10 @@ def summary(
             # every column was asked for: the wide table takes the room it needs
             tr.write_line(line) if wide else out.line(line)
     grouped = {key for g in groups for key in g.tests if g.count > 1}
-    in_groups = {(key, g.fingerprint) for g in groups for key in g.tests}
+    # a test's leak of a group's type is that group's (the group's entry stands for it)
+    in_groups = {(key, g.type) for g in groups for key in g.tests}
     active = [(r, lk) for r in results for lk in r.active_leaks]
-    active = [(r, lk) for r, lk in active if (r.key, lk.fingerprint) not in in_groups]
+    active = [(r, lk) for r, lk in active if (r.key, lk.type) not in in_groups]
     accepted = [(r, lk) for r in results for lk in r.leaks if lk.suppressed]
     if active and not details:
         out.line("")
