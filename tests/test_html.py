@@ -37,6 +37,8 @@ from pytest_memleak.model import (
     Growth,
     Leak,
     LeakDetails,
+    LeakGroup,
+    ProcessInfo,
     RunRef,
     RunReport,
     Summary,
@@ -45,7 +47,8 @@ from pytest_memleak.model import (
 )
 from pytest_memleak.render import html
 from pytest_memleak.render.html import charts
-from pytest_memleak.render.html.text import NAME_LIMIT
+from pytest_memleak.render.html.sections import ROWS_PER_CHUNK
+from pytest_memleak.render.html.text import NAME_LIMIT, TABLE_NAME_LIMIT
 from pytest_memleak.render.json_report import read_report
 from pytest_memleak.vocabulary import Pattern
 
@@ -493,7 +496,7 @@ def test_buffer_native_and_resources_are_listed() -> None:
     assert "<h4>Buffer leaks</h4>" in page
     buffers = page[page.index('<ul class="buffers">') :]
     assert "mod.py:3" in buffers[:400]
-    assert "+1.5 MiB/iter" in buffers[:400]
+    assert "1.5 MiB/iter, 15.3 MiB kept over the run" in buffers[:400]
     assert '<svg class="bars"' in page
     assert "compression" in page
     assert "numeric" in page
@@ -526,7 +529,7 @@ def test_native_attribution_from_the_diagnosis() -> None:
     assert ">zlib</text>" in section
     assert "idle" not in section  # no growth: not drawn
     assert "<code>x.py:7</code>" in section
-    assert "+512 B/iter" in section
+    assert '<td class="num">512 B/iter</td>' in section
 
 
 # Free text in the model: every ``str`` field, tuple of strings, dict key, and the free-form
@@ -624,7 +627,8 @@ def test_hostile_strings_everywhere_are_escaped() -> None:
         assert "\\udcff" in page
         assert "\\u202e" in page
         assert html_mod.escape(HOSTILE, quote=True) in page
-        for part in ("<h4>Buffer leaks</h4>", "<h4>Native attribution</h4>", 'class="bars"'):
+        parts = ("<h4>Buffer leaks</h4>", "<h4>Native attribution</h4>", 'class="bars"')
+        for part in (*parts, "<h2>Leak groups (2)</h2>"):
             assert part in page  # the sections that show free-form text were drawn
         # The long id is cut for display; the title attribute holds all of it, escaped.
         shown = html.esc(long_id, NAME_LIMIT, oneline=True)
@@ -709,7 +713,9 @@ def test_memory_chart_edge_cases() -> None:
 
 def test_byte_axis_labels() -> None:
     svg = charts.memory_chart(series(21, 58e6, 4144.0), series(21, 31e6, 4144.0), [])
-    labels = re.findall(r'<text class="ylab"[^>]*>([^<]+)</text>', svg)
+    group = re.search(r'<g class="ylab">(.*?)</g>', svg)
+    assert group is not None
+    labels = re.findall(r"<text[^>]*>([^<]+)</text>", group.group(1))
     assert "0" in labels, labels
     assert "+80 KiB" in labels, labels
     assert charts.ticks(0, 82.9)[-1] >= 82.9
@@ -769,6 +775,297 @@ def test_any_text_is_escaped(raw: str, other: str) -> None:
     assert len(shown) >= 8
     for segment in shown:
         assert not set(segment) & set("<>\"'"), segment
+
+
+# --------------------------------------------------------------------------------------------
+# soak and watch: rates per second, points are samples
+
+
+def section_of(page: str, index: int) -> str:
+    """The HTML of the test section ``t{index}`` (its ``<details>`` element)."""
+    start = page.index(f'id="t{index}"')
+    return page[start : page.index("</details>", page.index("</summary>", start))]
+
+
+def row_of(page: str, index: int) -> str:
+    """The tests table's row that links to section ``t{index}``."""
+    link = page.index(f'<a href="#t{index}">')
+    return page[page.rindex("<tr", 0, link) : page.index("</tr>", link)]
+
+
+def sampled_test(mode: str = "soak", n: int = 30) -> TestResult:
+    """A soak (or a watch) as ``soak.build_result`` makes it: rss 2.5 MiB/s over 2.9 s, fds
+    +10/s, py_blocks +3000/s (samples every 0.1 s)."""
+    rss = tuple(50e6 + k * 262144.0 for k in range(n))
+    fds = tuple(10.0 + k for k in range(n))
+    process = (
+        ProcessInfo(pid=4242, cmdline="python server.py --port 0") if mode == "watch" else None
+    )
+    where = "pid 4242" if process else "t.py::test_s"
+
+    def finding(metric: str, per_s: float, total: float, severity: Any) -> Finding:
+        reason = f"{metric} grew; pattern linear"
+        return Finding(
+            metric, per_s / 10, None, per_s, total, "linear", 1.0, severity, True, reason
+        )
+
+    return TestResult(
+        nodeid="t.py::test_s",
+        label="watch pid 4242" if process else "",
+        origin="watch" if process else "marker",
+        verdict="leak",
+        severity="critical",
+        iterations=n,
+        duration_s=2.9,
+        stop_reason="confirmed growth",
+        snapshots={"t": tuple(k * 0.1 for k in range(n)), "rss": rss, "fds": fds},
+        growth={
+            "rss": Growth("rss", "bytes", "linear", 262144.0, 2621440.0, 7602176.0, *[0.9] * 6, ""),
+            "fds": Growth("fds", "count", "linear", 1.0, 10.0, 29.0, *[0.9] * 6, ""),
+            "py_blocks": Growth(
+                "py_blocks", "count", "linear", 300.0, 3000.0, 8700.0, *[0.9] * 6, ""
+            ),
+        },
+        findings=(
+            finding("rss", 2621440.0, 7602176.0, "critical"),
+            finding("py_blocks", 3000.0, 8700.0, "critical"),
+            finding("fds", 10.0, 29.0, "high"),
+        ),
+        leaks=(
+            Leak("L1", "unknown", where, "critical", 7602176.0, 2621440.0, unit="bytes/s"),
+            Leak("L2", "file_handle", where, "high", None, 10.0, unit="fds/s"),
+            Leak("L3", "file_handle", where, "high", 29.0, 10.0, unit="fds/s"),
+        ),
+        trend=Trend(
+            mode=mode,
+            samples=n,
+            interval_s=0.1,
+            judged_samples=n,
+            interval_achieved_s=0.13,
+            sampler_cpu_s=0.02,
+            process=process,
+        ),
+    )
+
+
+@pytest.mark.parametrize("mode", ["soak", "watch"])
+def test_soak_and_watch_rates_are_per_second(mode: str) -> None:
+    page = html.render(report(sampled_test(mode), make_test("t.py::test_loop")))
+    row, section = row_of(page, 0), section_of(page, 0)
+    for text in (row, section):
+        assert "/iter" not in text
+        assert "bytes/s" not in text  # bytes per second read as sizes per second
+        assert "iteration" not in text
+    assert "2.5 MiB/s" in row  # the rss finding: its per-second rate
+    assert ">30 samples<" in row
+    assert "rss by sample" in row
+    assert ">-<" in row  # a soak has no health (no heap to compare RSS with)
+    # the leaks: rates per second, the estimated size a size, counts per second
+    leaks = section[section.index('<table class="grid leaks">') :]
+    assert '<td class="num">2.5 MiB/s</td><td class="num">7.2 MiB</td>' in leaks
+    assert '<td class="num">+10.00 fds/s</td><td class="num">n/a</td>' in leaks
+    assert '<td class="num">+10.00 fds/s</td><td class="num">29 fds</td>' in leaks
+    # growth by metric: slopes per second
+    growth = section[section.index('<table class="grid growth">') :]
+    assert '<td class="num">2.5 MiB/s</td><td class="num">+7.2 MiB</td>' in growth
+    assert '<td class="num">+3000.00 blocks/s</td>' in growth
+    assert '<td class="num">+10.00 fds/s</td>' in growth
+    # the facts name the sampling, and the chart's points are samples
+    assert "30 samples every 100 ms (achieved 130 ms)" in section
+    assert "sampler CPU 20 ms" in section
+    assert 'class="axtitle"' in section
+    assert ">sample</text>" in section
+    assert "<title>sample 29\n" in section  # the hover names the sample
+    assert "round 2" not in section
+    if mode == "watch":
+        assert "watched process 4242: <code>python server.py --port 0</code>" in section
+    # the repeat loop beside it keeps its units
+    loop = row_of(page, 1)
+    assert "8.0 KiB/iter" in loop
+    assert ">10<" in loop
+    assert_safe(page)
+    assert_well_formed(page)
+
+
+def test_loop_rates_and_sizes_use_the_one_formatter() -> None:
+    """Per-iteration rates: bytes as sizes, counts with their unit, an fd leak's estimate a
+    count of fds; nothing says "bytes/iter"."""
+    fd_leak = Leak("L1", "file_handle", "t.py:3", "high", 20.0, 1.0, unit="fds")
+    blocks = Finding("py_blocks", 2.0, None, 0.0, 20.0, "linear", 0.9, "low", True, "")
+    page = html.render(report(make_test("t.py::t", leaks=(fd_leak,), findings=(blocks,))))
+    assert '<td class="num">+1.00 fds/iter</td><td class="num">20 fds</td>' in page
+    assert '<td class="num">+2.00 blocks/iter</td>' in row_of(page, 0)
+    assert "bytes/iter" not in page
+    assert "/s/" not in page
+
+
+def test_a_watched_server_reads_per_second(pytester: pytest.Pytester, run_memleak: Any) -> None:
+    """The example server watched under load (``examples/server``), through the plugin with
+    --memleak-html: the page shows per-second rates, samples, and a size for the estimate."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "server"
+    for name in ("leaky_server.py", "test_server_watch.py"):
+        (pytester.path / name).write_text((example / name).read_text(encoding="utf-8"))
+    run = run_memleak("--memleak-html=r.html")
+    assert run.report is not None, run.output
+    modes = {t["trend"].get("mode") for t in run.report["tests"]}
+    assert modes == {"watch"}, modes
+    leaking = next(
+        t for t in run.report["tests"] if t["nodeid"].endswith("::test_leaking_endpoint")
+    )
+    assert leaking["verdict"] == "leak", leaking["message"]
+    page = (pytester.path / "r.html").read_text(encoding="utf-8")
+    assert "/s/iter" not in page
+    assert "bytes/s" not in page
+    assert "/iter" not in page.split('<div id="details">')[0].split('id="tests-table"')[1]
+    leaks = page[page.index('<table class="grid leaks">') :]
+    rate, est = re.search(
+        r'<td class="num">([^<]*)</td><td class="num">([^<]*)</td><td><span class="badge sev',
+        leaks,
+    ).groups()  # type: ignore[union-attr]
+    assert re.fullmatch(r"[\d.]+ (B|KiB|MiB|GiB)/s", rate), rate
+    assert re.fullmatch(r"[\d.]+ (B|KiB|MiB|GiB)", est), est
+    assert re.search(r">\d+ samples<", page)
+    assert re.search(r"\d+ samples every 20 ms", page)
+    assert "watched process " in page
+    assert ">sample</text>" in page
+    assert_safe(page)
+    assert_well_formed(page)
+
+
+# --------------------------------------------------------------------------------------------
+# a large run: lazy sections, a table in chunks
+
+
+def test_clean_sections_are_lazy_and_every_test_is_reachable() -> None:
+    clean = [make_test(f"t.py::test_ok_{k}", verdict="ok", severity="none") for k in range(3)]
+    skipped = make_test("t.py::test_skip", verdict="skipped", severity="none", snapshots={})
+    err = make_test("t.py::test_err", verdict="error", severity="none", error="boom")
+    tests = (*clean, make_test("t.py::test_leak"), skipped, err)
+    page = html.render(report(*tests))
+    for i, t in enumerate(tests):
+        section = section_of(page, i)
+        assert f'<a href="#t{i}">' in page  # linked from the table
+        if t.verdict in ("leak", "error"):
+            assert f'id="t{i}" open>' in page
+            assert "<template>" not in section
+            assert '<svg class="chart memory"' in section
+            assert charts.BAND_NOTE in section
+        else:
+            assert f'id="t{i}">' in page
+            body = section[section.index("</summary>") :]
+            assert body.startswith('</summary><template><div class="tbody">')
+            assert body.endswith("</div></template>")
+            if t.snapshots:
+                assert '<svg class="chart memory"' in body  # drawn when opened
+                assert charts.BAND_NOTE not in body  # said once, above the sections
+    assert page.count(charts.BAND_NOTE) == 3  # above the sections, and the two open ones
+    assert page.count("<template>") == 4
+    assert "dataset.lazy" in page
+    assert "importNode" in page
+    assert_safe(page)
+    assert_well_formed(page)
+
+
+def test_a_thousand_tests() -> None:
+    """1,000 tests: the table in chunks of ROWS_PER_CHUNK rows (column widths fixed), the
+    header row once, every row linked to its section, one eager section. The page of these
+    11-point tests takes 6.8 KB a test (8.7 KB before the lazy sections): kept under 7 KB."""
+    tests = [
+        make_test(f"t.py::test_{k}", verdict="ok", severity="none", findings=(), leaks=())
+        for k in range(1000)
+    ]
+    tests[7] = make_test("t.py::test_7")
+    page = html.render(report(*tests))
+    assert page.count('<div class="chunk"><table class="tests">') == 1000 // ROWS_PER_CHUNK
+    assert page.count("<colgroup>") == 1000 // ROWS_PER_CHUNK
+    assert page.count("<thead><tr><th>verdict</th>") == 1
+    assert page.count('<tr class="v-') == 1000
+    assert len(set(re.findall(r'<a href="#(t\d+)">', page))) == 1000
+    assert len(set(re.findall(r'<details class="test [^"]*" id="(t\d+)"', page))) == 1000
+    assert page.count("<template>") == 999
+    assert page.index('id="t7" open>') < page.index('id="t0">')  # the leak first
+    assert len(page.encode()) / 1000 < 7000, len(page.encode())
+
+
+def test_long_names_are_cut_in_the_middle_in_the_table() -> None:
+    nodeid = "tests/test_x.py::test_long[" + "a" * 150 + "-" + "z" * 150 + "]"
+    page = html.render(report(make_test(nodeid)))
+    row = row_of(page, 0)
+    shown = re.search(r'<span class="tname" title="([^"]+)">([^<]+)</span>', row)
+    assert shown is not None
+    assert shown.group(1) == nodeid
+    text = shown.group(2)
+    assert len(text) == TABLE_NAME_LIMIT
+    assert text.startswith("tests/test_x.py::test_long[aaa")
+    assert text.endswith("zzz]")
+    assert "…" in text
+    assert 'class="tname">t.py::short<' in html.render(report(make_test("t.py::short")))
+
+
+# --------------------------------------------------------------------------------------------
+# leak groups
+
+
+def test_leak_groups_section() -> None:
+    tests = (
+        make_test("t.py::test_a"),
+        make_test("t.py::test_b", label="block"),
+        make_test(f"t.py::test_c[{HOSTILE}]"),
+    )
+    groups = (
+        LeakGroup(
+            fingerprint="abc123",
+            type="python_object",
+            source="app/cache.py:12",
+            count=5,
+            tests=(
+                "t.py::test_a",
+                "t.py::test_b::block",
+                f"t.py::test_c[{HOSTILE}]",
+                "t.py::test_d",
+                "t.py::test_e",
+            ),
+            holder=f"app.cache.CACHE (dict) -> [{HOSTILE}]",
+            allocated_in="site-packages/lib/x.py:4",
+            rate_min=1024.0,
+            rate_max=4096.0,
+        ),
+        LeakGroup(
+            fingerprint="def456",
+            type="file_handle",
+            source="app/files.py:3",
+            count=2,
+            tests=("t.py::gone_1", "t.py::gone_2"),
+            rate_min=1.0,
+            rate_max=1.0,
+            unit="fds",
+        ),
+    )
+    page = html.render(report(*tests, groups=groups))
+    section = page[page.index('<section id="groups">') : page.index('<section id="tests">')]
+    assert "<h2>Leak groups (2)</h2>" in section
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2
+    first, second = rows
+    assert '<td class="num">5</td>' in first
+    assert "lt-python_object" in first
+    assert "<code>app/cache.py:12</code>" in first
+    assert "in <code>site-packages/lib/x.py:4</code>" in first
+    assert html_mod.escape(HOSTILE) in first
+    assert "1.0 KiB/iter to 4.0 KiB/iter" in first
+    assert '<a href="#t0"><span class="tname">t.py::test_a</span></a>' in first
+    assert '<a href="#t1"><span class="tname">t.py::test_b [block]</span></a>' in first
+    assert '<a href="#t2">' in first
+    assert "… 2 more" in first
+    assert "test_d" not in first
+    assert "+1.00 fds/iter" in second
+    assert '<span class="tname">t.py::gone_1</span>' in second  # no section: not linked
+    assert '<td class="held">-</td>' in second
+    assert HOSTILE not in page
+    assert_safe(page)
+    assert_well_formed(page)
+    for none in (None, ()):
+        assert 'id="groups"' not in html.render(report(*tests, groups=none))
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 ``style.css`` is inlined in ``<style>``; ``errors.js`` runs first, in ``<head>``, and records
 script errors on ``<body>``; ``main.js`` runs last (the table filter, opening a test's section
-when its anchor is followed, and the load markers for automated checks). The scripts read only
+when its anchor is followed, putting a lazy section's ``<template>`` in place when it opens, and
+the load markers for automated checks). The scripts read only
 the DOM and write only properties and ``dataset``. The Content-Security-Policy allows exactly
 these two scripts, by the SHA-256 of the text inlined, computed here when the module loads.
 """

@@ -11,9 +11,10 @@ import math
 import re
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from .text import count, esc, printable, size
+from .text import count, esc, printable, rate, size
 
 __all__ = [
+    "BAND_NOTE",
     "MAX_POINTS",
     "Bar",
     "count_chart",
@@ -25,10 +26,31 @@ __all__ = [
 
 #: Most points drawn per series; longer series are thinned evenly (first and last kept).
 MAX_POINTS = 400
+#: Most hover columns (a tooltip with the values) per chart: about one per 5 px.
+MAX_HOVER = 120
+#: Most points of a sparkline (110 px wide).
+MAX_SPARK = 55
 
 COLORS = {"rss": "#0a66d6", "heap": "#1a7f37", "external": "#d9480f"}
 
+#: The memory chart's legend, in HTML above the chart (it wraps on a narrow screen).
+LEGEND = (
+    '<div class="legend"><span class="k rss">RSS</span><span class="k heap">heap</span>'
+    '<span class="k external">external</span><span class="k gap">gap RSS - heap</span></div>'
+)
+#: How to read the shaded band of a memory chart.
+BAND_NOTE = (
+    "A widening shaded band means RSS grows apart from the Python heap (memory outside it: "
+    "native buffers, arenas, mmaps)."
+)
+
 Series = Sequence[Optional[float]]
+
+
+def _n(value: float) -> str:
+    """A coordinate to a tenth of a pixel, without a trailing ".0" (the page holds thousands)."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _nice_step(span: float, target: int = 5) -> float:
@@ -70,11 +92,11 @@ def _byte_unit(magnitude: float) -> tuple[float, str]:
     return factor, unit
 
 
-def _thin(n: int) -> list[int]:
-    """Indexes to draw: all of them, or MAX_POINTS spread evenly with both ends kept."""
-    if n <= MAX_POINTS:
+def _thin(n: int, most: int = MAX_POINTS) -> list[int]:
+    """Indexes to draw: all of them, or ``most`` spread evenly with both ends kept."""
+    if n <= most:
         return list(range(n))
-    return sorted({round(k * (n - 1) / (MAX_POINTS - 1)) for k in range(MAX_POINTS)})
+    return sorted({round(k * (n - 1) / (most - 1)) for k in range(most)})
 
 
 def _at(values: Series, i: int) -> float | None:
@@ -121,33 +143,38 @@ class _Frame:
     def axes(
         self, ylabel: Callable[[float], str], xlabel: str = "iteration", xtarget: int = 10
     ) -> list[str]:
-        out = []
+        """Grid lines (one path), the zero line, tick marks (one path) and the labels."""
+        right = self.width - self.right
+        grid, zero, ylabs = [], "", []
         for tv in self.yticks:
             y = self.y(tv)
-            cls = "zero" if tv == 0 else "grid"
-            out.append(
-                f'<line class="{cls}" x1="{self.left}" x2="{self.width - self.right}" '
-                f'y1="{y:.1f}" y2="{y:.1f}"/>'
-            )
-            out.append(
-                f'<text class="ylab" x="{self.left - 6}" y="{y + 3.5:.1f}">{esc(ylabel(tv))}</text>'
-            )
+            line = f"M{self.left} {_n(y)}H{right}"
+            if tv == 0:
+                zero = line
+            else:
+                grid.append(line)
+            ylabs.append(f'<text x="{self.left - 6}" y="{_n(y + 3.5)}">{esc(ylabel(tv))}</text>')
+        out = [f'<path class="grid" d="{"".join(grid)}"/>'] if grid else []
+        if zero:
+            out.append(f'<path class="zero" d="{zero}"/>')
+        out.append(f'<g class="ylab">{"".join(ylabs)}</g>')
         xt = ticks(0, max(self.n - 1, 1), integer=True, target=min(xtarget, max(self.n - 1, 1)))
+        base = self.height - self.bottom
+        marks, xlabs = [], []
         for xv in xt:
             if xv > self.n - 1 and self.n > 1:
                 continue
             x = self.x(xv)
-            base = self.height - self.bottom
-            out.append(
-                f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}"/>'
-            )
-            out.append(f'<text class="xlab" x="{x:.1f}" y="{base + 15}">{int(xv)}</text>')
+            marks.append(f"M{_n(x)} {base}v4")
+            xlabs.append(f'<text x="{_n(x)}" y="{base + 15}">{int(xv)}</text>')
+        out.append(f'<path class="tick" d="{"".join(marks)}"/>')
+        out.append(f'<g class="xlab">{"".join(xlabs)}</g>')
         out.append(
             f'<rect class="frame" x="{self.left}" y="{self.top}" '
-            f'width="{self.plot_w:.1f}" height="{self.plot_h:.1f}"/>'
+            f'width="{_n(self.plot_w)}" height="{_n(self.plot_h)}"/>'
         )
         out.append(
-            f'<text class="axtitle" x="{self.left + self.plot_w / 2:.1f}" '
+            f'<text class="axtitle" x="{_n(self.left + self.plot_w / 2)}" '
             f'y="{self.height - 4}">{esc(xlabel)}</text>'
         )
         return out
@@ -164,11 +191,11 @@ def _path(frame: _Frame, values: Series, idx: Sequence[int], step: bool = False)
             continue
         x, y = frame.x(i), frame.y(v)
         if not pen_down:
-            parts.append(f"M{x:.1f},{y:.1f}")
+            parts.append(f"M{_n(x)},{_n(y)}")
         elif step:
-            parts.append(f"H{x:.1f}V{y:.1f}")
+            parts.append(f"H{_n(x)}V{_n(y)}")
         else:
-            parts.append(f"L{x:.1f},{y:.1f}")
+            parts.append(f"L{_n(x)},{_n(y)}")
         pen_down = True
     return "".join(parts)
 
@@ -186,8 +213,8 @@ def _band(frame: _Frame, upper: Series, lower: Series, idx: Sequence[int]) -> li
     for run in runs:
         if len(run) < 2:
             continue
-        fwd = [f"{frame.x(i):.1f},{frame.y(hi):.1f}" for i, hi, _ in run]
-        back = [f"{frame.x(i):.1f},{frame.y(lo):.1f}" for i, _, lo in reversed(run)]
+        fwd = [f"{_n(frame.x(i))},{_n(frame.y(hi))}" for i, hi, _ in run]
+        back = [f"{_n(frame.x(i))},{_n(frame.y(lo))}" for i, _, lo in reversed(run)]
         paths.append("M" + "L".join(fwd + back) + "Z")
     return paths
 
@@ -199,35 +226,12 @@ def _round_marks(frame: _Frame, rounds: Sequence[int]) -> list[str]:
         if 0 < end < frame.n - 1:
             x = frame.x(end)
             out.append(
-                f'<line class="round" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" '
+                f'<line class="round" x1="{_n(x)}" x2="{_n(x)}" y1="{frame.top}" '
                 f'y2="{frame.height - frame.bottom}"/>'
             )
             out.append(
-                f'<text class="roundlab" x="{x + 3:.1f}" y="{frame.top + 10}">round {k}</text>'
+                f'<text class="roundlab" x="{_n(x + 3)}" y="{frame.top + 10}">round {k}</text>'
             )
-    return out
-
-
-def _legend(items: list[tuple[str, str, str]], x0: float, y: float) -> list[str]:
-    """Legend entries (css class, colour, text) in a row starting at x0."""
-    out, x = [], x0
-    for cls, color, text in items:
-        if cls == "band":
-            out.append(
-                f'<rect x="{x:.1f}" y="{y - 8}" width="18" height="10" fill="{color}" '
-                'fill-opacity="0.22"/>'
-            )
-        else:
-            dash = ' stroke-dasharray="5 3"' if cls == "dashed" else ""
-            wide = (
-                ' stroke-width="5" stroke-opacity="0.5"' if cls == "wide" else ' stroke-width="2.5"'
-            )
-            out.append(
-                f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3}" y2="{y - 3}" '
-                f'stroke="{color}"{wide}{dash}/>'
-            )
-        out.append(f'<text class="leg" x="{x + 23:.1f}" y="{y}">{esc(text)}</text>')
-        x += 36 + 7 * len(text)
     return out
 
 
@@ -251,11 +255,15 @@ def memory_chart(
     external: Series,
     rounds: Sequence[int] = (),
     width: int = 760,
-    height: int = 290,
+    height: int = 272,
+    xlabel: str = "iteration",
+    explain: bool = True,
 ) -> str:
-    """RSS, heap and external memory by iteration, as change since the first snapshot, with the
-    gap between RSS and heap shaded: a widening band is memory growing outside the heap.
-    ``rounds`` are the iteration indexes where the measured rounds end. "" when no value."""
+    """RSS, heap and external memory by iteration (``xlabel``: by sample for a soak or a
+    watch), as change since the first snapshot, with the gap between RSS and heap shaded: a
+    widening band is memory growing outside the heap. ``rounds`` are the iteration indexes
+    where the measured rounds end. The legend is HTML above the chart; the caption gives the
+    starting values, and with ``explain`` how to read the band. "" when no value."""
     series = {"rss": rss, "heap": heap, "external": external}
     n = max(len(rss), len(heap), len(external))
     if not any(v is not None for v in (*rss, *heap, *external)):
@@ -273,14 +281,13 @@ def memory_chart(
         lo, hi = -1024.0, 1024.0
     factor, unit = _byte_unit(max(abs(lo), abs(hi)))
     yt = [v * factor for v in ticks(lo / factor, hi / factor, integer=unit == "B")]
-    f = _Frame(width, height, n, yt)
+    f = _Frame(width, height, n, yt, top=12)
     idx = _thin(n)
     out = [
         f'<svg class="chart memory" viewBox="0 0 {width} {height}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg" '
-        f'aria-label="RSS, heap and external memory change by iteration">'
+        f'aria-label="RSS, heap and external memory change by {esc(xlabel)}">'
     ]
-    out += f.axes(_bytes_label(factor, unit, signed=True))
+    out += f.axes(_bytes_label(factor, unit, signed=True), xlabel)
     for p in _band(f, deltas["rss"], deltas["heap"], idx):
         out.append(f'<path class="band" d="{p}" fill="{COLORS["external"]}"/>')
     out += _round_marks(f, rounds)
@@ -294,57 +301,59 @@ def memory_chart(
             v = _at(deltas[name], i)
             if v is not None:
                 out.append(
-                    f'<circle cx="{f.x(i):.1f}" cy="{f.y(v):.1f}" r="3" fill="{COLORS[name]}"/>'
+                    f'<circle cx="{_n(f.x(i))}" cy="{_n(f.y(v))}" r="3" fill="{COLORS[name]}"/>'
                 )
     if flat:
         out.append(
-            f'<text class="flat" x="{f.left + f.plot_w / 2:.1f}" y="{f.y(0) - 10:.1f}">'
+            f'<text class="flat" x="{_n(f.left + f.plot_w / 2)}" y="{_n(f.y(0) - 10)}">'
             "no change in memory</text>"
         )
-    out += _hover(f, idx, [(m, deltas[m], bases[m]) for m in ("rss", "heap", "external")])
-    out += _legend(
-        [
-            ("line", COLORS["rss"], "RSS"),
-            ("wide", COLORS["heap"], "heap"),
-            ("dashed", COLORS["external"], "external"),
-            ("band", COLORS["external"], "gap RSS - heap"),
-        ],
-        f.left,
-        16,
-    )
+    rows: list[tuple[str, Series, float | None]] = [
+        (m, deltas[m], bases[m]) for m in ("rss", "heap", "external")
+    ]
+    out += _hover(f, _thin(n, MAX_HOVER), rows, xlabel)
     out.append("</svg>")
     caption = (
         "Change since the first snapshot. Start: "
         + ", ".join(f"{name} {size(base)}" for name, base in bases.items() if base is not None)
-        + ". A widening shaded band means RSS grows apart from "
-        "the Python heap (memory outside it: native buffers, arenas, mmaps)."
+        + "."
     )
+    if explain:
+        caption += " " + BAND_NOTE
     return (
-        f'<figure class="chartbox">{"".join(out)}<figcaption>{esc(caption)}</figcaption></figure>'
+        f'<figure class="chartbox">{LEGEND}{"".join(out)}'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
 
 
-def _hover(f: _Frame, idx: list[int], rows: list[tuple[str, Series, float | None]]) -> list[str]:
+def _hover(
+    f: _Frame, idx: list[int], rows: list[tuple[str, Series, float | None]], xlabel: str
+) -> list[str]:
     """Invisible columns with a native tooltip (``<title>``) giving the values at each point."""
     out = ['<g class="hits">']
     for k, i in enumerate(idx):
         x0 = f.left if k == 0 else (f.x(idx[k - 1]) + f.x(i)) / 2
         x1 = f.left + f.plot_w if k == len(idx) - 1 else (f.x(i) + f.x(idx[k + 1])) / 2
-        lines = [f"iteration {i}"]
+        lines = [f"{xlabel} {i}"]
         for name, deltas, base in rows:
             d = _at(deltas, i)
             if d is not None and base is not None:
                 lines.append(f"{name}: {size(base + d)} ({size(d, signed=True)})")
         out.append(
-            f'<rect x="{x0:.1f}" y="{f.top}" width="{max(x1 - x0, 0.5):.1f}" '
-            f'height="{f.plot_h:.1f}"><title>{esc(chr(10).join(lines))}</title></rect>'
+            f'<rect x="{_n(x0)}" y="{f.top}" width="{_n(max(x1 - x0, 0.5))}" '
+            f'height="{_n(f.plot_h)}"><title>{esc(chr(10).join(lines))}</title></rect>'
         )
     out.append("</g>")
     return out
 
 
 def count_chart(
-    metric: str, values: Series, rounds: Sequence[int] = (), width: int = 250, height: int = 130
+    metric: str,
+    values: Series,
+    rounds: Sequence[int] = (),
+    width: int = 250,
+    height: int = 130,
+    xlabel: str = "iteration",
 ) -> str:
     """A small step chart of a count (fds, threads, children); "" when no value."""
     present = [v for v in values if v is not None]
@@ -357,9 +366,9 @@ def count_chart(
     title = f"{metric}: {count(first)} → {count(last)} ({count(last - first, signed=True)})"
     out = [
         f'<svg class="chart small" viewBox="0 0 {width} {height}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(title)}">'
+        f'aria-label="{esc(title)}">'
     ]
-    out += f.axes(lambda v: f"{v:g}", xtarget=4)
+    out += f.axes(lambda v: f"{v:g}", xlabel, xtarget=4)
     out += _round_marks(f, rounds)
     out.append(f'<path class="line count" d="{_path(f, values, idx, step=True)}"/>')
     out.append(f'<text class="smalltitle" x="{f.left}" y="14">{esc(title)}</text>')
@@ -376,10 +385,10 @@ def sparkline(values: Series, width: int = 110, height: int = 24) -> str:
     if hi == lo:
         lo, hi = lo - 1, hi + 1
     f = _Frame(width, height, len(values), [lo, hi], left=1, right=1, top=2, bottom=2)
-    d = _path(f, values, _thin(len(values)))
+    d = _path(f, values, _thin(len(values), MAX_SPARK))
     return (
-        f'<svg class="spark" viewBox="0 0 {width} {height}" aria-hidden="true" '
-        f'xmlns="http://www.w3.org/2000/svg"><path d="{d}"/></svg>'
+        f'<svg class="spark" viewBox="0 0 {width} {height}" aria-hidden="true">'
+        f'<path d="{d}"/></svg>'
     )
 
 
@@ -405,14 +414,14 @@ def native_bars(bars: Sequence[Bar], width: int = 640) -> str:
     height = row_h * len(items) + 6
     out = [
         f'<svg class="bars" viewBox="0 0 {width} {height}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-label="native memory by module">'
+        'aria-label="native memory by module">'
     ]
     for k, b in enumerate(items):
         y = 3 + k * row_h
         w = max(2.0, bar_w * abs(b.per_iter) / top)
         css = re.sub(r"[^a-z]", "", b.category.lower())[:16] or "other"
         tip = (
-            f"{printable(b.name)} ({b.category}): {size(b.per_iter, signed=True)}/iter, "
+            f"{printable(b.name)} ({b.category}): {rate(b.per_iter, 'bytes')}, "
             f"{count(b.allocations)} allocations, {count(b.frees)} frees"
         )
         out.append(f"<g><title>{esc(tip)}</title>")
@@ -421,12 +430,12 @@ def native_bars(bars: Sequence[Bar], width: int = 640) -> str:
             f"{esc(b.name, 24, oneline=True)}</text>"
         )
         out.append(
-            f'<rect class="bar cat-{css}" x="{label_w}" y="{y + 3}" width="{w:.1f}" '
+            f'<rect class="bar cat-{css}" x="{label_w}" y="{y + 3}" width="{_n(w)}" '
             f'height="{row_h - 8}" rx="3"/>'
         )
         out.append(
             f'<text class="barval" x="{label_w + bar_w + 10}" y="{y + 15}">'
-            f"{esc(size(b.per_iter, signed=True))}/iter · "
+            f"{esc(rate(b.per_iter, 'bytes'))} · "
             f"{esc(b.category, 20, oneline=True)}</text>"
         )
         out.append("</g>")

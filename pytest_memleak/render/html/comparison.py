@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ...model import Comparison, ComparisonRow, RunRef
-from ...units import format_rate
-from .text import NAME_LIMIT, badge, esc, finite, name_html, printable, size
+from .text import NAME_LIMIT, badge, esc, finite, name_html, printable, rate, scroll
 
 __all__ = ["STATUS_ORDER", "comparison_section"]
 
@@ -32,7 +31,7 @@ def _delta(r: ComparisonRow) -> str:
     delta, pct = finite(r.delta), finite(r.delta_pct)
     if delta is None:
         return "" if pct is None else f"{pct:+.0f}%"
-    text = f"{size(delta, signed=True)}/iter"
+    text = ("+" if delta >= 0 else "") + rate(delta, "bytes")
     if pct is None:
         return text + " (from 0)"
     return text + (f" ({pct:+.0f}%)" if delta else "")
@@ -56,8 +55,7 @@ def _side(side: RunRef) -> str:
 
 
 def _rate(value: float | None) -> str:
-    v = finite(value)
-    return "-" if v is None else format_rate(v, "iter")
+    return "-" if finite(value) is None else rate(value, "bytes")
 
 
 def _row(r: ComparisonRow) -> str:
@@ -104,7 +102,7 @@ def comparison_section(comparison: Comparison) -> str:
         )
         head.append(f"rule <code>{esc(comparison.rule, 300, oneline=True)}</code>: {verdict}")
     table = (
-        (
+        scroll(
             '<table class="grid cmp"><thead><tr><th>status</th><th>test</th>'
             '<th class="num">baseline rate</th><th class="num">new rate</th>'
             '<th class="num">Δ rate</th><th>verdict</th><th>reason</th></tr></thead>'

@@ -1,13 +1,15 @@
 """What the diagnosis located for a test: the leaks (with their evidence, stack and native
-attribution), buffer leaks, the diagnosis' native attribution and the resources left open."""
+attribution), buffer leaks, the diagnosis' native attribution and the resources left open; and
+for the run, the leak groups (one cause shared by several tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ...model import JsonObject, Leak, TestResult
+from ...model import JsonObject, Leak, LeakGroup, TestResult
 from .charts import Bar, native_bars
 from .text import (
+    TABLE_NAME_LIMIT,
     badge,
     count,
     esc,
@@ -16,12 +18,21 @@ from .text import (
     json_name,
     json_number,
     json_text,
+    name_html,
     printable,
     rate,
+    scroll,
     size,
 )
 
-__all__ = ["buffer_leaks", "leak_table", "native_section", "resources_section"]
+__all__ = [
+    "buffer_leaks",
+    "estimate",
+    "groups_section",
+    "leak_table",
+    "native_section",
+    "resources_section",
+]
 
 
 def _bars(rows: Sequence[JsonObject]) -> list[Bar]:
@@ -42,19 +53,25 @@ def _bars(rows: Sequence[JsonObject]) -> list[Bar]:
     return bars
 
 
+def estimate(lk: Leak) -> str:
+    """A leak's estimated size: a size in bytes (also for a rate in bytes per second: what grew
+    over the run), or a count of what it holds ("3 fds"); "n/a" when unknown."""
+    value = finite(lk.estimated_size)
+    base = lk.unit.partition("/")[0]
+    if value is None:
+        return "n/a"
+    if base == "bytes":
+        return size(value)
+    return f"{count(value)} {printable(base, oneline=True)}"
+
+
 def leak_table(t: TestResult) -> str:
     if not t.leaks:
         return ""
     rows = []
     for lk in t.leaks:
         sup = lk.suppressed
-        est_size = finite(lk.estimated_size)
-        if est_size is None:
-            est = "n/a"
-        elif lk.unit == "bytes":
-            est = size(est_size)
-        else:
-            est = f"{count(est_size)} {lk.unit}"
+        est = estimate(lk)
         conf = finite(lk.confidence)
         sup_note = (
             f'<div class="supp">suppressed by <code>{esc(lk.suppressed_by, 200)}</code></div>'
@@ -79,7 +96,7 @@ def leak_table(t: TestResult) -> str:
             f'<tr class="leakdetail{" suppressed" if sup else ""}"><td></td>'
             f'<td colspan="6">{_leak_detail(lk)}</td></tr>'
         )
-    return (
+    return scroll(
         '<table class="grid leaks"><thead><tr><th>id</th><th>type</th><th>source</th>'
         '<th class="num">rate</th><th class="num">est. size</th><th>severity</th>'
         f'<th class="num">conf.</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -124,7 +141,7 @@ def buffer_leaks(t: TestResult) -> str:
         f"<li><b>{esc(lk.id, 12, oneline=True)}</b> "
         f"<code>{esc(lk.source, 300, oneline=True)}</code>: "
         f"{esc(rate(lk.growth_rate, lk.unit))}, "
-        f"{esc(size(lk.estimated_size))} kept over the run"
+        f"{esc(estimate(lk))} kept over the run"
         f"{' (suppressed)' if lk.suppressed else ''}</li>"
         for lk in t.leaks
         if lk.type == "buffer_leak"
@@ -158,15 +175,17 @@ def native_section(t: TestResult) -> str:
     if lines:
         rows = "".join(
             f"<tr><td><code>{esc(ln.get('source'), 300, oneline=True)}</code></td>"
-            f'<td class="num">{esc(size(json_number(ln.get("per_iter")), signed=True))}/iter</td>'
+            f'<td class="num">{esc(rate(json_number(ln.get("per_iter")), "bytes"))}</td>'
             f'<td class="num">{esc(count(json_number(ln.get("allocations"))))}</td>'
             f'<td class="num">{esc(count(json_number(ln.get("frees"))))}</td></tr>'
             for ln in lines[:10]
         )
         out.append(
-            '<table class="grid"><thead><tr><th>malloc growth by line</th>'
-            '<th class="num">per iteration</th><th class="num">raising</th>'
-            f'<th class="num">lowering</th></tr></thead><tbody>{rows}</tbody></table>'
+            scroll(
+                '<table class="grid"><thead><tr><th>malloc growth by line</th>'
+                '<th class="num">per iteration</th><th class="num">raising</th>'
+                f'<th class="num">lowering</th></tr></thead><tbody>{rows}</tbody></table>'
+            )
         )
     return "".join(out)
 
@@ -193,4 +212,59 @@ def resources_section(t: TestResult) -> str:
     return (
         '<h4>Resources left open</h4><p class="muted">New during the traced iterations.'
         f'</p><div class="resources">{"".join(groups)}</div>'
+    )
+
+
+#: Test ids listed per leak group; the others are counted.
+GROUP_TESTS_SHOWN = 3
+
+
+def groups_section(
+    groups: Sequence[LeakGroup], tests_by_key: Mapping[str, tuple[int, TestResult]]
+) -> str:
+    """The "Leak groups" section: one row per cause shared by several tests (its test count,
+    type, source, holder, rate, and the first few tests, linked to their sections;
+    ``tests_by_key`` gives a test's section index and result by its key)."""
+    if not groups:
+        return ""
+    rows = []
+    for g in groups:
+        tests = []
+        for key in g.tests[:GROUP_TESTS_SHOWN]:
+            found = tests_by_key.get(key)
+            if found is None:
+                tests.append(name_html(key, "", TABLE_NAME_LIMIT, middle=True))
+            else:
+                i, t = found
+                name = name_html(t.nodeid, t.label, TABLE_NAME_LIMIT, middle=True)
+                tests.append(f'<a href="#t{i}">{name}</a>')
+        more = len(g.tests) - GROUP_TESTS_SHOWN
+        if more > 0:
+            tests.append(f"… {more} more")
+        lo, hi = finite(g.rate_min), finite(g.rate_max)
+        if lo is None or hi is None or lo == hi:
+            rates = rate(hi if lo is None else lo, g.unit)
+        else:
+            rates = f"{rate(lo, g.unit)} to {rate(hi, g.unit)}"
+        held = f"<code>{esc(g.holder, 500)}</code>" if g.holder else "-"
+        where = f"<code>{esc(g.source, 300, oneline=True)}</code>"
+        if g.allocated_in:
+            where += (
+                f'<div class="mod">in <code>{esc(g.allocated_in, 300, oneline=True)}</code></div>'
+            )
+        rows.append(
+            f'<tr><td class="num">{esc(count(g.count))}</td><td>{badge("lt", g.type)}</td>'
+            f'<td class="src">{where}</td>'
+            f'<td class="held">{held}</td>'
+            f'<td class="num">{esc(rates)}</td><td class="gtests">{"<br>".join(tests)}</td></tr>'
+        )
+    return (
+        f'<section id="groups"><h2>Leak groups ({len(groups)})</h2>'
+        '<p class="muted">Leaks of several tests with one signature: one cause, fixed once.</p>'
+        + scroll(
+            '<table class="grid groups"><thead><tr><th class="num">tests</th><th>type</th>'
+            '<th>source</th><th>held by</th><th class="num">rate</th><th>tests</th></tr>'
+            f"</thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+        + "</section>"
     )

@@ -1,5 +1,6 @@
 """The page: its header (summary cards, banner, environment and configuration), the sections
-in order, the inline stylesheet and scripts, and the Content-Security-Policy."""
+in order (leak groups, tests, baseline comparison, one section per test), the inline
+stylesheet and scripts, and the Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import shlex
 from collections.abc import Iterable
 
 from ...atomic import write_bytes_atomic
-from ...model import RunReport
+from ...model import RunReport, TestResult
 from ...vocabulary import severity_rank
 from .assets import CSS, JS_ERRORS, JS_MAIN, SCRIPT_SRC
+from .charts import BAND_NOTE
 from .comparison import comparison_section
-from .sections import result_section, results_table
-from .text import VERDICT_ORDER, esc, json_object, json_text, printable
+from .leaks import groups_section
+from .sections import SECTIONS_PER_CHUNK, result_section, results_table
+from .text import VERDICT_ORDER, esc, json_object, json_text, printable, scroll
 
 __all__ = ["render", "write"]
 
@@ -25,6 +28,14 @@ _CARDS = (
     ("error", "error"),
     ("skipped", "skipped"),
     ("leaks", "leaks found"),
+)
+
+
+#: Above the tests' sections: what the charts show, and that clean tests' sections open on demand.
+_HOW = (
+    "One section per test, in the table's order: those that leak or err are open; open any "
+    "other to draw its charts. Charts show memory change since the first snapshot, by "
+    f"iteration (by sample for a soak or a watch). {BAND_NOTE}"
 )
 
 
@@ -50,7 +61,7 @@ def _counts(report: RunReport) -> dict[str, int]:
 
 def _kv_table(rows: Iterable[tuple[str, str]], cls: str = "kv") -> str:
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    return f'<table class="{cls}">{body}</table>' if body else ""
+    return scroll(f'<table class="{cls}">{body}</table>') if body else ""
 
 
 def _banner(counts: dict[str, int]) -> str:
@@ -159,17 +170,25 @@ def render(report: RunReport) -> str:
         enumerate(report.tests),
         key=lambda it: (VERDICT_ORDER[it[1].verdict], -severity_rank(it[1].severity), it[0]),
     )
-    parts = [
-        _header(report, counts),
-        "<main>",
+    parts = [_header(report, counts), "<main>"]
+    if report.groups:
+        by_key: dict[str, tuple[int, TestResult]] = {}
+        for i, t in enumerate(report.tests):
+            by_key.setdefault(t.key, (i, t))
+        parts.append(groups_section(report.groups, by_key))
+    parts.append(
         f'<section id="tests"><h2>Tests ({len(report.tests)})</h2>'
-        f"{results_table(ordered)}</section>",
-    ]
+        f"{results_table(ordered)}</section>"
+    )
     if report.comparison is not None:
         parts.append(comparison_section(report.comparison))
     if ordered:
-        parts.append('<div id="details">')
-        parts += [result_section(i, t) for i, t in ordered]
+        sections = [result_section(i, t) for i, t in ordered]
+        parts.append(f'<div id="details"><p class="muted how">{esc(_HOW)}</p>')
+        parts += [
+            f'<div class="chunk sections">{"".join(sections[k : k + SECTIONS_PER_CHUNK])}</div>'
+            for k in range(0, len(sections), SECTIONS_PER_CHUNK)
+        ]
         parts.append("</div>")
     parts.append(
         "</main><footer>pytest-memleak · self-contained report: no network, "

@@ -16,11 +16,15 @@ import html
 import math
 import re
 
-from ...model import Json, JsonObject
-from ...units import format_rate, format_size
+from ...model import Json, JsonObject, TestResult
+from ...units import format_leak_rate, format_size
+from ...vocabulary import UNITS
 
 #: Longest test name shown in full; longer ones are cut, the full id goes in a title attribute.
 NAME_LIMIT = 200
+#: Longest test name in the tests table: longer ones lose their middle (the file and the
+#: parameters' end stay in sight).
+TABLE_NAME_LIMIT = 110
 
 VERDICT_ORDER = {"leak": 0, "error": 1, "ok": 2, "skipped": 3}
 
@@ -45,18 +49,24 @@ def printable(value: object, *, oneline: bool = False) -> str:
     return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
 
 
-def _cut(text: str, limit: int | None) -> str:
+def _cut(text: str, limit: int | None, middle: bool = False) -> str:
     if limit is None or len(text) <= limit:
         return text
+    if middle:
+        head = (limit - 1) // 2
+        return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
     return text[: limit - 1] + "…"
 
 
-def esc(value: object, limit: int | None = None, *, oneline: bool = False) -> str:
+def esc(
+    value: object, limit: int | None = None, *, oneline: bool = False, middle: bool = False
+) -> str:
     """Escape report text for HTML text and attribute values (quotes included); ``None`` is
-    the empty string, anything else not a string is shown as ``str(value)``."""
+    the empty string, anything else not a string is shown as ``str(value)``. Text longer than
+    ``limit`` is cut at its end, or in its ``middle``."""
     if value is None:
         return ""
-    return html.escape(_cut(printable(value, oneline=oneline), limit), quote=True)
+    return html.escape(_cut(printable(value, oneline=oneline), limit, middle), quote=True)
 
 
 def badge(kind: str, word: str, text: str | None = None) -> str:
@@ -71,13 +81,22 @@ def full_name(nodeid: str, label: str = "") -> str:
     return nodeid + (f" [{label}]" if label else "")
 
 
-def name_html(nodeid: str, label: str = "", limit: int = NAME_LIMIT) -> str:
-    """A test's name, cut to ``limit`` characters; the full id is in the title attribute."""
+def name_html(
+    nodeid: str, label: str = "", limit: int = NAME_LIMIT, *, middle: bool = False
+) -> str:
+    """A test's name, cut to ``limit`` characters (at its end, or in its ``middle``); a name
+    cut short has the full id in its title attribute (the table filter searches the title,
+    else the text)."""
     full = full_name(nodeid, label)
-    return (
-        f'<span class="tname" title="{esc(full, oneline=True)}">'
-        f"{esc(full, limit, oneline=True)}</span>"
-    )
+    shown = esc(full, limit, oneline=True, middle=middle)
+    whole = esc(full, oneline=True)
+    title = "" if shown == whole else f' title="{whole}"'
+    return f'<span class="tname"{title}>{shown}</span>'
+
+
+def scroll(table: str) -> str:
+    """A wide table in its own horizontally scrolling box (the page never scrolls sideways)."""
+    return f'<div class="scroll">{table}</div>' if table else ""
 
 
 # ---------------------------------------------------------------------------------- numbers
@@ -114,13 +133,30 @@ def count(value: float | None, signed: bool = False) -> str:
 
 
 def rate(value: float | None, unit: str) -> str:
-    """A growth rate per iteration: bytes formatted as sizes, counts with their unit."""
+    """A growth rate in ``unit`` (:func:`~pytest_memleak.units.format_leak_rate`): bytes as
+    sizes, counts with two decimals, per iteration, or per second when ``unit`` ends in
+    "/s" (soak and watch); "n/a" when not a number."""
     v = finite(value)
-    if v is None:
-        return "n/a"
-    if unit == "bytes":
-        return ("+" if v >= 0 else "") + format_rate(v, "iter")
-    return f"{v:+.2f} {unit}/iter"
+    return "n/a" if v is None else format_leak_rate(v, unit)
+
+
+def rate_unit(metric: str, unit: str = "") -> str:
+    """The unit of a metric's rate for :func:`rate`: "bytes" for a memory metric, the thing
+    counted for a count ("blocks", "fds"), ``unit`` or the metric's name otherwise."""
+    if UNITS.get(metric, unit) == "bytes":
+        return "bytes"
+    return COUNT_UNITS.get(metric, unit if unit and unit != "count" else metric)
+
+
+def sampled(t: TestResult) -> bool:
+    """Whether a result is a soak or a watch: a series of samples in time, rates per
+    second, rather than iterations of a repeated body."""
+    return t.trend.mode in ("soak", "watch")
+
+
+def per(t: TestResult) -> str:
+    """What one point of a result's series is: "sample" (soak, watch) or "iteration"."""
+    return "sample" if sampled(t) else "iteration"
 
 
 # ------------------------------------------------------------------------ free-form JSON
