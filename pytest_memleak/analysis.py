@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Callable
 
 from . import diagnose
@@ -121,6 +121,12 @@ def result_of(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker
     return result
 
 
+def _repeats(evidence: str, reasons: Sequence[str]) -> bool:
+    """``metric: text`` evidence whose text starts a finding's reason."""
+    metric, sep, text = evidence.partition(": ")
+    return bool(sep) and " " not in metric and any(r.startswith(text) for r in reasons)
+
+
 def failure_message(r: TestResult, v: Verdict) -> str:
     name = r.nodeid + (f" [{r.label}]" if r.label else "")
     lines = [
@@ -143,8 +149,14 @@ def failure_message(r: TestResult, v: Verdict) -> str:
         )
         if lk.retainer_path:
             lines.append(f"      held by: {lk.retainer_path}")
-        for ev in lk.evidence[:3]:
+        if lk.module:
+            lines.append(f"      module: {lk.module}")
+        # evidence that only repeats a finding listed above ("malloc: malloc grew ...") is left out
+        shown = [ev for ev in lk.evidence if not _repeats(ev, v.reasons)]
+        for ev in shown[:3]:
             lines.append(f"      evidence: {ev}")
+        for i, frame in enumerate((lk.stack_trace or ())[:3]):
+            lines.append(f"      {'stack:' if i == 0 else '      '} {frame}")
         if lk.recommendation:
             lines.append(f"      fix: {lk.recommendation}")
     # Last, what accepts these leaks if they are known and wanted (Valgrind's

@@ -913,6 +913,16 @@ def test_a_watched_server_reads_per_second(pytester: pytest.Pytester, run_memlea
         t for t in run.report["tests"] if t["nodeid"].endswith("::test_leaking_endpoint")
     )
     assert leaking["verdict"] == "leak", leaking["message"]
+    # the same per-second units in the terminal and the JSON
+    assert {lk["unit"] for lk in leaking["leaks"]} <= {
+        "bytes/s",
+        "fds/s",
+        "threads/s",
+        "children/s",
+    }
+    [row] = [ln for ln in run.result.outlines if ln.startswith("LEAK ")]  # the table's row
+    assert re.search(r"\d (B|KiB|MiB|GiB)/s\b", row), row
+    assert "/iter" not in row
     page = (pytester.path / "r.html").read_text(encoding="utf-8")
     assert "/s/iter" not in page
     assert "bytes/s" not in page
