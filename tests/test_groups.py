@@ -426,6 +426,17 @@ def test_one_library_leak_in_twenty_tests_is_one_group(pytester, run_memleak, fa
     assert "site-packages/fakelib/__init__.py:" in group.allocated_in
     assert group.rate_min is not None
     assert group.rate_min > 1000
+    # the report carries the group as written, and the summary shows it as one entry
+    assert report.groups == (group,)
+    run.result.stdout.fnmatch_lines(
+        [
+            "memleak: 1 leak shared by several tests (20 tests), one entry per cause:",
+            "  20 tests: python_object at test_cli.p*fakelib/__init__.py:*), *KiB/iter",
+            "      held by: fakelib._STREAMS (list) -> [[]...[]] (fakelib.Wrapper)",
+            "      in test_cli_0, test_cli_1, test_cli_2 and 17 more",
+        ]
+    )
+    assert not any(ln.startswith("  ") and ", in test_cli_" in ln for ln in run.result.outlines)
 
 
 HOLDERS = """
