@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .baseline import Rule, compare_test
 from .model import RunReport, TestResult
+from .units import format_leak_rate
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,25 @@ def regressions(
             lines += [f"  - {f}" for f in row.failures]
             messages.append("\n".join(lines))
     return compared, messages
+
+
+def short_reason(results: Sequence[TestResult], messages: Sequence[str]) -> str:
+    """One line for pytest's short test summary: the first leak that fails the test (the
+    detail is in the failure section; pytest prints the summary line whole under CI)."""
+    leaks = [
+        lk
+        for r in results
+        if r.verdict == "leak" and r.origin != "fixture"
+        for lk in r.active_leaks
+    ]
+    if leaks:
+        lk = leaks[0]
+        what = (
+            f"{lk.details.metric} growth" if lk.type == "unknown" and lk.details.metric else lk.type
+        )
+        more = f" (+{len(leaks) - 1} more)" if len(leaks) > 1 else ""
+        return f"memleak: {what} at {lk.source}, {format_leak_rate(lk.growth_rate, lk.unit)}{more}"
+    return messages[0].splitlines()[0] if messages else "memleak"
 
 
 def junit_properties(results: Sequence[TestResult]) -> list[tuple[str, object]]:

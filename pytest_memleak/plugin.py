@@ -55,6 +55,8 @@ run_note_key = pytest.StashKey[tuple[str, str]]()
 uses_fixture_key = pytest.StashKey[bool]()
 #: The call was judged (and failed, if it leaked) by the plugin's own loop.
 judged_key = pytest.StashKey[bool]()
+#: The message this run of the test failed with, and its one-line form.
+failure_key = pytest.StashKey[tuple[str, str]]()
 #: True while the plugin's loop runs the item's body.
 looping_key = pytest.StashKey[bool]()
 plugin_key = pytest.StashKey["MemleakPlugin"]()
@@ -240,6 +242,8 @@ class MemleakPlugin:
             return
         # Each run of the test starts afresh (pytest-rerunfailures and flaky run it again).
         item.stash[results_key] = []
+        if failure_key in item.stash:
+            del item.stash[failure_key]
         if run_note_key in item.stash:
             del item.stash[run_note_key]
         if judged_key in item.stash:
@@ -404,6 +408,12 @@ class MemleakPlugin:
         from .model import to_object
 
         report.memleak = [to_object(r) for r in results]  # type: ignore[attr-defined]
+        ours = item.stash.get(failure_key, None)
+        if ours is not None and call.excinfo is not None and report.failed:
+            value = call.excinfo.value
+            if isinstance(value, pytest.fail.Exception) and value.msg == ours[0]:
+                # The detail once, in the failure section; one line in the short summary.
+                report.longrepr = leak_failure(*ours, item)  # type: ignore[assignment]
         if failing and report.passed:
             report.outcome = "failed"
             report.longrepr = "\n\n".join(failing)
@@ -433,7 +443,12 @@ class MemleakPlugin:
         item.stash[judged_key] = True
         failing = self._failures(item)
         if failing:
-            pytest.fail("\n\n".join(failing), pytrace=False)
+            from . import outcome
+
+            text = "\n\n".join(failing)
+            results = item.stash.get(results_key, [])
+            item.stash[failure_key] = (text, outcome.short_reason(results, failing))
+            pytest.fail(text, pytrace=False)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
@@ -586,6 +601,19 @@ class MemleakPlugin:
             groups=(final.groups or ()) if final is not None else (),
             suppressions_used=final.summary.suppressions_used if final is not None else 0,
         )
+
+
+def leak_failure(text: str, summary: str, item: pytest.Item) -> object:
+    """A leak's failure report: the whole message in the failure section, one line in the short
+    test summary (which pytest prints whole under CI: the detail would show twice). Built from
+    pytest's own report parts, so that pytest-xdist carries it to the controller unchanged."""
+    from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+
+    path, lineno, _ = item.location
+    return ReprExceptionInfo(
+        reprtraceback=ReprTracebackNative([line + "\n" for line in text.splitlines()]),
+        reprcrash=ReprFileLocation(path, (lineno or 0) + 1, summary),
+    )
 
 
 def _is_async(fn: Any) -> bool:

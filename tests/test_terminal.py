@@ -59,9 +59,21 @@ def test_the_summary_fits_the_terminal(pytester, run_memleak, monkeypatch, colum
     assert row.split()[1].endswith("value-]")
 
 
-def test_each_leak_detail_is_printed_once(pytester, run_memleak):
+@pytest.mark.parametrize(
+    ("ci", "xdist"),
+    [(False, False), (True, False), (True, True)],
+    ids=["terminal", "CI", "CI-xdist"],
+)
+def test_each_leak_detail_is_printed_once(pytester, run_memleak, monkeypatch, ci, xdist):
+    """Under CI pytest prints the short summary's message whole: it must be one line (it was the
+    whole message, so every detail showed twice on CI job logs)."""
+    if ci:
+        monkeypatch.setenv("CI", "true")
+    else:
+        monkeypatch.delenv("CI", raising=False)
+        monkeypatch.delenv("BUILD_NUMBER", raising=False)
     pytester.makepyfile(test_once=MODULE)
-    run = run_memleak(*FAST)
+    run = run_memleak(*FAST, *(("-n", "2") if xdist else ()), plugins=("xdist",) if xdist else ())
     out = run.result.outlines
     leak = run.test(
         "test_a_test_with_a_long_descriptive_name_that_keeps_references["
@@ -73,9 +85,14 @@ def test_each_leak_detail_is_printed_once(pytester, run_memleak):
     for text in (leak["recommendation"], leak["evidence"][0], leak["retainer_path"]):
         if text:
             assert sum(text[:60] in ln for ln in out) == 1, text
-    # the summary points to it with one line
+    # the summary points to it with one line, and so does pytest's short test summary
     section = _section(out)
     assert sum(leak["source"] in ln for ln in section) == 1
+    [short] = [ln for ln in out if ln.startswith("FAILED ")]
+    if ci:  # whole, and one line (elsewhere pytest cuts it to the terminal width)
+        assert short.endswith(f" - memleak: python_object at {leak['source']}, 4.1 KiB/iter") or (
+            f" - memleak: {leak['type']} at {leak['source']}, " in short
+        ), short
 
 
 def test_wide_table_with_v(pytester, run_memleak):
