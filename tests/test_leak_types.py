@@ -178,8 +178,10 @@ def test_suppression_by_pattern_passes_and_is_listed(pytester, run_memleak):
         [
             "memleak: suppressed leaks *",
             f"  by test_sup.py:{line}: python_object at test_sup.py:{line}, in test_leaking",
+            "memleak: 2 checked: 2 ok; 1 suppression used",
         ]
     )
+    assert run.report["summary"]["suppressions_used"] == 1
 
 
 def test_openssl_first_contexts_are_no_false_alarm(pytester, run_memleak):
