@@ -756,7 +756,7 @@ def test_plugin_can_be_disabled_with_p_no(pytester: pytest.Pytester) -> None:
 def test_marker_help_names_every_marker_key(pytester: pytest.Pytester) -> None:
     from pytest_memleak.settings import MARKER_KEYS
 
-    result = pytester.runpytest("--markers")
+    result = pytester.runpytest("-p", "no:asyncio", "--markers")
     line = next(ln for ln in result.outlines if ln.startswith("@pytest.mark.memcheck"))
     assert [k for k in MARKER_KEYS if k not in line] == []
 
@@ -774,7 +774,7 @@ def test_fixture_ignores_a_bad_marker_when_the_plugin_is_disabled(
             assert memcheck.measure(lambda: None).verdict == "skipped"
         """
     )
-    pytester.runpytest("--memleak-disable").assert_outcomes(passed=1)
-    result = pytester.runpytest()
+    pytester.runpytest("-p", "no:asyncio", "--memleak-disable").assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:asyncio")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*memcheck(no_such_key=...)*"])
