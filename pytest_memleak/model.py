@@ -158,6 +158,13 @@ class Leak:
     #: the ``memleak_suppress`` entry that accepts this leak (ready to paste into the ini)
     suppression: str = ""
 
+    @property
+    def what(self) -> str:
+        """Its type, or what grew when the type cannot say (a watched process's RSS)."""
+        if self.type == "unknown" and self.details.metric:
+            return f"{self.details.metric} growth"
+        return self.type
+
 
 @dataclass(frozen=True)
 class SiteRecord:

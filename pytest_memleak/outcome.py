@@ -62,11 +62,9 @@ def short_reason(results: Sequence[TestResult], messages: Sequence[str]) -> str:
     ]
     if leaks:
         lk = leaks[0]
-        what = (
-            f"{lk.details.metric} growth" if lk.type == "unknown" and lk.details.metric else lk.type
-        )
         more = f" (+{len(leaks) - 1} more)" if len(leaks) > 1 else ""
-        return f"memleak: {what} at {lk.source}, {format_leak_rate(lk.growth_rate, lk.unit)}{more}"
+        rate = format_leak_rate(lk.growth_rate, lk.unit)
+        return f"memleak: {lk.what} at {lk.source}, {rate}{more}"
     return messages[0].splitlines()[0] if messages else "memleak"
 
 

@@ -259,7 +259,35 @@ def format_leak_rate(rate: float | None, unit: str = "bytes") -> str:
     return f"{rate:+.2f} {base}/{per}"
 
 
+_KEEP = frozenset("\n\t")
+
+
+def printable(value: object, *, oneline: bool = False) -> str:
+    """``value`` as text that is printable and encodable: control characters, bidi overrides,
+    lone surrogates and the like become visible escapes (``\\x00``, ``\\u202e``,
+    ``\\udcff``); newlines and tabs survive unless ``oneline``."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    if not oneline and text.replace("\n", "").replace("\t", "").isprintable():
+        return text
+    keep = () if oneline else _KEEP
+    return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
+
+
+def cut(text: str, limit: int | None, *, middle: bool = False) -> str:
+    """``text`` no longer than ``limit``: cut at its end, or in its ``middle`` (a test id's
+    file and its end are what tell it apart), marked with "…"."""
+    if limit is None or len(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[:limit]
+    if middle:
+        head = (limit - 1) // 2
+        return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+    return text[: limit - 1] + "…"
+
+
 def safe(text: str, limit: int = 200) -> str:
     """Printable, one-line, bounded: test ids may hold newlines, escapes or huge parameters."""
-    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+    return cut(printable(text, oneline=True), limit)

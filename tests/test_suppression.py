@@ -17,7 +17,6 @@ from pytest_memleak.diagnose.suppress import (
     entry_for,
     paste_lines,
     suppress,
-    suppressions_used,
 )
 from pytest_memleak.model import Leak, TestResult
 
@@ -233,6 +232,8 @@ def _result(*leaks: Leak) -> TestResult:
 
 
 def test_suppressions_used_counts_distinct_entries():
+    from pytest_memleak.model import summarise
+
     cache = "known cache re-cache: compiled regular expressions kept by re's own cache"
 
     def by(entry: str | None) -> Leak:
@@ -245,9 +246,9 @@ def test_suppressions_used_counts_distinct_entries():
         _result(by(cache), by(None)),
         _result(),
     ]
-    assert suppressions_used(tests) == 3
-    assert suppressions_used(tests[-1:]) == 0
-    assert suppressions_used([]) == 0
+    assert summarise(tuple(tests)).suppressions_used == 3
+    assert summarise(tuple(tests[-1:])).suppressions_used == 0
+    assert summarise(()).suppressions_used == 0
 
 
 @pytest.mark.parametrize("fp", ["", "302c04f2e487183e"])

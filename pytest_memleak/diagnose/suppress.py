@@ -104,13 +104,6 @@ def _accepted_by(lk: model.Leak, user: list[str], switched_off: set[str]) -> str
     return None
 
 
-def suppressions_used(tests: Iterable[model.TestResult]) -> int:
-    """Distinct entries (the user's and the known caches) that accepted at least one leak."""
-    return len(
-        {lk.suppressed_by for t in tests for lk in t.leaks if lk.suppressed and lk.suppressed_by}
-    )
-
-
 def paste_lines(leaks: Sequence[model.Leak], name: str, library: bool = False) -> list[str]:
     """The end of a failure message: the ``memleak_suppress`` line that accepts these leaks,
     ready to paste into pytest.ini (at the start of the line: an indented line continues the

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..model import Leak, RunReport, TestResult
 from ..units import format_leak_rate, safe
-from .terminal import leak_kind
 
 #: Most leaking tests listed; the rest are counted (the JSON and HTML reports have them all).
 MAX_ROWS = 30
@@ -59,7 +58,7 @@ def summary(report: RunReport) -> str:
         for t in leaking[:MAX_ROWS]:
             lk = _main_leak(t)
             name = t.nodeid + (f" [{t.label}]" if t.label else "")
-            what = leak_kind(lk) if lk is not None else "-"
+            what = lk.what if lk is not None else "-"
             where = lk.source if lk is not None else "-"
             rate = format_leak_rate(lk.growth_rate, lk.unit) if lk is not None else "-"
             lines.append(

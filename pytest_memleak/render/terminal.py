@@ -17,7 +17,7 @@ from ..model import (
     RunRef,
     TestResult,
 )
-from ..units import format_leak_rate, format_size, safe
+from ..units import cut, format_leak_rate, format_size, printable, safe
 from ..vocabulary import FLOORS
 
 #: The columns a reader needs first (the default table, fitted to the terminal width).
@@ -77,13 +77,7 @@ def name_of(r: TestResult) -> str:
 def shorten(text: str, width: int) -> str:
     """``text`` made printable and, when longer than ``width``, shortened in the middle (the
     file and the test name's end are what tell test ids apart)."""
-    out = safe(text, 100_000)
-    if len(out) <= width:
-        return out
-    if width <= 1:
-        return "…"[:width]
-    head = (width - 1) // 2
-    return out[:head] + "…" + out[len(out) - (width - 1 - head) :]
+    return cut(printable(text, oneline=True), width, middle=True)
 
 
 def row(r: TestResult, wide: bool = False) -> list[str]:
@@ -160,16 +154,11 @@ def detail(r: TestResult) -> list[str]:
     return lines
 
 
-def leak_kind(lk: Leak) -> str:
-    """The leak's type, or what grew when the type cannot say (a watched process's RSS)."""
-    return f"{lk.details.metric} growth" if lk.type == "unknown" and lk.details.metric else lk.type
-
-
 def leak_line(r: TestResult, lk: Leak) -> str:
     """One line per leak: what, where, how fast, in which test (its name: the table has the
     rest of its id). A suppressed leak says first which entry accepted it."""
     test = r.nodeid.rsplit("::", 1)[-1] + (f" [{r.label}]" if r.label else "")
-    where = f"{leak_kind(lk)} at {lk.source}"
+    where = f"{lk.what} at {lk.source}"
     if lk.suppressed:
         return f"  by {lk.suppressed_by}: {where}, in {test}"
     return f"  {where}, {format_leak_rate(lk.growth_rate, lk.unit)}, in {test}"

@@ -11,7 +11,8 @@ import math
 import re
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from .text import count, esc, printable, rate, size
+from ...units import printable
+from .text import count, esc, rate, size
 
 __all__ = [
     "BAND_NOTE",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...model import Comparison, ComparisonRow, RunRef
-from .text import NAME_LIMIT, badge, esc, finite, name_html, printable, rate, scroll
+from ...units import printable
+from .text import NAME_LIMIT, badge, esc, finite, name_html, rate, scroll
 
 __all__ = ["STATUS_ORDER", "comparison_section"]
 

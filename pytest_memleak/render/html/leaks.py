@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ...model import JsonObject, Leak, LeakGroup, TestResult
+from ...units import printable
 from .charts import Bar, native_bars
 from .text import (
     TABLE_NAME_LIMIT,
@@ -19,7 +20,6 @@ from .text import (
     json_number,
     json_text,
     name_html,
-    printable,
     rate,
     scroll,
     size,

@@ -11,13 +11,14 @@ from collections.abc import Iterable
 
 from ...atomic import write_bytes_atomic
 from ...model import RunReport, TestResult
+from ...units import printable
 from ...vocabulary import severity_rank
 from .assets import CSS, JS_ERRORS, JS_MAIN, SCRIPT_SRC
 from .charts import BAND_NOTE
 from .comparison import comparison_section
 from .leaks import groups_section
 from .sections import SECTIONS_PER_CHUNK, result_section, results_table
-from .text import VERDICT_ORDER, esc, json_object, json_text, printable, scroll
+from .text import VERDICT_ORDER, esc, json_object, json_text, scroll
 
 __all__ = ["render", "write"]
 

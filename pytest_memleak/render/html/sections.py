@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...model import Finding, TestResult
+from ...units import printable
 from ...vocabulary import COUNT_METRICS
 from .charts import count_chart, memory_chart, sparkline
 from .leaks import buffer_leaks, leak_table, native_section, resources_section
@@ -30,7 +31,6 @@ from .text import (
     finite,
     name_html,
     per,
-    printable,
     rate,
     rate_unit,
     sampled,

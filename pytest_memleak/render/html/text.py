@@ -17,7 +17,7 @@ import math
 import re
 
 from ...model import Json, JsonObject, TestResult
-from ...units import format_leak_rate, format_size
+from ...units import cut, format_leak_rate, format_size, printable
 from ...vocabulary import UNITS
 
 #: Longest test name shown in full; longer ones are cut, the full id goes in a title attribute.
@@ -30,32 +30,7 @@ VERDICT_ORDER = {"leak": 0, "error": 1, "ok": 2, "skipped": 3}
 
 COUNT_UNITS = {"py_blocks": "blocks", "fds": "fds", "threads": "threads", "children": "children"}
 
-_PRINTABLE_KEEP = frozenset("\n\t")
-
-
 # ------------------------------------------------------------------------------------- text
-
-
-def printable(value: object, *, oneline: bool = False) -> str:
-    """``value`` as text that is printable and encodable: control characters, bidi overrides,
-    lone surrogates and the like become visible escapes (``\\x00``, ``\\u202e``, ``\\udcff``);
-    newlines and tabs survive unless ``oneline``."""
-    text = value if isinstance(value, str) else str(value)
-    if text.isprintable():
-        return text
-    if not oneline and text.replace("\n", "").replace("\t", "").isprintable():
-        return text
-    keep = () if oneline else _PRINTABLE_KEEP
-    return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
-
-
-def _cut(text: str, limit: int | None, middle: bool = False) -> str:
-    if limit is None or len(text) <= limit:
-        return text
-    if middle:
-        head = (limit - 1) // 2
-        return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
-    return text[: limit - 1] + "…"
 
 
 def esc(
@@ -66,7 +41,7 @@ def esc(
     ``limit`` is cut at its end, or in its ``middle``."""
     if value is None:
         return ""
-    return html.escape(_cut(printable(value, oneline=oneline), limit, middle), quote=True)
+    return html.escape(cut(printable(value, oneline=oneline), limit, middle=middle), quote=True)
 
 
 def badge(kind: str, word: str, text: str | None = None) -> str:
