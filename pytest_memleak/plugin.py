@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .baseline import Storage
     from .fixture import MemcheckFixture
     from .model import Comparison, NotChecked, RunReport, TestResult
+    from .render.json_report import EncodedTests
 
 # The loop, the detectors and numpy are imported on the first checked test only: a session
 # that checks nothing pays for none of them.
@@ -156,6 +157,10 @@ class MemleakPlugin:
         self.settings = settings
         self.is_worker = is_worker
         self.results: list[TestResult] = []
+        self._seen: set[str] = set()  # node ids with results
+        # results made in this process, by the id of their JSON list on the report
+        self._made: dict[int, tuple[list[Any], list[TestResult]]] = {}
+        self._encoded: EncodedTests | None = None  # each result's JSON text, encoded once
         # where the session's files went, or why not (the summary's last lines)
         self.report_path: str | None = None
         self.report_error: str | None = None
@@ -407,7 +412,10 @@ class MemleakPlugin:
         from . import outcome
         from .model import to_object
 
-        report.memleak = [to_object(r) for r in results]  # type: ignore[attr-defined]
+        data = [to_object(r) for r in results]
+        report.memleak = data  # type: ignore[attr-defined]
+        if not self.is_worker:  # the controller's logreport takes the typed results as they are
+            self._made[id(data)] = (data, list(results))
         ours = item.stash.get(failure_key, None)
         if ours is not None and call.excinfo is not None and report.failed:
             value = call.excinfo.value
@@ -457,15 +465,38 @@ class MemleakPlugin:
         note = getattr(report, "memleak_not_checked", None)
         if isinstance(data, list):
             # One entry per test whatever re-runs it (rerunfailures, flaky): the last run wins.
-            self.results = [r for r in self.results if r.nodeid != report.nodeid]
+            self._forget(report.nodeid)
             self.not_checked.pop(report.nodeid, None)
-            from .model import TestResult, from_json
+            made = self._made.pop(id(data), None)
+            if made is not None and made[0] is data:  # made in this process: already typed
+                typed = made[1]
+            else:  # from an xdist worker
+                from .model import TestResult, from_json
 
-            self.results.extend(from_json(TestResult, d) for d in data)
+                typed = [from_json(TestResult, d) for d in data]
+            for result, d in zip(typed, data):
+                self.encoded.add(result, d)
+            self.results.extend(typed)
+            self._seen.add(report.nodeid)
             self._checkpoint()
         elif isinstance(note, list) and len(note) == 2:
-            self.results = [r for r in self.results if r.nodeid != report.nodeid]
+            self._forget(report.nodeid)
             self.not_checked[report.nodeid] = (str(note[0]), str(note[1]))
+
+    @property
+    def encoded(self) -> EncodedTests:
+        if self._encoded is None:
+            from .render.json_report import EncodedTests
+
+            self._encoded = EncodedTests()
+        return self._encoded
+
+    def _forget(self, nodeid: str) -> None:
+        """Drop the results of an earlier run of ``nodeid`` (cheap when there is none)."""
+        if nodeid in self._seen:
+            self._seen.discard(nodeid)
+            self.results = [r for r in self.results if r.nodeid != nodeid]
+            self.encoded.keep_only(self.results)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
@@ -487,7 +518,7 @@ class MemleakPlugin:
 
         doc = self._report(partial=True, running=running)
         try:
-            json_report.write_atomic(self.settings.report, doc)
+            json_report.write_atomic(self.settings.report, doc, self.encoded)
         except OSError as exc:
             self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
 
@@ -517,9 +548,12 @@ class MemleakPlugin:
             doc = dataclasses.replace(doc, comparison=self.comparison)
         self.final = doc
         self._step_summary(doc)
+        saving = self.settings.save or self.settings.autosave
+        # encoded once, for the file and the saved run
+        text = json_report.encode(doc, self.encoded) if self.settings.report or saving else ""
         if self.settings.report:
             try:
-                json_report.write_atomic(self.settings.report, doc)
+                json_report.write_text_atomic(self.settings.report, text)
                 self.report_path = self.settings.report
             except OSError as exc:
                 self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
@@ -531,9 +565,9 @@ class MemleakPlugin:
                 self.html_path = self.settings.html
             except OSError as exc:
                 self.html_error = f"{self.settings.html}: {exc.strerror or exc}"
-        if self.settings.save or self.settings.autosave:
+        if saving:
             try:
-                self.saved_path = self._storage().save(doc)
+                self.saved_path = self._storage().save(doc, text=text)
             except (ReportError, OSError) as exc:
                 self.save_error = str(exc)
 

@@ -110,7 +110,7 @@ def _tcache_count() -> int:
     return 7
 
 
-def _load_allocator_settler() -> Callable[[], None] | None:
+def _load_allocator_settler() -> Callable[[bool], None] | None:
     """A function that brings glibc's allocator to a reproducible state, or None.
 
     glibc (2.26 and newer; the ``malloc`` probe needs ``mallinfo2``, 2.33) keeps freed chunks
@@ -139,12 +139,13 @@ def _load_allocator_settler() -> Callable[[], None] | None:
     # One request size per tcache bin (chunk sizes 32 .. 1040 in steps of 16 on 64-bit).
     sizes = [16 * i + 8 for i in range(1, 65)] if ctypes.sizeof(ctypes.c_void_p) == 8 else []
 
-    def settle() -> None:
+    def settle(trim_pages: bool = True) -> None:
         for size in sizes:
             ptrs = [malloc(size) for _ in range(count)]
             for ptr in ptrs:
                 free(ptr)
-        trim(0)
+        if trim_pages:
+            trim(0)
 
     return settle
 
@@ -316,12 +317,12 @@ class Probes:
         info = fn()
         return float(info.uordblks + info.hblkhd)
 
-    def settle_allocator(self) -> bool:
-        """Fill glibc's per-thread cache and trim free pages before a native reading (see
-        :func:`_load_allocator_settler`); False where that is not possible."""
+    def settle_allocator(self, trim: bool = True) -> bool:
+        """Fill glibc's per-thread cache and (``trim``) trim free pages before a native reading
+        (see :func:`_load_allocator_settler`); False where that is not possible."""
         if self._settle_allocator is None:
             return False
-        self._settle_allocator()
+        self._settle_allocator(trim)
         return True
 
     def malloc_main(self) -> float:

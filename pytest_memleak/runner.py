@@ -43,6 +43,9 @@ RUNAWAY_GROWTH = 1024**3
 PRIME_PASSES = 8
 #: Measured iterations after which a body whose exact counters stayed flat is judged clean.
 EARLY_AT = 5
+#: Calls after the first from which a body that left every exact counter where it was is
+#: judged clean during the warm-up (see ``Loop._warm_up``).
+QUICK_MEASURED = 2
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -86,8 +89,9 @@ class Calls(Protocol):
     def unfreeze(self) -> None:
         """Give the objects frozen before the loop back to the collector."""
 
-    def settle_allocator(self) -> bool:
-        """Settle glibc's caches before a native reading; False where that is not possible."""
+    def settle_allocator(self, trim: bool = True) -> bool:
+        """Settle glibc's caches before a native reading (``trim``: and return free pages to
+        the system, for an RSS reading); False where that is not possible."""
 
     def malloc(self) -> float:
         """malloc in-use bytes (NaN where unavailable)."""
@@ -237,8 +241,8 @@ class Loop:
     def after_call(self) -> None:
         self._hygiene.after_iteration()
 
-    def settle_allocator(self) -> bool:
-        return self.probes.settle_allocator()
+    def settle_allocator(self, trim: bool = True) -> bool:
+        return self.probes.settle_allocator(trim)
 
     def malloc(self) -> float:
         return self.probes.malloc()
@@ -318,104 +322,20 @@ class Loop:
         hygiene = self._hygiene
         with hygiene:
             try:
-                for _ in range(s.warmup):
-                    hygiene.before_iteration()
-                    self._t_call = time.perf_counter()
-                    yield
-                    hygiene.after_iteration()
-                    m.warmup += 1
-                    if self._warmup_over() or self._runaway():
-                        break
+                quick = yield from self._warm_up()
                 if m.runaway:
                     return
-                if self._no_room_to_measure():
-                    m.partial, m.stop_reason = True, "timeout"
-                    m.undecided = (
-                        f"the time budget of {s.timeout:g} s leaves no room for the transition "
-                        f"call and {MIN_MEASURED} measured calls after {m.warmup} warm-up calls "
-                        f"of {time.perf_counter() - self._t_call:.2g} s"
-                    )
-                    return
-                # Everything the measuring path keeps is made before the baseline.
-                state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
-                clean: set[str] = set()
-                round_start = 0
-                done = 0
-                # Freeze first, collect after: what existed before the loop (garbage included)
-                # is moved out of the collector's way without a full collection, whose cost
-                # grows with the whole heap (~100 ms at 1M objects). Frozen garbage stays
-                # constant during the loop and is collected normally once we unfreeze.
-                gc.freeze()
-                self._frozen = True
-                self.settle()
-                self.probes.reset_clock()
-                # One transition iteration through the measuring path itself (its first run
-                # allocates a few objects of ours), then the baseline.
-                hygiene.before_iteration()
-                yield
-                hygiene.after_iteration()
-                m.warmup += 1
-                # Run the measuring path (and the mid-round check) a few times before the
-                # baseline: the interpreter's free lists fill up with its temporaries, and
-                # before 3.11 a function's first call leaves a frame cached for good.
-                self._waiting = True  # the wait path is primed too (its first calls allocate)
-                for _ in range(PRIME_PASSES):
-                    self.settle()
-                    self._snap()
-                    self._flat(0)
-                    self._n = 0
-                # Which threads, descriptors and children exist at the baseline (to tell the
-                # same resources surviving from helpers caught alive at a snapshot).
-                self._ids_base = {k: identities(k) for k in COUNT_METRICS}
-                self.settle()
-                self._snap()
-                while True:
-                    done = 0
-                    while done < s.iterations:
-                        done += 1
-                        hygiene.before_iteration()
-                        self._t_call = time.perf_counter()
-                        yield
-                        hygiene.after_iteration()
-                        m.iterations += 1
-                        self.settle()
-                        self._snap()
-                        # (no local name: a float kept alive would move the exact counters)
-                        if self._timed_out() or self._runaway(
-                            self._buf[(self._n - 1) * WIDTH + INDEX["rss"]]
-                        ):
-                            break
-                        if done == EARLY_AT and not m.rounds and self._flat(round_start):
-                            m.stop_reason = "flat"
-                            break
-                    m.rounds.append(m.iterations)
-                    if m.runaway:
-                        break
-                    cut = done < MIN_MEASURED and m.stop_reason != "flat"
-                    undecided = self._screen_round(round_start, state, clean)
-                    if self._timed_out():
+                if not quick:
+                    if self._no_room_to_measure():
                         m.partial, m.stop_reason = True, "timeout"
-                        if (cut or undecided) and not any(v >= 2 for v in state.values()):
-                            m.undecided = (
-                                f"the time budget of {s.timeout:g} s ran out after {m.warmup} "
-                                f"warm-up and {m.iterations} measured calls, before growth "
-                                "could be confirmed or ruled out"
-                            )
-                        break
-                    if not undecided:
-                        break
-                    if m.iterations + s.iterations > s.max_iterations:
-                        m.stop_reason = "iteration cap"
-                        break
-                    # Screening allocated objects of ours: measure the next round from a new
-                    # baseline (the series are stitched across it).
-                    self.settle()
-                    round_start = self._n
-                    self._rebase.append(self._n)
-                    self._snap()
-                m.confirmed = [k for k, v in state.items() if k not in clean and v >= 2]
-                if m.stop_reason == "clean" and m.confirmed:
-                    m.stop_reason = "confirmed growth"
+                        m.undecided = (
+                            f"the time budget of {s.timeout:g} s leaves no room for the "
+                            f"transition call and {MIN_MEASURED} measured calls after "
+                            f"{m.warmup} warm-up calls of "
+                            f"{time.perf_counter() - self._t_call:.2g} s"
+                        )
+                        return
+                    yield from self._measure()
                 self._finish_series()
                 if self.diagnose_hook is not None and not m.runaway:
                     self.diagnosing = True
@@ -429,9 +349,154 @@ class Loop:
                 if not m.series:
                     self._finish_series()
 
-    def _flat(self, start: int) -> bool:
+    def _call(self) -> Generator[None, None, None]:
+        """One call of the body, with pytest's per-call bookkeeping rewound around it."""
+        self._hygiene.before_iteration()
+        self._t_call = time.perf_counter()
+        yield
+        self._hygiene.after_iteration()
+
+    def _warm_up(self) -> Generator[None, None, bool]:
+        """The warm-up calls; True when the quick check found the body clean (nothing more to
+        measure). Most bodies leave no trace once called: after its second call the loop
+        takes a baseline, and when the next ``QUICK_MEASURED`` calls leave every exact
+        counter where it was and memory within its floor, the body is clean. Its snapshots
+        are taken with glibc's per-thread cache filled, so that their malloc readings are
+        exact: otherwise a small native leak is served from that cache and moves the reading
+        only once in several calls, too rare for two calls to see. Any movement ends the
+        quick check; then the full warm-up runs (the cache goes back to what the body makes
+        of it) and the measured rounds follow as usual, the quick snapshots dropped."""
+        s = self.settings
+        m = self.m
+        if s.warmup >= 2 + QUICK_MEASURED and not s.thorough:
+            for k in range(2 + QUICK_MEASURED):
+                yield from self._call()
+                m.warmup += 1
+                if self._warmup_over() or self._runaway():
+                    return False
+                if k == 0:  # the first call (imports, first-call caches) is never measured
+                    continue
+                if k == 1:  # after the second: our per-call set-up's first replacement settled
+                    self._freeze()
+                    self._prime_and_snap()
+                    continue
+                self._exact_snap()
+                if not self._flat(0, quick=True):
+                    break
+            else:
+                m.warmup -= QUICK_MEASURED
+                m.iterations = QUICK_MEASURED
+                m.rounds.append(m.iterations)
+                m.stop_reason = "flat"
+                state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
+                self._screen_round(0, state, set())
+                return True
+            self._n = 0
+        for _ in range(s.warmup):
+            yield from self._call()
+            m.warmup += 1
+            if self._warmup_over() or self._runaway():
+                break
+        return False
+
+    def _exact_snap(self) -> None:
+        """Settle, fill glibc's per-thread cache (the malloc reading is then exact: what the
+        cache holds is constant), take a snapshot."""
+        self.settle()
+        self.probes.settle_allocator(trim=False)
+        self._snap()
+
+    def _freeze(self) -> None:
+        # Freeze first, collect after: what existed before the loop (garbage included) is
+        # moved out of the collector's way without a full collection, whose cost grows with
+        # the whole heap (~100 ms at 1M objects). Frozen garbage stays constant during the
+        # loop and is collected normally once we unfreeze.
+        gc.freeze()
+        self._frozen = True
+        self._waiting = False
+        self.settle()
+        self.probes.reset_clock()
+
+    def _prime_and_snap(self, resources: bool = False) -> None:
+        """Run the measuring path (and the mid-round check) a few times, then take the
+        baseline snapshot: the interpreter's free lists fill up with its temporaries, and
+        before 3.11 a function's first call leaves a frame cached for good. ``resources``:
+        also note which threads, descriptors and children exist at the baseline (to tell the
+        same resources surviving from helpers caught alive at a snapshot)."""
+        self._waiting = True  # the wait path is primed too (its first calls allocate)
+        for _ in range(PRIME_PASSES):
+            self.settle()
+            self._snap()
+            self._flat(0)
+            self._n = 0
+        if resources:
+            self._ids_base = {k: identities(k) for k in COUNT_METRICS}
+        self.probes.settle_allocator(trim=False)  # its first run allocates: once before
+        self._exact_snap()
+
+    def _measure(self) -> Generator[None, None, None]:
+        """The measured rounds after the warm-up: screening, confirmation, budgets."""
+        s = self.settings
+        m = self.m
+        # Everything the measuring path keeps is made before the baseline.
+        state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
+        clean: set[str] = set()
+        round_start = 0
+        done = 0
+        self._freeze()
+        # One transition iteration through the measuring path itself (its first run
+        # allocates a few objects of ours), then the baseline.
+        yield from self._call()
+        m.warmup += 1
+        self._prime_and_snap(resources=True)
+        while True:
+            done = 0
+            while done < s.iterations:
+                done += 1
+                yield from self._call()
+                m.iterations += 1
+                self._exact_snap()
+                # (no local name: a float kept alive would move the exact counters)
+                if self._timed_out() or self._runaway(
+                    self._buf[(self._n - 1) * WIDTH + INDEX["rss"]]
+                ):
+                    break
+                if done == EARLY_AT and not m.rounds and self._flat(round_start):
+                    m.stop_reason = "flat"
+                    break
+            m.rounds.append(m.iterations)
+            if m.runaway:
+                break
+            cut = done < MIN_MEASURED and m.stop_reason != "flat"
+            undecided = self._screen_round(round_start, state, clean)
+            if self._timed_out():
+                m.partial, m.stop_reason = True, "timeout"
+                if (cut or undecided) and not any(v >= 2 for v in state.values()):
+                    m.undecided = (
+                        f"the time budget of {s.timeout:g} s ran out after {m.warmup} "
+                        f"warm-up and {m.iterations} measured calls, before growth "
+                        "could be confirmed or ruled out"
+                    )
+                break
+            if not undecided:
+                break
+            if m.iterations + s.iterations > s.max_iterations:
+                m.stop_reason = "iteration cap"
+                break
+            # Screening allocated objects of ours: measure the next round from a new
+            # baseline (the series are stitched across it).
+            round_start = self._n
+            self._rebase.append(self._n)
+            self._exact_snap()
+        m.confirmed = [k for k, v in state.items() if k not in clean and v >= 2]
+        if m.stop_reason == "clean" and m.confirmed:
+            m.stop_reason = "confirmed growth"
+
+    def _flat(self, start: int, quick: bool = False) -> bool:
         """True when the exact counters did not move at all and memory moved less than its
-        floor: a clean body is decided after ``EARLY_AT`` iterations instead of a full round."""
+        floor: a clean body is decided after ``EARLY_AT`` iterations instead of a full round.
+        ``quick`` (the check during the warm-up, see :meth:`_warm_up`, whose malloc readings
+        are exact): malloc may move less than its floor in all, not per call."""
         stop = self._n
         for name in ("py_blocks", *COUNT_METRICS):
             col = self._column(name, start, stop)
@@ -439,7 +504,8 @@ class Loop:
                 return False
         for name in ("malloc", "rss"):
             col = [v for v in self._column(name, start, stop) if not math.isnan(v)]
-            if col and max(col) - min(col) >= FLOORS[name] * (stop - start - 1):
+            calls = 1 if quick and name == "malloc" else stop - start - 1
+            if col and max(col) - min(col) >= FLOORS[name] * calls:
                 return False
         return not math.isnan(self._buf[start * WIDTH + INDEX["py_blocks"]])
 

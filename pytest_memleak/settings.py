@@ -256,6 +256,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "thorough",
+        units.parse_bool,
+        False,
+        "no quick verdict: a body that leaves every counter flat over its first calls is "
+        "still measured through the full warm-up and rounds",
+        flag=True,
+    ),
+    Option(
         "max_rate",
         _optional(units.parse_rate),
         None,
@@ -412,7 +420,13 @@ MARKER_KEYS = tuple(o.name for o in OPTIONS if o.marker)
 
 #: Presets: bundles of thresholds. An explicitly given key (marker, CLI, ini) beats the preset.
 PROFILES: dict[str, dict[str, Any]] = {
-    "strict": {"iterations": 20, "warmup": 5, "max_iterations": 60, "fail_on": "low"},
+    "strict": {
+        "iterations": 20,
+        "warmup": 5,
+        "max_iterations": 60,
+        "fail_on": "low",
+        "thorough": True,
+    },
     "default": {},
     "lenient": {
         "warmup": 10,
@@ -434,6 +448,7 @@ class Settings:
     iterations: int = 10
     warmup: int = 5
     max_iterations: int = 30
+    thorough: bool = False
     max_rate: units.Rate | None = None
     max_growth: int | None = None
     max_rss: int | None = None

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -302,6 +303,43 @@ def _confidence(mk: MannKendall, inc: float, slope: float, min_slope: float) -> 
     return min(1.0, max(0.0, c)) if math.isfinite(c) else 0.0
 
 
+#: What :func:`analyse` finds for a constant series (most of a clean test's metrics), without
+#: the numpy work: no slope, no trend, no noise.
+_FLAT: dict[str, Any] = {
+    "pattern": "stable",
+    "slope_per_iter": 0.0,
+    "slope_per_s": 0.0,
+    "total_growth": 0.0,
+    "r2": 0.0,
+    "mk_p": 1.0,
+    "tau": 0.0,
+    "increasing_fraction": 0.0,
+    "confidence": 0.0,
+    "noise": 0.0,
+    "recommendation": RECOMMENDATIONS["stable"],
+}
+
+
+def _constant(values: Sequence[float], times: Sequence[float] | None, min_slope: float) -> bool:
+    """True for a valid input whose values are all one finite number (the fast path of
+    :func:`analyse`); anything else, invalid input included, takes the full path."""
+    try:
+        if len(values) == 0 or (times is not None and len(times) != len(values)):
+            return False
+        first = values[0]
+        if type(first) not in (float, int) or not math.isfinite(first):
+            return False
+        if any(v != first or type(v) not in (float, int) for v in values):
+            return False
+        if times is not None and not all(
+            type(t) in (float, int) and math.isfinite(t) for t in times
+        ):
+            return False
+        return math.isfinite(min_slope) and min_slope >= 0
+    except TypeError:
+        return False
+
+
 def analyse(
     values: Sequence[float],
     times: Sequence[float] | None = None,
@@ -315,6 +353,9 @@ def analyse(
     ``times`` are the sample timestamps in seconds (for ``slope_per_s``); ``min_slope`` is the
     smallest slope per iteration that counts as growth for this metric.
     """
+    flat = _constant(values, times, min_slope)
+    if flat:
+        return Growth(metric=str(metric), unit=str(unit), **_FLAT)
     raw = _as_array(values, metric)
     n = raw.size
     t = None if times is None else _as_array(times, f"{metric} times")

@@ -115,6 +115,7 @@ BEHAVIOUR = {
     "profile",
     "iterations",
     "warmup",
+    "thorough",
     "max_iterations",
     "max_rate",
     "max_growth",
@@ -248,6 +249,23 @@ def test_ini_warmup(pytester, run_memleak):
     # The loop runs one more call, through the measuring path, before the baseline; the
     # report counts it as warm-up.
     assert run.test("test_clean")["warmup"] == 3
+
+
+def test_ini_thorough_measures_a_flat_body_through_the_full_rounds(pytester, run_memleak):
+    """By default a body that leaves every counter flat over its first calls is judged
+    clean after 2 warm-up and 2 measured calls; thorough runs the full warm-up (5 and the
+    transition call) and at least 5 measured calls."""
+    pytester.makepyfile(CLEAN)
+    quick = run_memleak()
+    test = quick.test("test_clean")
+    assert (test["warmup"], test["iterations"], test["stop_reason"]) == (2, 2, "flat")
+    make_ini(pytester, thorough="true")
+    run = run_memleak()
+    assert_ini(run, "thorough", True, test="test_clean")
+    test = run.test("test_clean")
+    assert test["verdict"] == "ok"
+    assert test["warmup"] == 6, test
+    assert test["iterations"] >= 5, test
 
 
 def test_ini_max_iterations_caps_confirmation_rounds(pytester, run_memleak):

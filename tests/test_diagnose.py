@@ -85,7 +85,7 @@ class FakeCalls:
     def unfreeze(self) -> None:
         self.unfrozen += 1
 
-    def settle_allocator(self) -> bool:
+    def settle_allocator(self, trim: bool = True) -> bool:
         return False
 
     def malloc(self) -> float:

@@ -318,10 +318,12 @@ def test_glibc_per_thread_cache_filling_up_is_not_a_leak(pytester, run_memleak):
     run = run_memleak("--memleak-iterations=10", "--memleak-warmup=2")
     clean = run.test("test_frees_everything")
     assert clean["verdict"] == "ok", clean["message"]
-    # Not confirmed by the untraced pass: no traced passes after it.
-    assert clean["diagnosis"]["iterations"] == 6
-    assert "growth not confirmed" in clean["diagnosis"]["notes"][-1]
-    assert any("not confirmed" in f["reason"] for f in clean["findings"]), clean["findings"]
+    # The loop fills the cache before each snapshot: the drift does not show at all, so the
+    # C heap is not even suspect and no diagnosis runs.
+    assert clean["screens"]["malloc"] == ["clean"], clean["screens"]
+    assert clean["diagnosis"] is None
+    malloc = clean["snapshots"]["malloc"]
+    assert max(malloc) - min(malloc) < 160, malloc
     leak = run.test("test_keeps_one_chunk")
     assert leak["verdict"] == "leak", leak["findings"]
     assert leak["leaks"][0]["type"] == "native_module"

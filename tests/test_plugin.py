@@ -778,3 +778,61 @@ def test_fixture_ignores_a_bad_marker_when_the_plugin_is_disabled(
     result = pytester.runpytest("-p", "no:asyncio")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*memcheck(no_such_key=...)*"])
+
+
+def test_quick_check_judges_a_flat_body_after_four_calls_and_lets_growth_through(pytester):
+    """At the defaults, a body that leaves every counter where it was is clean after 2 warm-up
+    and 2 measured calls. A body whose growth is small and native (256 B of malloc a call,
+    which glibc's per-thread cache would hide for several calls) or which fills a cache on
+    its third call is not judged by the quick check: the full warm-up and rounds decide."""
+    _module(
+        pytester,
+        "test_quick",
+        COUNTER,
+        """
+        import ctypes
+        import pytest
+
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        CACHE = {}
+
+        @pytest.mark.memcheck
+        def test_flat():
+            bump("flat.count")
+            sum(range(10))
+
+        @pytest.mark.memcheck
+        def test_small_native_leak():
+            libc.malloc(256)
+
+        @pytest.mark.memcheck
+        def test_cache_fills_on_the_third_call():
+            bump("fills.count")
+            if _count_calls() == 3:
+                CACHE.update((i, str(i)) for i in range(50))
+
+        def _count_calls():
+            with open(pathlib.Path(__file__).with_name("fills.count")) as f:
+                return len(f.read().splitlines())
+        """,
+    )
+    _run(pytester, fast=False)
+    tests = _tests(_report(pytester))
+    flat = tests["test_quick.py::test_flat"]
+    assert (flat["verdict"], flat["stop_reason"]) == ("ok", "flat")
+    assert (flat["warmup"], flat["iterations"]) == (2, 2)
+    assert _count(pytester, "flat.count") == 4
+    assert len(flat["snapshots"]["py_blocks"]) == 3
+
+    leak = tests["test_quick.py::test_small_native_leak"]
+    assert leak["stop_reason"] != "flat", leak  # the full warm-up and rounds ran
+    assert leak["warmup"] > 5
+    assert leak["iterations"] >= 10
+    assert leak["growth"]["malloc"]["total_growth"] > 0, leak["growth"]["malloc"]
+
+    cache = tests["test_quick.py::test_cache_fills_on_the_third_call"]
+    assert cache["verdict"] == "ok", cache["message"]
+    assert cache["stop_reason"] != "flat" or cache["warmup"] > 2, cache
+    assert _count(pytester, "fills.count") > 4

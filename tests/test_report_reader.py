@@ -157,3 +157,42 @@ def test_a_bad_baseline_is_a_usage_error_not_an_internal_error(pytester):
     err = result.stderr.str()
     assert "base.json: does not match the report schema" in err
     assert "INTERNALERROR" not in result.stdout.str() + err
+
+
+# --------------------------------------------------------------------------- the writer
+
+
+def test_the_written_text_is_the_report_and_each_test_is_encoded_once(tmp_path, monkeypatch):
+    """The checkpoints rewrite the report every few seconds: each test's JSON text is made
+    once (not at every rewrite), and the file reads back as the report, whatever its strings
+    hold (a nodeid that looks like the writer's own placeholder included)."""
+    from pytest_memleak import model
+
+    base = sample_report()
+    odd = dataclasses.replace(base.tests[0], nodeid='t.py::test["memleak-tests-", \\u2603]')
+    report = dataclasses.replace(base, tests=(base.tests[0], odd))
+    encoded = json_report.EncodedTests()
+    calls = []
+    real = json_report.to_object
+    monkeypatch.setattr(json_report, "to_object", lambda v: calls.append(type(v)) or real(v))
+    for _ in range(3):
+        path = str(tmp_path / "r.json")
+        json_report.write_atomic(path, report, encoded)
+        assert json.loads(Path(path).read_text()) == model.to_json(report)
+        assert json_report.read_report(path).tests[1].nodeid == odd.nodeid
+    assert calls.count(model.TestResult) == 2  # each test once, over three writes
+    assert calls.count(model.RunReport) == 3  # the rest of the report at every write
+    empty = dataclasses.replace(report, tests=())
+    assert json.loads(json_report.encode(empty)) == model.to_json(empty)
+
+
+def test_a_rerun_test_keeps_only_its_last_encoded_run():
+    base = sample_report()
+    first = base.tests[0]
+    second = dataclasses.replace(first, verdict="ok")
+    encoded = json_report.EncodedTests()
+    encoded.add(first)
+    encoded.add(second)
+    encoded.keep_only([second])
+    assert len(encoded._texts) == 1
+    assert json.loads(encoded.text(second))["verdict"] == "ok"

@@ -270,3 +270,36 @@ def test_analyse_any_finite_series(values, min_slope):
     d = to_json(g)
     assert all(type(v) in (str, float) for v in d.values())
     json.dumps(d, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False)),
+    n=st.integers(1, 40),
+    timed=st.booleans(),
+    min_slope=st.sampled_from([0.0, 0.5, 160.0, 1e12]),
+)
+def test_a_constant_series_is_analysed_as_the_full_path_would(value, n, timed, min_slope):
+    """analyse() skips the numpy work for a constant series (most metrics of a clean test);
+    what it returns must be what the full analysis returns."""
+    import pytest_memleak.stats as stats
+
+    values = [value] * n
+    times = [0.001 * i for i in range(n)] if timed else None
+    fast = _analyse(values, times, min_slope=min_slope)
+    full_path = stats._constant
+    try:
+        stats._constant = lambda *a: False
+        full = _analyse(values, times, min_slope=min_slope)
+    finally:
+        stats._constant = full_path
+    assert fast == full
+
+
+def test_the_constant_fast_path_keeps_the_input_checks():
+    with pytest.raises(ValueError, match="min_slope"):
+        _analyse([1.0, 1.0, 1.0], min_slope=-1.0)
+    with pytest.raises(ValueError, match="timestamps"):
+        _analyse([1.0, 1.0, 1.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match="finite"):
+        _analyse([1.0, 1.0], [0.0, math.inf])

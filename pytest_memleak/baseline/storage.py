@@ -61,12 +61,14 @@ class Storage:
                 self._commit = text
         return self._commit
 
-    def save(self, report: RunReport, *, now: float | None = None) -> str:
-        """Write ``report`` as a new run and return its path; never overwrites a saved run."""
+    def save(self, report: RunReport, *, now: float | None = None, text: str | None = None) -> str:
+        """Write ``report`` as a new run and return its path; never overwrites a saved run.
+        ``text``: the report already encoded as JSON (the session's report file)."""
         root = Path(self.root)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         commit = re.sub(r"[^A-Za-z0-9]", "", self.commit()) or "nogit"
-        text = json.dumps(to_json(report), indent=1, ensure_ascii=True, allow_nan=False)
+        if text is None:
+            text = json.dumps(to_json(report), indent=1, ensure_ascii=True, allow_nan=False)
         try:
             root.mkdir(parents=True, exist_ok=True)
             with temp_file(root, text.encode("utf-8"), prefix=".save.") as tmp:
