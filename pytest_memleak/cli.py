@@ -7,6 +7,7 @@
     pytest-memleak html REPORT -o FILE [--compare OLD] [--fail RULE]
     pytest-memleak validate REPORT
     pytest-memleak list
+    pytest-memleak monitor (--pid PID | -- CMD ARGS...) [--serve HOST:PORT] ...
 
 REPORT, OLD and NEW are report files, or saved runs of the history folder (``--storage``,
 default ``.memleak/history``): ``latest``, a run's file name, or a unique prefix of it such as
@@ -214,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     ref_help = "a report file, or a saved run: 'latest', its file name or a unique prefix of it"
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Show, compare, validate and render pytest-memleak JSON reports.",
+        description="Show, compare, validate and render pytest-memleak JSON reports; watch a "
+        "running process (monitor).",
         epilog="Exit status: 0 ok; 1 compare rule failed / validate found the report invalid; "
         "2 usage error or unreadable input.",
     )
@@ -272,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", parents=[common], help="list the saved runs")
     p.set_defaults(func=cmd_list)
+
+    from .monitor.command import add_parser as add_monitor
+
+    add_monitor(sub)
     return parser
 
 

@@ -149,6 +149,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{exc} (--memleak-compare / memleak_compare)") from None
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "memleak-manager")
+    if settings.serve and not is_worker:  # --memleak-serve: the live dashboard of the run
+        from .monitor.live_run import LiveRun
+
+        config.pluginmanager.register(LiveRun(config, settings), "memleak-live")
 
 
 class MemleakPlugin:

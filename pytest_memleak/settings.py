@@ -112,6 +112,27 @@ def _retention(v: object, key: str) -> int:
     return units.parse_int(v, key, minimum=10, maximum=MAX_RETENTION)
 
 
+def _serve(v: object, key: str) -> str | None:
+    """HOST:PORT on the loopback (``:PORT`` alone: 127.0.0.1); 'off' for none."""
+    import ipaddress
+
+    if v is None or (isinstance(v, str) and v.strip().lower() in ("off", "none", "")):
+        return None
+    expected = "HOST:PORT on the loopback, such as 127.0.0.1:8765 (port 0: any free port)"
+    text = v.strip() if isinstance(v, str) else ""
+    m = re.fullmatch(r"\[?([0-9A-Za-z.:]*?)\]?:(\d{1,5})", text)
+    if m is None or int(m.group(2)) > 65535:
+        raise ConfigError(key, v, expected)
+    host = m.group(1) or "127.0.0.1"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(key, v, expected)
+    return f"{host}:{m.group(2)}" if ":" not in host else f"[{host}]:{m.group(2)}"
+
+
 def _ref(v: object, key: str) -> str | None:
     if v is None:
         return None
@@ -222,6 +243,15 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "also write a self-contained HTML report (charts, leaks, baseline comparison) here",
         metavar="PATH",
+        marker=False,
+    ),
+    Option(
+        "serve",
+        _serve,
+        None,
+        "serve a live dashboard of the run on HOST:PORT of the loopback, e.g. 127.0.0.1:0 "
+        "(the tests checked so far, the current test's series)",
+        metavar="HOST:PORT",
         marker=False,
     ),
     Option(
@@ -443,6 +473,7 @@ class Settings:
     disable: bool = False
     report: str | None = ".memleak/report.json"
     html: str | None = None
+    serve: str | None = None
     table: str = "auto"
     profile: str = "default"
     iterations: int = 10

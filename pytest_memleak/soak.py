@@ -11,6 +11,7 @@ rules of :data:`SAMPLING`. The terminal progress of a soak is ``render.progress`
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -141,6 +142,20 @@ def own_reader(probes: Probes) -> Callable[[], dict[str, float]]:
     return read
 
 
+def _child_count(ps: Any) -> float:
+    """The direct children of another process: ``/proc/PID/task/*/children`` (tens of
+    microseconds), else psutil's scan of every process on the machine (about 1 ms per 100
+    processes)."""
+    try:
+        count = 0
+        for tid in os.listdir(f"/proc/{ps.pid}/task"):
+            with open(f"/proc/{ps.pid}/task/{tid}/children", "rb") as f:
+                count += len(f.read().split())
+        return float(count)
+    except OSError:
+        return float(len(ps.children()))
+
+
 def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
     """Read another process: a ``subprocess.Popen``, a ``psutil.Process`` or a pid."""
     import psutil
@@ -170,7 +185,7 @@ def process_reader(proc: Any) -> Callable[[], dict[str, float]]:
                     "rss": float(ps.memory_info().rss),
                     "fds": float(ps.num_fds()) if hasattr(ps, "num_fds") else math.nan,
                     "threads": float(ps.num_threads()),
-                    "children": float(len(ps.children())),
+                    "children": _child_count(ps),
                 }
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             raise ended() from None

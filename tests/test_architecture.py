@@ -31,11 +31,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("outcome",),
     ("render",),
     ("fixture",),
+    ("monitor",),
     ("plugin", "cli", "__main__", "__init__"),
 ]
 
 #: Only these may import the renderers.
-RENDER_IMPORTERS = ("plugin", "cli", "render")
+RENDER_IMPORTERS = ("plugin", "cli", "monitor", "render")
 
 
 def _modules() -> dict[str, Path]:

@@ -101,6 +101,7 @@ def test_leak_caught_and_clean_passes_with_fast_settings(run_memleak, leak_and_c
 #: yet): ini text -> the value in the JSON.
 VALUE_ONLY = {
     "max_external": ("64 MiB", 64 * 1024**2),
+    "serve": ("127.0.0.1:0", "127.0.0.1:0"),  # its behaviour: tests/test_monitor_live_run.py
 }
 
 #: ini keys with a behaviour test below.
