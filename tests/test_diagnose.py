@@ -150,3 +150,24 @@ def test_the_verdict_is_judged_once_per_decision(monkeypatch, body, judged):
     result = analysis.check(leaking if body == "leak" else clean, iterations=10, warmup=2)
     assert result.verdict == ("leak" if body == "leak" else "ok")
     assert len(seen) == judged
+
+
+def test_stack_lines_and_short_paths_survive_cleared_caches_and_a_changed_directory(
+    tmp_path, monkeypatch
+):
+    """Stack text is read once per file (the loop clears linecache between calls) and paths
+    are shortened against the current directory of the moment (cached per directory)."""
+    import linecache
+
+    from pytest_memleak.detectors import frames
+
+    src = tmp_path / "pkg" / "mod.py"
+    src.parent.mkdir()
+    src.write_text("a = 1\nleaked.append(bytes(64))  # here\n")
+    monkeypatch.chdir(tmp_path)
+    assert frames.frame_line(str(src), 2) == "pkg/mod.py:2: leaked.append(bytes(64))  # here"
+    linecache.clearcache()
+    assert frames.frame_line(str(src), 2).endswith(": leaked.append(bytes(64))  # here")
+    assert frames.frame_line(str(src), 99) == "pkg/mod.py:99"
+    monkeypatch.chdir(src.parent)
+    assert frames.location(str(src), 1) == "mod.py:1"

@@ -61,8 +61,13 @@ def is_plugin_file(filename: str) -> bool:
 
 def short_path(filename: str) -> str:
     """Path relative to the current directory when below it, else as is."""
+    return _short_path(filename, os.getcwd())
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_path(filename: str, cwd: str) -> str:
     try:
-        rel = os.path.relpath(filename)
+        rel = os.path.relpath(filename, cwd)
     except ValueError:
         return filename
     return filename if rel.startswith("..") else rel
@@ -74,8 +79,16 @@ def location(filename: str, lineno: int) -> str:
 
 def frame_line(filename: str, lineno: int) -> str:
     """``path:line: source`` for stack traces."""
-    text = linecache.getline(filename, lineno).strip()
+    lines = _lines(filename)
+    text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
     return f"{location(filename, lineno)}: {text}" if text else location(filename, lineno)
+
+
+@functools.lru_cache(maxsize=256)
+def _lines(filename: str) -> tuple[str, ...]:
+    """A source file's lines, read once: the loop clears ``linecache`` between calls (it is a
+    cache that grows), so reading through it alone re-read whole files for every stack."""
+    return tuple(linecache.getlines(filename))
 
 
 _RUNNER_PARTS = ("_pytest", "pluggy", "pytest_asyncio", "anyio", "xdist", "execnet")

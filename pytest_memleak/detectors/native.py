@@ -310,11 +310,7 @@ def ctypes_on_line(source: str) -> bool:
     ctypes = sys.modules.get("ctypes")
     if ctypes is None:
         return False
-    namespaces = [
-        vars(m)
-        for m in list(sys.modules.values())
-        if getattr(m, "__file__", None) and _same(m.__file__ or "", path)
-    ]
+    namespaces = [vars(m) for m in _modules_at(path)]
     for ident in _IDENT.findall(text):
         for ns in namespaces:
             obj = ns.get(ident)
@@ -339,12 +335,22 @@ def _line_namespace(source: str) -> tuple[str, list[dict[str, object]]]:
     text = linecache.getline(path, int(lineno)) if lineno.isdigit() else ""
     if not text:
         return "", []
-    spaces = [
-        vars(m)
+    return text, [vars(m) for m in _modules_at(path)]
+
+
+def _modules_at(path: str) -> list[object]:
+    """The imported modules whose file is ``path`` (only files of the same name are compared
+    on disk: a stat of every module's file cost ~4 ms a leak)."""
+    import os
+
+    base = os.path.basename(path)
+    return [
+        m
         for m in list(sys.modules.values())
-        if getattr(m, "__file__", None) and _same(m.__file__ or "", path)
+        if isinstance(getattr(m, "__file__", None), str)
+        and os.path.basename(m.__file__ or "") == base
+        and _same(m.__file__ or "", path)
     ]
-    return text, spaces
 
 
 def modules_called_on_line(source: str) -> list[str]:

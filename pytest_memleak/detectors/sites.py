@@ -87,23 +87,28 @@ def _package_frame(frames: Frames) -> str | None:
     return None
 
 
-def _source(frames: Frames) -> tuple[str, bool, list[str]]:
-    """(source, is_user, stack innermost-first) for a tracemalloc traceback (oldest first)."""
-    inner_first = list(reversed(frames))
+def _stack(frames: Frames) -> list[str]:
+    """The stack text (innermost first) of a tracemalloc traceback (oldest first)."""
     stack = []
-    for f, n in inner_first:
+    for f, n in reversed(frames):
         if is_runner_file(f):
             break  # pytest and pluggy frames below the test say nothing about the leak
         if not is_plugin_file(f):
             stack.append(frame_line(f, n))
+    return stack
+
+
+def _source(frames: Frames) -> tuple[str, bool]:
+    """(source, is_user) for a tracemalloc traceback (oldest first)."""
+    inner_first = list(reversed(frames))
     for f, n in inner_first:
         if is_user_file(f):
-            return location(f, n), True, stack
+            return location(f, n), True
     for f, n in inner_first:
         if not is_plugin_file(f):
-            return location(f, n), False, stack
+            return location(f, n), False
     f, n = inner_first[0]
-    return location(f, n), False, stack
+    return location(f, n), False
 
 
 def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Site]:
@@ -147,7 +152,7 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
             # Most steps grow, or (in a call of the loop) it never shrinks and grew at least
             # twice: a leak every third call.
             continue
-        source, user, stack = _source(frames)
+        source, user = _source(frames)
         if relaxed and not (user and in_call):
             # Only the body's own calls (run by this plugin's loop): one resize in pytest's or a
             # library's bookkeeping, or a block a background thread happens to hold, says nothing.
@@ -157,7 +162,7 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
         if merged is None:
             by_source[(source, numpy)] = Site(
                 source=source,
-                stack=tuple(stack),
+                stack=(),  # written for the sites kept only (below): reading lines costs
                 bytes_per_iter=total / steps,
                 blocks_per_iter=(counts[-1] - counts[0]) / steps,
                 total_bytes=total,
@@ -179,7 +184,7 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
                 growing_steps=max(merged.growing_steps, growing),
             )
     sites = sorted(by_source.values(), key=lambda s: (not s.user, -s.total_bytes))
-    return sites[:limit]
+    return [dataclasses.replace(s, stack=tuple(_stack(s.frames))) for s in sites[:limit]]
 
 
 def traced_growth(snapshots: list[tracemalloc.Snapshot]) -> float:
