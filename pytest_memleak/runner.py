@@ -219,6 +219,10 @@ class Loop:
         while self._above_last():
             now = time.perf_counter()
             if now >= deadline:
+                # Not a helper that finishes just after the call: a resource that stays. No
+                # more waiting for this body (the identities of the resources decide whether
+                # the same ones survive; waiting again would only cost time).
+                self._waited = HELPER_BUDGET_S
                 break
             time.sleep(min(delay, deadline - now))
             delay = min(delay * 2, 0.02)
@@ -338,6 +342,7 @@ class Loop:
                     yield from self._measure()
                 self._finish_series()
                 if self.diagnose_hook is not None and not m.runaway:
+                    self._waiting = True
                     self.diagnosing = True
                     try:
                         yield from self.diagnose_hook(self)
@@ -378,7 +383,9 @@ class Loop:
                     continue
                 if k == 1:  # after the second: our per-call set-up's first replacement settled
                     self._freeze()
-                    self._prime_and_snap()
+                    # No waiting for helpers here: a count above the baseline ends the quick
+                    # check, and the measured rounds give helpers their chance.
+                    self._prime_and_snap(wait=False)
                     continue
                 self._exact_snap()
                 if not self._flat(0, quick=True):
@@ -417,13 +424,14 @@ class Loop:
         self.settle()
         self.probes.reset_clock()
 
-    def _prime_and_snap(self, resources: bool = False) -> None:
+    def _prime_and_snap(self, resources: bool = False, wait: bool = True) -> None:
         """Run the measuring path (and the mid-round check) a few times, then take the
         baseline snapshot: the interpreter's free lists fill up with its temporaries, and
         before 3.11 a function's first call leaves a frame cached for good. ``resources``:
         also note which threads, descriptors and children exist at the baseline (to tell the
-        same resources surviving from helpers caught alive at a snapshot)."""
-        self._waiting = True  # the wait path is primed too (its first calls allocate)
+        same resources surviving from helpers caught alive at a snapshot). ``wait``: the
+        snapshots wait for helpers (see :meth:`_await_helpers`)."""
+        self._waiting = wait  # the wait path is primed too (its first calls allocate)
         for _ in range(PRIME_PASSES):
             self.settle()
             self._snap()
@@ -483,6 +491,10 @@ class Loop:
             if m.iterations + s.iterations > s.max_iterations:
                 m.stop_reason = "iteration cap"
                 break
+            # Helpers were given their chance in the first round; from here the identities of
+            # the resources decide (a helper caught alive is not the same thread, fd or child
+            # as the last round's), and waiting on a real leak only costs time.
+            self._waiting = False
             # Screening allocated objects of ours: measure the next round from a new
             # baseline (the series are stitched across it).
             round_start = self._n

@@ -47,3 +47,34 @@ def test_one_jump_is_an_event_not_a_trend():
     # Never "suspect" from one step: weak evidence that only buys more rounds.
     assert screen("malloc", jump, T) == "ambiguous"
     assert screen("py_blocks", [10.0] * 5 + [500.0] * 6, T) == "ambiguous"
+
+
+def test_a_resource_that_outlives_one_full_wait_ends_the_waiting(monkeypatch):
+    """Helpers that finish just after the call get HELPER_WAIT_S; a count still above the last
+    snapshot after that is a resource that stays, and the loop stops waiting for this body
+    (a leaking body used to sleep the whole budget, 0.3 s a test)."""
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    loop = runner.Loop(Settings())
+    loop._counts = {"fds": 10.0, "threads": 1.0, "children": 0.0}
+    loop._readers = {"fds": lambda: 11.0, "threads": lambda: 1.0, "children": lambda: 0.0}
+    sleeps: list[float] = []
+    monkeypatch.setattr(runner.time, "sleep", sleeps.append)
+    loop._await_helpers()
+    assert sleeps, "the first wait polls"
+    assert loop._waited >= runner.HELPER_BUDGET_S
+    sleeps.clear()
+    loop._await_helpers()
+    assert sleeps == []
+    # A helper that finishes in time leaves the budget for the next snapshots.
+    other = runner.Loop(Settings())
+    other._counts = dict(loop._counts)
+    left = iter([11.0, 11.0, 10.0])
+    other._readers = {
+        "fds": lambda: next(left, 10.0),
+        "threads": lambda: 1.0,
+        "children": lambda: 0.0,
+    }
+    other._await_helpers()
+    assert other._waited < runner.HELPER_WAIT_S
