@@ -41,6 +41,9 @@ MIN_MEASURED = 5
 RUNAWAY_GROWTH = 1024**3
 #: Passes of the measuring path before the baseline (free lists, first-call caches).
 PRIME_PASSES = 8
+#: The same before the quick check's baseline (the path is warm after the first test): what a
+#: pass too few leaves behind shows as movement, which ends the quick check (the full rounds run).
+QUICK_PRIME_PASSES = 2
 #: Measured iterations after which a body whose exact counters stayed flat is judged clean.
 EARLY_AT = 5
 #: Calls after the first from which a body that left every exact counter where it was is
@@ -432,7 +435,7 @@ class Loop:
         same resources surviving from helpers caught alive at a snapshot). ``wait``: the
         snapshots wait for helpers (see :meth:`_await_helpers`)."""
         self._waiting = wait  # the wait path is primed too (its first calls allocate)
-        for _ in range(PRIME_PASSES):
+        for _ in range(PRIME_PASSES if wait else QUICK_PRIME_PASSES):
             self.settle()
             self._snap()
             self._flat(0)
