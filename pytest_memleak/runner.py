@@ -48,7 +48,7 @@ QUICK_PRIME_PASSES = 2
 EARLY_AT = 5
 #: Calls after the first from which a body that left every exact counter where it was is
 #: judged clean during the warm-up (see ``Loop._warm_up``).
-QUICK_MEASURED = 2
+QUICK_MEASURED = 3
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -371,9 +371,9 @@ class Loop:
         counter where it was and memory within its floor, the body is clean. Its snapshots
         are taken with glibc's per-thread cache filled, so that their malloc readings are
         exact: otherwise a small native leak is served from that cache and moves the reading
-        only once in several calls, too rare for two calls to see. Any movement ends the
-        quick check; then the full warm-up runs (the cache goes back to what the body makes
-        of it) and the measured rounds follow as usual, the quick snapshots dropped."""
+        only once in several calls, too rare for a few calls to see. Any movement ends the
+        quick check; its calls count as warm-up, the rest of the warm-up runs and the measured
+        rounds follow as usual, the quick snapshots dropped."""
         s = self.settings
         m = self.m
         if s.warmup >= 2 + QUICK_MEASURED and not s.thorough:
@@ -402,7 +402,7 @@ class Loop:
                 self._screen_round(0, state, set())
                 return True
             self._n = 0
-        for _ in range(s.warmup):
+        for _ in range(s.warmup - m.warmup):  # the quick check's calls were warm-up calls too
             yield from self._call()
             m.warmup += 1
             if self._warmup_over() or self._runaway():

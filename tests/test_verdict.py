@@ -154,3 +154,17 @@ def test_soak_imports_no_renderer():
         node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
     ] + [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
     assert not [m for m in imported if "render" in m]
+
+
+def test_growth_in_steps_wider_than_the_untraced_window_is_not_refuted_by_it():
+    """A buffer grown in place steps up every few calls: 6 untraced calls that saw no step do
+    not refute 60 measured calls that saw 10 (the zoo's bytearray case); growth at every call
+    that the 6 calls did not see is refuted as before."""
+    from pytest_memleak.detectors.verdict import _steps_too_sparse
+
+    steps = [float(1000 * (i // 6)) for i in range(61)]  # a step every 6 calls
+    assert _steps_too_sparse(steps, 6)
+    every_call = [float(100 * i) for i in range(61)]
+    assert not _steps_too_sparse(every_call, 6)
+    assert not _steps_too_sparse([5.0] * 61, 6)  # no step at all: nothing to protect
+    assert not _steps_too_sparse([None, 1.0, 2.0, 3.0], 6)

@@ -435,12 +435,25 @@ def _unconfirmed_native(m: Measurement, metric: str, rate: float | None) -> str:
         settled = d.settled_rss_per_iter
     else:
         settled = d.untraced_malloc_per_iter
+        if _steps_too_sparse(m.series.get(metric) or [], d.untraced_calls):
+            return ""
     if settled is None or settled >= NATIVE_CONFIRM_SHARE * rate:
         return ""
     return (
         f"not confirmed: {format_size(settled)}/iter over the diagnosis's calls with glibc's "
         "caches settled (memory the allocator keeps for reuse)"
     )
+
+
+def _steps_too_sparse(series: list[float | None], window: int) -> bool:
+    """The measured series grew in steps too far apart for the diagnosis's untraced window to
+    see one for sure (a buffer grown in place is reallocated every few calls, with headroom):
+    its silence then refutes nothing."""
+    values = [v for v in series if v is not None]
+    rises = sum(1 for a, b in zip(values, values[1:]) if b > a)
+    if rises == 0 or window <= 0:
+        return False
+    return (len(values) - 1) / rises * 2 > window
 
 
 def _slope(m: Measurement, metric: str) -> float | None:

@@ -186,11 +186,13 @@ def _untraced_pass(
     yield from each_call
     d.rss_rising_steps = sum(1 for a, b in zip(rss_seen, rss_seen[1:]) if b > a)
     d.untraced_calls = CALLS
-    # malloc read before the trim: trimming moves what glibc keeps, and a small native leak
-    # served from its per-thread cache then reads as nothing; RSS read after it.
+    # malloc read before the trim and after it: trimming moves what glibc keeps (a small
+    # native leak served from its per-thread cache can read as nothing after it, a buffer
+    # grown in place as nothing before it); the growth is the larger. RSS read after the trim.
     calls.settle_allocator(trim=False)
-    d.untraced_malloc_per_iter = (calls.malloc() - malloc_start) / CALLS
+    untrimmed = calls.malloc()
     calls.settle_allocator()
+    d.untraced_malloc_per_iter = (max(untrimmed, calls.malloc()) - malloc_start) / CALLS
     d.settled_rss_per_iter = (calls.rss() - rss_start) / CALLS
     census_after = objects.census(census_before)
     inv_after = resources.capture("children" in confirmed)
