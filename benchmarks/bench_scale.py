@@ -2,7 +2,7 @@
 """--memleak-all over a generated 200-test suite: wall time, serial and with pytest -n 2; the
 plugin's own memory (JSON report size, RSS of the pytest process).
 
-    .venv/bin/python benchmarks/bench_scale.py [--quick] [--tests N] [--reps N]
+    .venv/bin/python benchmarks/bench_scale.py [--quick] [--tests N] [--reps N] [--body-ms MS]
 
 The suite (in a temporary folder) has ``--tests`` tests (default 200) with bodies of about 1 ms
 (building and summing a list of small dicts, calibrated on this machine); one test in 25 also
@@ -112,10 +112,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 tests, 1 repetition (< 30 s)")
     ap.add_argument("--tests", type=int, default=None, help="generated tests (default 200)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per arm (default 3)")
+    ap.add_argument("--body-ms", type=float, default=1.0,
+                    help="body time to calibrate to (default 1.0; 0: a tiny body, one small dict)")
     args = ap.parse_args()
     tests = args.tests or (20 if args.quick else 200)
     reps = args.reps or (1 if args.quick else 3)
-    n = calibrate()
+    n = calibrate(args.body_ms) if args.body_ms > 0 else 1
     body_ms = work_ms(n)
     folder = tempfile.mkdtemp(prefix="bench_scale_")
     reports = tempfile.mkdtemp(prefix="bench_scale_reports_")
@@ -203,7 +205,7 @@ def main() -> int:
               "%.0f" % c.median(clean_sizes) if clean_sizes else "-",
               "%.0f" % c.median(leak_sizes) if leak_sizes else "-",
               "%+.1f MiB" % (rss_on - rss_off)]],
-            title="The plugin's own memory: the JSON report (serial run, indent=1 as written) and the RSS")
+            title="The plugin's own memory: the JSON report (serial run, as written) and the RSS")
     d_clean = [v for k2, v in dur.items() if k2 not in leaking]
     d_leak = [v for k2, v in dur.items() if k2 in leaking]
     c.table(["tests", "loop s per test (median)", "loop s in all", "measured iterations", "stop reasons (all tests)"],
@@ -219,12 +221,19 @@ def main() -> int:
     on_s = c.median(data["serial, --memleak-all"]["wall"])
     on_n = c.median(data["-n 2, --memleak-all"]["wall"])
     without_n = "" if off_n != off_n else "%.1f s without, " % off_n  # NaN when that arm was not run
-    c.summary("--memleak-all over %d tests of ~%.1f ms: serial %.1f s (%.1f s without the plugin, +%.0f ms/test), "
-              "-n 2 %.1f s (%sspeed-up %.2fx over serial); report %.0f KiB = %.0f B/test, %.0f "
-              "B/snapshot; max RSS %.0f MiB vs %.0f MiB without (%+.1f MiB) (no numeric target)" % (
-                  tests, body_ms, on_s, off_s, (on_s - off_s) / tests * 1000, on_n, without_n, on_s / on_n,
-                  size / 1024, size / max(1, len(doc["tests"])), size / max(1, total_snaps),
-                  rss_on, rss_off, rss_on - rss_off))
+    targets = []
+    if body_ms < 0.1:
+        targets.append("serial ratio target <= 5x (issue 14, tiny bodies): %s"
+                       % ("MET" if on_s / off_s <= 5 else "MISSED"))
+    if body_ms >= 5:
+        targets.append("-n 2 speed-up target >= 1.7x (issue 14, bodies >= 5 ms): %s"
+                       % ("MET" if on_s / on_n >= 1.7 else "MISSED"))
+    c.summary("--memleak-all over %d tests of ~%.2f ms: serial %.1f s (%.1f s without the plugin, %.2fx, +%.0f "
+              "ms/test), -n 2 %.1f s (%sspeed-up %.2fx over serial); report %.0f KiB = %.0f B/test, %.0f "
+              "B/snapshot; max RSS %.0f MiB vs %.0f MiB without (%+.1f MiB); %s" % (
+                  tests, body_ms, on_s, off_s, on_s / off_s, (on_s - off_s) / tests * 1000, on_n, without_n,
+                  on_s / on_n, size / 1024, size / max(1, len(doc["tests"])), size / max(1, total_snaps),
+                  rss_on, rss_off, rss_on - rss_off, "; ".join(targets) or "no numeric target at this body size"))
     return 0
 
 
