@@ -11,10 +11,47 @@ import fcntl
 import json
 import os
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+#: The headless Chromium flags both browser tests use (no network, no profile state).
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+def find_chromium() -> str | None:
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
+
+
+def require_chromium(what: str) -> str:
+    """Chromium's path; skips the test without it, except under CI, where it fails."""
+    import pytest
+
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(
+                "Chromium is not installed; CI must install it "
+                f"(apt-get install -y chromium) to test {what} in a browser"
+            )
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    return path
 
 
 class CdpError(RuntimeError):
@@ -35,15 +72,7 @@ class Browser:
         self.log = profile.parent / f"{profile.name}-chromium.log"
         argv = [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
+            *HEADLESS_FLAGS,
             "--hide-scrollbars",
             "--remote-debugging-pipe",
             f"--window-size={width},{height}",

@@ -7,9 +7,7 @@ install it (Debian: ``apt-get install -y chromium``).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import shutil
 import struct
 import subprocess
 from html.parser import HTMLParser
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdp import HEADLESS_FLAGS, require_chromium
 from test_html import run_report, sampled_test
 
 from pytest_memleak.baseline import compare_runs, parse_rule
@@ -58,25 +57,9 @@ def test_long_id(w):
 """
 
 
-def find_chromium() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "Chromium is not installed; CI must install it "
-                "(apt-get install -y chromium) to test the HTML report in a browser"
-            )
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    return path
+    return require_chromium("the HTML report")
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +82,7 @@ def page(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Pa
 def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [
         chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
+        *HEADLESS_FLAGS,
         f"--user-data-dir={profile}",
         *args,
     ]

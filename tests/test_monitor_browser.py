@@ -9,7 +9,6 @@ report's browser test does.
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
@@ -17,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cdp import Browser
-from test_html_browser import find_chromium
+from cdp import Browser, require_chromium
 
 LEAKER = """
 import time
@@ -31,15 +29,7 @@ for _ in range(1500):
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "Chromium is not installed; CI must install it "
-                "(apt-get install -y chromium) to test the dashboard in a browser"
-            )
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    return path
+    return require_chromium("the dashboard")
 
 
 def png_size(data: bytes) -> tuple[int, int]:
