@@ -171,3 +171,30 @@ def test_stack_lines_and_short_paths_survive_cleared_caches_and_a_changed_direct
     assert frames.frame_line(str(src), 99) == "pkg/mod.py:99"
     monkeypatch.chdir(src.parent)
     assert frames.location(str(src), 1) == "mod.py:1"
+
+
+def test_the_c_call_profile_stops_tracing_a_heavy_body_after_its_budget(pytester, run_memleak):
+    """The line tracer costs with every Python line the body runs: a body of 200k lines that
+    also leaks native memory is traced for 2 calls once the pass's budget is spent (it took
+    seconds per call), and the leak is still caught and located."""
+    pytester.makepyfile(
+        test_heavy="""
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+
+        def test_heavy_native_leak():
+            total = 0
+            for i in range(100_000):
+                total += i
+            libc.malloc(64 * 1024)
+        """
+    )
+    run = run_memleak("--memleak-all", "--memleak-iterations=5", "--memleak-warmup=1")
+    test = run.test("test_heavy_native_leak")
+    assert test["verdict"] == "leak", test["findings"]
+    notes = test["diagnosis"]["notes"]
+    assert any(n.startswith("C-call profile: 2 of 6 calls traced") for n in notes), notes
+    assert test["leaks"][0]["source"].startswith("test_heavy.py:"), test["leaks"]

@@ -54,6 +54,8 @@ GENERIC = {
 #: Plain containers: searched only when nothing more specific grew.
 CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
 RETAINER_BUDGET_S = 0.15
+#: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
+NATIVE_BUDGET_S = 0.3
 
 
 class Retainer(TypedDict):
@@ -146,9 +148,11 @@ def _iterations(
     *,
     after: Callable[[], object] | None = None,
     tracer: native.Attributor | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Generator[None, None, None]:
     """:data:`CALLS` calls of the body (one per ``yield``), each followed by the settling a
-    snapshot needs and then by ``after``; ``tracer`` is installed during the calls only."""
+    snapshot needs and then by ``after``; ``tracer`` is installed during the calls only;
+    ``stop`` ends the pass early when it returns True after a call."""
     for _ in range(CALLS):
         calls.before_call()
         if tracer is not None:
@@ -163,6 +167,8 @@ def _iterations(
         calls.settle()
         if after is not None:
             after()
+        if stop is not None and stop():
+            return
 
 
 def _untraced_pass(
@@ -242,11 +248,24 @@ def _native_pass(calls: Calls, d: Diagnosis, confirmed: set[str]) -> Generator[N
     if not (counters and native_suspect):
         return
     att = native.Attributor(counters)
-    yield from _iterations(calls, d, tracer=att)
+    t0 = time.perf_counter()
+    first = d.iterations
+
+    def over_budget() -> bool:
+        # The line tracer costs with the body's Python lines (a 10k-iteration loop: seconds a
+        # call): at least 2 traced calls, then stop once the budget is spent.
+        return d.iterations - first >= 2 and time.perf_counter() - t0 > NATIVE_BUDGET_S
+
+    yield from _iterations(calls, d, tracer=att, stop=over_budget)
+    traced = d.iterations - first
+    if traced < CALLS:
+        d.notes.append(
+            f"C-call profile: {traced} of {CALLS} calls traced ({NATIVE_BUDGET_S:g} s budget)"
+        )
     for counter in counters:
-        d.lines[counter] = att.top_lines(counter, CALLS)
+        d.lines[counter] = att.top_lines(counter, traced)
     if "malloc" in counters:
-        d.modules = att.modules("malloc", CALLS)
+        d.modules = att.modules("malloc", traced)
 
 
 def _counters(calls: Calls, confirmed: set[str]) -> dict[str, Callable[[], float]]:
