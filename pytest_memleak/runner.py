@@ -442,7 +442,10 @@ class Loop:
             self._n = 0
         if resources:
             self._ids_base = {k: identities(k) for k in COUNT_METRICS}
-        self.probes.settle_allocator(trim=False)  # its first run allocates: once before
+        # Fill the cache once before the baseline's own fill: the priming passes above do not
+        # fill it, and a single fill after them left the next test's quick check moving (tried:
+        # filling only once per process made the second test of a run fail it every time).
+        self.probes.settle_allocator(trim=False)
         self._exact_snap()
 
     def _measure(self) -> Generator[None, None, None]:

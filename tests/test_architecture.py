@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_memleak"
 LAYERS: list[tuple[str, ...]] = [
     ("vocabulary", "errors", "units", "hookspec", "version"),
     ("model",),
-    ("settings", "baseline.rules", "atomic"),
+    ("settings", "baseline.rules", "atomic", "encoding"),
     ("probes", "caches", "hygiene", "iteration", "stats"),
     ("series",),
     ("runner",),

@@ -18,6 +18,7 @@ import pytest
 
 from pytest_memleak.baseline import Storage
 from pytest_memleak.cli import main
+from pytest_memleak.render.json_report import read_report
 
 APP = """
 import os
@@ -81,8 +82,8 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Reports:
         out, _ = proc.communicate(timeout=300)
         assert (work / f"{name}.json").is_file(), f"no {name}.json written:\n{out}"
     store = Storage(str(work / "history"), commit="abc1234")
-    old_run = store.save(json.loads((work / "old.json").read_text()), now=NOW)
-    new_run = store.save(json.loads((work / "new.json").read_text()), now=NOW + 60)
+    old_run = store.save(read_report(str(work / "old.json")), now=NOW)
+    new_run = store.save(read_report(str(work / "new.json")), now=NOW + 60)
     return Reports(
         work,
         work / "old.json",

@@ -172,9 +172,11 @@ def test_the_written_text_is_the_report_and_each_test_is_encoded_once(tmp_path, 
     odd = dataclasses.replace(base.tests[0], nodeid='t.py::test["memleak-tests-", \\u2603]')
     report = dataclasses.replace(base, tests=(base.tests[0], odd))
     encoded = json_report.EncodedTests()
+    from pytest_memleak import encoding
+
     calls = []
-    real = json_report.to_object
-    monkeypatch.setattr(json_report, "to_object", lambda v: calls.append(type(v)) or real(v))
+    real = encoding.to_object
+    monkeypatch.setattr(encoding, "to_object", lambda v: calls.append(type(v)) or real(v))
     for _ in range(3):
         path = str(tmp_path / "r.json")
         json_report.write_atomic(path, report, encoded)

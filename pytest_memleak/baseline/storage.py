@@ -6,7 +6,6 @@ folder (``.memleak/history`` by default), named ``<YYYYmmdd-HHMMSS>_<short git c
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 import subprocess
@@ -14,8 +13,9 @@ import time
 from pathlib import Path
 
 from ..atomic import temp_file
+from ..encoding import encode
 from ..errors import ReportError
-from ..model import RunReport, to_json
+from ..model import RunReport
 from .compare import few
 
 __all__ = ["HISTORY_DIR", "Storage"]
@@ -68,7 +68,7 @@ class Storage:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         commit = re.sub(r"[^A-Za-z0-9]", "", self.commit()) or "nogit"
         if text is None:
-            text = json.dumps(to_json(report), indent=1, ensure_ascii=True, allow_nan=False)
+            text = encode(report)
         try:
             root.mkdir(parents=True, exist_ok=True)
             with temp_file(root, text.encode("utf-8"), prefix=".save.") as tmp:
