@@ -28,7 +28,7 @@ from .model import (
     Trend,
     to_object,
 )
-from .probes import Probes
+from .probes import Probes, proc_children
 from .settings import Settings
 from .stats import analyse
 from .vocabulary import SOAK_FLOORS, UNITS, LeakType
@@ -143,17 +143,10 @@ def own_reader(probes: Probes) -> Callable[[], dict[str, float]]:
 
 
 def _child_count(ps: Any) -> float:
-    """The direct children of another process: ``/proc/PID/task/*/children`` (tens of
-    microseconds), else psutil's scan of every process on the machine (about 1 ms per 100
-    processes)."""
-    try:
-        count = 0
-        for tid in os.listdir(f"/proc/{ps.pid}/task"):
-            with open(f"/proc/{ps.pid}/task/{tid}/children", "rb") as f:
-                count += len(f.read().split())
-        return float(count)
-    except OSError:
-        return float(len(ps.children()))
+    """The direct children of another process (``probes.proc_children``), else psutil's scan
+    of every process on the machine."""
+    pids = proc_children(ps.pid)
+    return float(len(pids)) if pids is not None else float(len(ps.children()))
 
 
 def process_reader(proc: Any) -> Callable[[], dict[str, float]]:

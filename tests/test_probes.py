@@ -1,0 +1,49 @@
+"""The cheap probes themselves (the plugin's behaviour through them is in the pytester tests)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pytest_memleak import probes
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(f"/proc/self/task/{os.getpid()}/children"),
+    reason="needs /proc/PID/task/TID/children (Linux with CONFIG_PROC_CHILDREN)",
+)
+
+
+def test_a_thread_ending_between_listing_and_reading_keeps_the_children_probe_on_proc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A helper thread that exits after ``/proc/self/task`` is listed used to switch the probe
+    to psutil's scan of every process (~1.6 ms a read) for the rest of the run."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        p = probes.Probes()
+        real_listdir = os.listdir
+
+        def listdir_with_a_thread_that_just_ended(path: str) -> list[str]:
+            names = real_listdir(path)
+            return [*names, "999999999"] if path.endswith("/task") else names
+
+        monkeypatch.setattr(os, "listdir", listdir_with_a_thread_that_just_ended)
+        assert probes.proc_children("self") == [child.pid]
+        assert p.children() == 1.0
+
+        def no_psutil() -> object:
+            raise AssertionError("fell back to psutil")
+
+        monkeypatch.setattr(p, "_process", no_psutil)
+        assert p.children() == 1.0
+        assert probes.child_pids() == {child.pid}
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_children_of_a_process_that_does_not_exist_is_none() -> None:
+    assert probes.proc_children(999_999_999) is None
