@@ -11,7 +11,6 @@ rules of :data:`SAMPLING`. The terminal progress of a soak is ``render.progress`
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Sequence
