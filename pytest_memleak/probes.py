@@ -456,6 +456,8 @@ def proc_children(pid: int | str = "self") -> list[int] | None:
     where that is unavailable. A thread that exits between the listing and the read is
     skipped: helper threads come and go all the time, and must not switch this off."""
     pids: list[int] = []
+    if pid == "self" and not _may_have_children():
+        return pids
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -469,6 +471,20 @@ def proc_children(pid: int | str = "self") -> list[int] | None:
         except (OSError, ValueError):
             return None
     return pids
+
+
+def _may_have_children() -> bool:
+    """False when this process has no child at all, running or a zombie: one ``waitid`` that
+    reaps nothing (``WNOWAIT``) answers ECHILD, in about a microsecond, where reading every
+    thread's children file costs ~10 us a thread. Since Linux 2.4 it sees the children of
+    every thread of the process."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    except (OSError, AttributeError):  # no waitid, or interrupted: read the files
+        return True
+    return True
 
 
 def child_pids() -> set[int]:

@@ -836,3 +836,57 @@ def test_quick_check_judges_a_flat_body_after_five_calls_and_lets_growth_through
     assert cache["verdict"] == "ok", cache["message"]
     assert cache["stop_reason"] != "flat" or cache["warmup"] > 2, cache
     assert _count(pytester, "fills.count") > 5
+
+
+def test_quick_check_goes_on_when_native_code_moves_malloc_once_and_stops_a_native_leak(pytester):
+    """Native code that allocates one chunk once (a library's lazy buffer), or frees one and
+    later allocates one again, moves the exact malloc reading by ~600 B and then nothing: the
+    quick check goes on, and the body is clean after 5 measured calls instead of running the
+    full warm-up and rounds (humanize's freezegun tests did that 165 times in 893). A native
+    leak of the same size every call still leaves the quick check and is caught."""
+    _module(
+        pytester,
+        "test_steps",
+        """
+        import ctypes
+        import itertools
+        import pytest
+
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        ONCE = itertools.count(1)
+        WIGGLE = itertools.count(1)
+        PTR = (ctypes.c_void_p * 1)()
+        PTR[0] = libc.malloc(600)
+
+        @pytest.mark.memcheck
+        def test_native_chunk_allocated_once():
+            if next(ONCE) == 4:
+                libc.malloc(600)  # kept by "the library" for good
+
+        @pytest.mark.memcheck
+        def test_native_chunk_freed_and_allocated_again():
+            n = next(WIGGLE)
+            if n == 4:
+                libc.free(PTR[0])
+            elif n == 6:
+                PTR[0] = libc.malloc(600)
+
+        @pytest.mark.memcheck
+        def test_native_leak():
+            libc.malloc(600)
+        """,
+    )
+    _run(pytester, fast=False)
+    tests = _tests(_report(pytester))
+    for name in ("allocated_once", "freed_and_allocated_again"):
+        t = tests[f"test_steps.py::test_native_chunk_{name}"]
+        assert (t["verdict"], t["stop_reason"]) == ("ok", "flat"), t["message"]
+        assert (t["warmup"], t["iterations"]) == (2, 5), t
+        malloc = t["snapshots"]["malloc"]
+        assert max(malloc) - min(malloc) >= 512, malloc  # it did move, by the chunk
+    leak = tests["test_steps.py::test_native_leak"]
+    assert leak["verdict"] == "leak", leak["message"]
+    assert leak["warmup"] > 2, leak

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -47,3 +48,17 @@ def test_a_thread_ending_between_listing_and_reading_keeps_the_children_probe_on
 
 def test_children_of_a_process_that_does_not_exist_is_none() -> None:
     assert probes.proc_children(999_999_999) is None
+
+
+def test_children_count_zombies_and_nothing_once_they_are_reaped() -> None:
+    p = probes.Probes()
+    base = p.children()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    for _ in range(200):  # until it has exited (a zombie: not reaped yet)
+        with open(f"/proc/{child.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    assert p.children() == base + 1
+    child.wait()
+    assert p.children() == base
