@@ -322,6 +322,36 @@ def test_fresh_function_fixtures_per_iteration(pytester, run_memleak):
     assert reasons["test_creates_a_file"].startswith("not repeatable: call 2 raised FileExists")
 
 
+def test_function_fixtures_of_a_wide_fixture_used_by_many_tests_are_released(pytester, run_memleak):
+    """A module-scoped fixture keeps one entry per test that used it until the module ends
+    (pytest's own bookkeeping); the entries each repeated call adds are released, the earlier
+    tests' are left alone (looking at all of them after every call made the cost grow with
+    the square of the tests)."""
+    pytester.makepyfile(
+        test_wide="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def base():
+            return {}
+
+        @pytest.fixture
+        def child(base, tmp_path):
+            return base, tmp_path
+
+        @pytest.mark.parametrize("n", range(12))
+        @pytest.mark.memcheck
+        def test_many(child, n):
+            pass
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=12)
+    # Flat: nothing grew (without the release, 16 blocks a call, which a suppression of
+    # pytest's own bookkeeping would have let pass as "suppressed").
+    assert {(t["verdict"], t["stop_reason"]) for t in run.report["tests"]} == {("ok", "flat")}
+
+
 def test_a_body_that_consumes_its_parameter_is_not_repeatable(pytester, run_memleak):
     pytester.makepyfile(
         test_param="""
