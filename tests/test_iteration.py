@@ -347,9 +347,10 @@ def test_function_fixtures_of_a_wide_fixture_used_by_many_tests_are_released(pyt
     )
     run = run_memleak(*FAST)
     run.result.assert_outcomes(passed=12)
-    # Flat: nothing grew (without the release, 16 blocks a call, which a suppression of
+    # Nothing grew (without the release, 16 blocks a call, which a suppression of
     # pytest's own bookkeeping would have let pass as "suppressed").
-    assert {(t["verdict"], t["stop_reason"]) for t in run.report["tests"]} == {("ok", "flat")}
+    assert {t["verdict"] for t in run.report["tests"]} == {"ok"}
+    assert {t["stop_reason"] for t in run.report["tests"]} <= {"flat", "clean"}
 
 
 def test_a_body_that_consumes_its_parameter_is_not_repeatable(pytester, run_memleak):

@@ -883,10 +883,9 @@ def test_quick_check_goes_on_when_native_code_moves_malloc_once_and_stops_a_nati
     tests = _tests(_report(pytester))
     for name in ("allocated_once", "freed_and_allocated_again"):
         t = tests[f"test_steps.py::test_native_chunk_{name}"]
+        # (How many calls it took is checked on scripted probes in test_screen.py: here
+        # another chunk freed in the process at the wrong moment can hide this one.)
         assert (t["verdict"], t["stop_reason"]) == ("ok", "flat"), t["message"]
-        assert (t["warmup"], t["iterations"]) == (2, 5), t
-        malloc = t["snapshots"]["malloc"]
-        assert max(malloc) - min(malloc) >= 512, malloc  # it did move, by the chunk
     leak = tests["test_steps.py::test_native_leak"]
     assert leak["verdict"] == "leak", leak["message"]
     assert leak["warmup"] > 2, leak

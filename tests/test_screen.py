@@ -1,7 +1,14 @@
-"""The per-round screening rule on synthetic series (the loop's decisions, without a loop)."""
+"""The per-round screening rule on synthetic series, and the quick check on scripted probes."""
 
 from __future__ import annotations
 
+import time
+from array import array
+from typing import Callable
+
+import pytest
+
+from pytest_memleak.probes import FIELDS, Probes
 from pytest_memleak.runner import screen
 
 T = [float(i) for i in range(11)]
@@ -78,3 +85,72 @@ def test_a_resource_that_outlives_one_full_wait_ends_the_waiting(monkeypatch):
     }
     other._await_helpers()
     assert other._waited < runner.HELPER_WAIT_S
+
+
+class _ScriptedProbes(Probes):
+    """Probes whose malloc reading is a function of the body's calls so far; every other
+    reading is constant (a body that moves nothing else)."""
+
+    def __init__(self, malloc_after: Callable[[int], float]) -> None:
+        super().__init__()
+        self.calls = 0
+        self._malloc_after = malloc_after
+
+    def read(self, buf: array[float], offset: int) -> None:
+        values = {"t": time.perf_counter(), "rss": 1e8, "py_blocks": 1000.0, "fds": 10.0}
+        values.update(threads=1.0, children=0.0, malloc_main=5e6)
+        values["malloc"] = 1e6 + self._malloc_after(self.calls)
+        for i, name in enumerate(FIELDS):
+            buf[offset + i] = values[name]
+
+    def fds(self) -> float:
+        return 10.0
+
+    def children(self) -> float:
+        return 0.0
+
+    def _threads(self) -> float:  # type: ignore[override]
+        return 1.0
+
+
+def _quick(malloc_after: Callable[[int], float]) -> tuple[str, int, int]:
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    probes = _ScriptedProbes(malloc_after)
+    loop = runner.Loop(Settings(), probes)
+
+    def body() -> None:
+        probes.calls += 1
+
+    runner.drive(loop, body)
+    return loop.m.stop_reason, loop.m.warmup, loop.m.iterations
+
+
+@pytest.mark.parametrize(
+    ("name", "malloc_after"),
+    [
+        ("allocated once", lambda n: 608.0 if n >= 4 else 0.0),
+        ("freed and allocated again", lambda n: -608.0 if n in (4, 5) else 0.0),
+        ("freed once", lambda n: -576.0 if n >= 5 else 0.0),
+    ],
+)
+def test_malloc_moving_once_keeps_the_quick_check_going(name, malloc_after):
+    """Native code that allocates, or frees, one chunk once (or frees one and allocates one
+    again) moves the exact malloc reading by ~600 B and then nothing: the quick check goes
+    on and finds the body clean after 5 measured calls (7 in all), not through the full
+    warm-up and rounds (11 calls and more)."""
+    assert _quick(malloc_after) == ("flat", 2, 5), name
+
+
+@pytest.mark.parametrize(
+    ("name", "malloc_after"),
+    [
+        ("a native leak", lambda n: 608.0 * n),
+        ("two steps", lambda n: 608.0 * (n >= 4) + 608.0 * (n >= 6)),
+        ("a step that does not settle in time", lambda n: 608.0 if n >= 5 else 0.0),
+    ],
+)
+def test_malloc_moving_more_ends_the_quick_check(name, malloc_after):
+    stop_reason, warmup, iterations = _quick(malloc_after)
+    assert warmup >= 6, (name, stop_reason, warmup, iterations)  # the full path ran
