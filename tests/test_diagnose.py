@@ -198,3 +198,34 @@ def test_the_c_call_profile_stops_tracing_a_heavy_body_after_its_budget(pytester
     notes = test["diagnosis"]["notes"]
     assert any(n.startswith("C-call profile: 2 of 6 calls traced") for n in notes), notes
     assert test["leaks"][0]["source"].startswith("test_heavy.py:"), test["leaks"]
+
+
+def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memleak):
+    """Do not pay twice for one cause: tests that leak through a site an earlier test's
+    diagnosis found (a library cache every test feeds) trace 3 calls instead of 6, and each
+    leak is still located at that site and held by the same cache."""
+    pytester.makepyfile(
+        registry="""
+        _REGISTRY = {}
+
+        def register(key):
+            _REGISTRY[object()] = [key] * 20  # here
+        """,
+        test_many="""
+        import pytest
+        import registry
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_feeds_the_registry(n):
+            registry.register(n)
+        """,
+    )
+    run = run_memleak("--memleak-all")
+    tests = [run.test(f"test_feeds_the_registry[{n}]") for n in range(4)]
+    for t in tests:
+        assert t["verdict"] == "leak", t["findings"]
+        assert t["leaks"][0]["source"] == "registry.py:4", t["leaks"]
+        assert "_REGISTRY" in (t["leaks"][0]["retainer_path"] or ""), t["leaks"]
+    early = ["already diagnosed in this run" in " ".join(t["diagnosis"]["notes"]) for t in tests]
+    assert early == [False, True, True, True], [t["diagnosis"]["notes"] for t in tests]
+    assert tests[1]["diagnosis"]["iterations"] < tests[0]["diagnosis"]["iterations"]

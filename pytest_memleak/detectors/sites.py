@@ -122,7 +122,23 @@ def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Si
     """
     if len(snapshots) < 2:
         return []
-    grouped = [_group(s) for s in snapshots]
+    return find_sites_in([_group(s) for s in snapshots], limit)
+
+
+#: One snapshot's traces grouped by (domain, traceback): size and count (see :func:`group`).
+Grouped = dict[Key, tuple[int, int]]
+
+
+def group(snapshot: tracemalloc.Snapshot) -> Grouped:
+    """A snapshot grouped once, for :func:`find_sites_in` and :func:`traced_growth_in` (the
+    snapshot itself can then be dropped)."""
+    return _group(snapshot)
+
+
+def find_sites_in(grouped: list[Grouped], limit: int = 5) -> list[Site]:
+    """:func:`find_sites` on snapshots already grouped."""
+    if len(grouped) < 2:
+        return []
     return _find(grouped, limit, relaxed=False) or _find(grouped, limit, relaxed=True)
 
 
@@ -191,5 +207,12 @@ def traced_growth(snapshots: list[tracemalloc.Snapshot]) -> float:
     """Bytes all traced allocations (ours excluded) grew between the first and last snapshot."""
     if len(snapshots) < 2:
         return 0.0
-    first, last = _group(snapshots[0]), _group(snapshots[-1])
+    return traced_growth_in([_group(snapshots[0]), _group(snapshots[-1])])
+
+
+def traced_growth_in(grouped: list[Grouped]) -> float:
+    """:func:`traced_growth` on snapshots already grouped."""
+    if len(grouped) < 2:
+        return 0.0
+    first, last = grouped[0], grouped[-1]
     return float(sum(v[0] for v in last.values()) - sum(v[0] for v in first.values()))

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Callable, TypedDict
 
 from .. import model
-from ..detectors import native, objects, resources
+from ..detectors import native, objects, resources, sites
 from ..detectors.native import LineCharge, ModuleCharge
 from ..detectors.objects import Census
-from ..detectors.sites import Site, find_sites, traced_growth
+from ..detectors.sites import Site
 from ..detectors.verdict import Verdict
 from ..detectors.verdict import judge as judge_verdict
 from ..model import DiagnosisRecord
@@ -54,6 +54,12 @@ GENERIC = {
 #: Plain containers: searched only when nothing more specific grew.
 CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
 RETAINER_BUDGET_S = 0.15
+#: Traced calls after which a body whose largest growing site was already diagnosed in this
+#: process stops tracing (see ``_tracemalloc_pass``).
+KNOWN_AT = 3
+#: Sites remembered as diagnosed (a bound on this process's memory over a long run).
+MAX_KNOWN_SITES = 10_000
+_known_sites: set[str] = set()
 #: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
 NATIVE_BUDGET_S = 0.3
 
@@ -211,20 +217,50 @@ def _untraced_pass(
 
 
 def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None, None, None]:
-    """Where the surviving memory was allocated: a tracemalloc snapshot after every call."""
+    """Where the surviving memory was allocated: a tracemalloc snapshot after every call.
+
+    Do not pay twice for one cause: once :data:`KNOWN_AT` calls are traced, a body whose
+    largest growing site is one an earlier diagnosis of this process found (a library leak
+    that hundreds of tests go through) stops tracing there. Its sites are still its own."""
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
         tracemalloc.start(frames)
-    snaps = [tracemalloc.take_snapshot()]
+    grouped = [sites.group(tracemalloc.take_snapshot())]
+    early: list[Site] = []
+
+    def after() -> None:
+        grouped.append(sites.group(tracemalloc.take_snapshot()))
+
+    def known() -> bool:
+        if len(grouped) - 1 != KNOWN_AT or not _known_sites:
+            return False
+        early[:] = sites.find_sites_in(grouped)
+        return bool(early) and early[0].source in _known_sites
+
+    # The retainer search by allocation site needs tracing on after the calls; otherwise it
+    # stops before the grouping, which then allocates untraced.
+    by_site = not any(t not in GENERIC and t not in CONTAINERS for t in d.objects)
+    first = d.iterations
     try:
-        yield from _iterations(calls, d, after=lambda: snaps.append(tracemalloc.take_snapshot()))
-        d.sites = find_sites(snaps)
-        d.traced_per_iter = traced_growth(snaps) / CALLS
-        snaps.clear()
-        if d.sites and not any(t not in GENERIC and t not in CONTAINERS for t in d.objects):
-            _retainer_by_site(d)  # needs tracemalloc still tracing
+        yield from _iterations(calls, d, after=after, stop=known)
+        traced = d.iterations - first
+        if not (by_site or tracing_before):
+            tracemalloc.stop()
+        d.sites = early if traced < CALLS and early else sites.find_sites_in(grouped)
+        d.traced_per_iter = sites.traced_growth_in(grouped) / max(1, traced)
+        grouped.clear()
+        if traced < CALLS and early:
+            d.notes.append(
+                f"tracemalloc: {traced} of {CALLS} calls traced (site {early[0].source} "
+                "already diagnosed in this run)"
+            )
+        if d.sites:
+            if len(_known_sites) < MAX_KNOWN_SITES:
+                _known_sites.add(d.sites[0].source)
+            if by_site:
+                _retainer_by_site(d)  # needs tracemalloc still tracing
     finally:
-        if not tracing_before:
+        if not tracing_before and tracemalloc.is_tracing():
             tracemalloc.stop()
 
 
