@@ -2,7 +2,7 @@
 """Wall time of the plugin against pytest-memray's ``limit_leaks`` on the leak zoo.
 
     .venv/bin/python benchmarks/bench_peers.py [--quick] [--reps N] [--memray-python PATH]
-                                               [--no-install]
+                                               [--plugin-python PATH] [--no-install]
 
 Four arms on ../shared/zoo/public, alternated over ``--reps`` repetitions (default 3), each the
 wall time of the pytest subprocess:
@@ -16,6 +16,13 @@ wall time of the pytest subprocess:
   created with ``pip install pytest-memray numpy`` when missing, unless --no-install);
 * plain: the zoo's own baseline (anchors/plain_conftest.py: 40 calls, nothing measured), with the
   plugin off (``-p no:memleak``).
+
+Equal footing: pytest-memray runs in a venv holding only it, pytest and numpy; so do the plugin
+and plain arms (default /tmp/memleak-venv: ``pip install -e`` of this checkout, which brings its
+runtime dependencies only). The development venv loads eight more pytest plugins (xdist,
+hypothesis, asyncio, anyio, mock, flaky, rerunfailures, timeout, benchmark): 0.85 s more start-up
+per run on the zoo, paid by the plugin arms only if they ran there. ``--plugin-python`` names
+another interpreter (the development venv's, say).
 
 Verdicts of both tools are scored against public/expected.json (recall, false alarms) for
 context. When pytest-memray cannot be installed, the zoo README's figures are printed instead,
@@ -66,6 +73,27 @@ def memray_python(args: argparse.Namespace) -> str | None:
     return py if proc.returncode == 0 else None
 
 
+def plugin_python(args: argparse.Namespace) -> str:
+    """The interpreter of the plugin and plain arms: a venv with this checkout installed
+    (editable) and nothing else but its dependencies, created when missing."""
+    py = args.plugin_python
+    check = [py, "-c", "import pytest_memleak, numpy, os, sys; "
+             "sys.exit(os.path.dirname(os.path.dirname(pytest_memleak.__file__)) != %r)" % c.ROOT]
+    if os.path.exists(py) and c.run(check, timeout=120)[0].returncode == 0:
+        return py
+    if args.no_install or args.quick:
+        c.log("no plugin venv at %s: using %s" % (py, c.PYTHON))
+        return c.PYTHON
+    venv = os.path.dirname(os.path.dirname(py))
+    c.log("creating %s with this checkout ..." % venv)
+    proc, _, _ = c.run([sys.executable, "-m", "venv", "--clear", venv], timeout=300)
+    if proc.returncode == 0:
+        proc, _, _ = c.run([py, "-m", "pip", "install", "-q", "-e", c.ROOT], timeout=900)
+    if proc.returncode != 0 or c.run(check, timeout=120)[0].returncode != 0:
+        raise SystemExit("bench_peers: could not create the plugin venv:\n" + c.tail(proc))
+    return py
+
+
 def expected() -> dict:
     data = c.load_json(os.path.join(PUBLIC, "expected.json"))
     return {k: v for k, v in data.items() if not k.startswith("_")}
@@ -79,11 +107,11 @@ def score(verdicts: dict, exp: dict) -> tuple[int, int, int, int]:
             sum(verdicts[k] == "leak" for k in clean), len(clean))
 
 
-def run_plugin(quick: bool, defaults: bool = False) -> tuple[float, dict | None, str]:
+def run_plugin(python: str, quick: bool, defaults: bool = False) -> tuple[float, dict | None, str]:
     """The plugin on the zoo at 10 warm-up + 30 iterations (or at its own defaults)."""
     footing = [] if defaults else ["--iterations", "30", "--warmup", "10"]
     if not quick:
-        cmd = [c.PYTHON, os.path.join(c.ZOO, "score.py"), "--set", "public", *footing,
+        cmd = [python, os.path.join(c.ZOO, "score.py"), "--set", "public", *footing,
                "--no-baseline", "--quiet-table"]
         proc, _, _ = c.run(cmd, cwd=c.ROOT, timeout=3600)
         m = re.search(r"recall (\d+)/(\d+)\s+false_positives (\d+)/(\d+).*?wall_s ([\d.]+)", proc.stdout)
@@ -94,7 +122,7 @@ def run_plugin(quick: bool, defaults: bool = False) -> tuple[float, dict | None,
     fd, report = tempfile.mkstemp(prefix="bench_peers_", suffix=".json")
     os.close(fd)
     os.unlink(report)
-    cmd = [c.PYTHON, "-m", "pytest"] + [os.path.join(PUBLIC, f) for f in QUICK_FILES] + [
+    cmd = [python, "-m", "pytest"] + [os.path.join(PUBLIC, f) for f in QUICK_FILES] + [
         "--memleak-all", "--memleak-report=" + report, "-p", "no:cacheprovider", "-q"] + (
         [] if defaults else ["--memleak-iterations=30", "--memleak-warmup=10"])
     proc, wall, _ = c.run(cmd, cwd=PUBLIC, timeout=1200)
@@ -137,13 +165,17 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=None, help="repetitions per arm (default 3)")
     ap.add_argument("--memray-python", default="/tmp/memray-venv/bin/python",
                     help="Python of a venv with pytest-memray (default /tmp/memray-venv/bin/python)")
-    ap.add_argument("--no-install", action="store_true", help="do not create the memray venv when missing")
+    ap.add_argument("--plugin-python", default="/tmp/memleak-venv/bin/python",
+                    help="Python of a venv with only this checkout installed (default "
+                         "/tmp/memleak-venv/bin/python, created when missing)")
+    ap.add_argument("--no-install", action="store_true", help="do not create the venvs when missing")
     ap.add_argument("--memray-limit", default="1 KB", help='limit_leaks argument (default "1 KB")')
     args = ap.parse_args()
     reps = args.reps or (1 if args.quick else 3)
     if not os.path.exists(os.path.join(c.ZOO, "score.py")):
         raise SystemExit("bench_peers: no zoo at %s" % c.ZOO)
     mp = memray_python(args)
+    pp = plugin_python(args)
     exp = expected()
     arms = ["plugin", "defaults", "plain"] + (["memray"] if mp else [])
     walls = {a: [] for a in arms}
@@ -153,7 +185,7 @@ def main() -> int:
         for arm in order:
             c.log("rep %d/%d: %s ..." % (k + 1, reps, arm))
             if arm in ("plugin", "defaults"):
-                wall, verdicts, line = run_plugin(args.quick, defaults=arm == "defaults")
+                wall, verdicts, line = run_plugin(pp, args.quick, defaults=arm == "defaults")
                 scores[arm] = line.split("|") if line else ["%d/%d" % score(verdicts, exp)[:2],
                                                             "%d/%d" % score(verdicts, exp)[2:]]
             elif arm == "memray":
@@ -161,13 +193,13 @@ def main() -> int:
                 s = score(verdicts, exp)
                 scores[arm] = ["%d/%d" % s[:2], "%d/%d" % s[2:]]
             else:
-                wall, _ = run_anchor(c.PYTHON, "plain_conftest", args.quick, {})
+                wall, _ = run_anchor(pp, "plain_conftest", args.quick, {})
             walls[arm].append(wall)
 
-    scope = ("zoo public: %s" % ", ".join(QUICK_FILES)) if args.quick else "zoo public (47 tests)"
+    scope = ("zoo public: %s" % ", ".join(QUICK_FILES)) if args.quick else "zoo public (51 tests)"
     c.header("bench_peers.py", args.quick,
-             "%s, 10 warm-up + 30 iterations (and the plugin at its defaults), %d repetition(s), alternating"
-             % (scope, reps))
+             "%s, 10 warm-up + 30 iterations (and the plugin at its defaults), %d repetition(s), alternating;"
+             " plugin and plain arms on %s, pytest-memray on %s" % (scope, reps, pp, mp or "-"))
     plain = c.median(walls["plain"])
     names = {"plugin": "pytest-memleak (--memleak-all)",
              "defaults": "pytest-memleak at its defaults (--memleak-all)",

@@ -30,6 +30,7 @@ from ..detectors.verdict import judge as judge_verdict
 from ..model import DiagnosisRecord
 from ..runner import Calls
 from ..series import Measurement
+from ..units import format_size
 
 #: Calls of the body in each pass.
 CALLS = 6
@@ -60,6 +61,9 @@ KNOWN_AT = 3
 #: Sites remembered as diagnosed (a bound on this process's memory over a long run).
 MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
+#: Share of the untraced malloc growth that the traced growth must reach for the C-call
+#: profile to be skipped (the tracemalloc sites then explain the native growth).
+EXPLAINED = 0.8
 #: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
 NATIVE_BUDGET_S = 0.3
 
@@ -282,6 +286,20 @@ def _native_pass(calls: Calls, d: Diagnosis, confirmed: set[str]) -> Generator[N
     counters = _counters(calls, confirmed)
     native_suspect = bool(confirmed & {"malloc", "rss", *RESOURCE_METRICS}) or not d.sites
     if not (counters and native_suspect):
+        return
+    grew = d.untraced_malloc_per_iter
+    if (
+        d.sites
+        and not confirmed & set(RESOURCE_METRICS)
+        and grew is not None
+        and d.traced_per_iter >= EXPLAINED * grew
+    ):
+        # The memory tracemalloc saw grow accounts for what malloc grew: the sites are the
+        # answer, and the line tracer (the costliest pass) would only confirm them.
+        d.notes.append(
+            f"C-call profile skipped: tracemalloc accounts for "
+            f"{format_size(d.traced_per_iter)} of {format_size(grew)}/iter of malloc growth"
+        )
         return
     att = native.Attributor(counters)
     t0 = time.perf_counter()
