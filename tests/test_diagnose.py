@@ -229,33 +229,3 @@ def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memle
     early = ["already diagnosed in this run" in " ".join(t["diagnosis"]["notes"]) for t in tests]
     assert early == [False, True, True, True], [t["diagnosis"]["notes"] for t in tests]
     assert tests[1]["diagnosis"]["iterations"] < tests[0]["diagnosis"]["iterations"]
-
-
-def test_the_c_call_profile_runs_only_when_tracemalloc_cannot_account_for_malloc(
-    pytester, run_memleak
-):
-    """Large Python objects grow malloc, and tracemalloc sees all of it: the line tracer is
-    skipped. Memory allocated by C code it cannot see is still charged to its line."""
-    pytester.makepyfile(
-        test_two="""
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        libc.malloc.restype = ctypes.c_void_p
-        libc.malloc.argtypes = [ctypes.c_size_t]
-        KEPT = []
-
-        def test_python_buffers():
-            KEPT.append(bytes(4096))
-
-        def test_c_buffers():
-            libc.malloc(4096)
-        """
-    )
-    run = run_memleak("--memleak-all")
-    python, c = run.test("test_python_buffers"), run.test("test_c_buffers")
-    assert python["verdict"] == c["verdict"] == "leak", (python["findings"], c["findings"])
-    assert any("C-call profile skipped" in n for n in python["diagnosis"]["notes"])
-    assert not any("C-call profile skipped" in n for n in c["diagnosis"]["notes"])
-    assert python["leaks"][0]["source"] == "test_two.py:9", python["leaks"]
-    assert c["leaks"][0]["source"] == "test_two.py:12", c["leaks"]

@@ -30,7 +30,6 @@ from ..detectors.verdict import judge as judge_verdict
 from ..model import DiagnosisRecord
 from ..runner import Calls
 from ..series import Measurement
-from ..units import format_size
 
 #: Calls of the body in each pass.
 CALLS = 6
@@ -61,9 +60,6 @@ KNOWN_AT = 3
 #: Sites remembered as diagnosed (a bound on this process's memory over a long run).
 MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
-#: Share of the untraced malloc growth that the traced growth must reach for the C-call
-#: profile to be skipped (the tracemalloc sites then explain the native growth).
-EXPLAINED = 0.8
 #: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
 NATIVE_BUDGET_S = 0.3
 
@@ -229,17 +225,23 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
         tracemalloc.start(frames)
-    grouped = [sites.group(tracemalloc.take_snapshot())]
-    early: list[Site] = []
+    snaps = [tracemalloc.take_snapshot()]
+    early: list[sites.Grouped] = []
 
     def after() -> None:
-        grouped.append(sites.group(tracemalloc.take_snapshot()))
+        snaps.append(tracemalloc.take_snapshot())
 
     def known() -> bool:
-        if len(grouped) - 1 != KNOWN_AT or not _known_sites:
+        # (Grouping allocates, traced: what it keeps past this check would swell every later
+        # snapshot; it keeps nothing unless the pass stops here.)
+        if len(snaps) - 1 != KNOWN_AT or not _known_sites:
             return False
-        early[:] = sites.find_sites_in(grouped)
-        return bool(early) and early[0].source in _known_sites
+        grouped = [sites.group(s) for s in snaps]
+        found = sites.find_sites_in(grouped)
+        if found and found[0].source in _known_sites:
+            early[:] = grouped
+            return True
+        return False
 
     # The retainer search by allocation site needs tracing on after the calls; otherwise it
     # stops before the grouping, which then allocates untraced.
@@ -250,12 +252,15 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         traced = d.iterations - first
         if not (by_site or tracing_before):
             tracemalloc.stop()
-        d.sites = early if traced < CALLS and early else sites.find_sites_in(grouped)
+        stopped = bool(early)
+        grouped = early or [sites.group(s) for s in snaps]
+        snaps.clear()
+        d.sites = sites.find_sites_in(grouped)
         d.traced_per_iter = sites.traced_growth_in(grouped) / max(1, traced)
         grouped.clear()
-        if traced < CALLS and early:
+        if stopped and d.sites:
             d.notes.append(
-                f"tracemalloc: {traced} of {CALLS} calls traced (site {early[0].source} "
+                f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} "
                 "already diagnosed in this run)"
             )
         if d.sites:
@@ -286,20 +291,6 @@ def _native_pass(calls: Calls, d: Diagnosis, confirmed: set[str]) -> Generator[N
     counters = _counters(calls, confirmed)
     native_suspect = bool(confirmed & {"malloc", "rss", *RESOURCE_METRICS}) or not d.sites
     if not (counters and native_suspect):
-        return
-    grew = d.untraced_malloc_per_iter
-    if (
-        d.sites
-        and not confirmed & set(RESOURCE_METRICS)
-        and grew is not None
-        and d.traced_per_iter >= EXPLAINED * grew
-    ):
-        # The memory tracemalloc saw grow accounts for what malloc grew: the sites are the
-        # answer, and the line tracer (the costliest pass) would only confirm them.
-        d.notes.append(
-            f"C-call profile skipped: tracemalloc accounts for "
-            f"{format_size(d.traced_per_iter)} of {format_size(grew)}/iter of malloc growth"
-        )
         return
     att = native.Attributor(counters)
     t0 = time.perf_counter()
