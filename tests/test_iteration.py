@@ -255,6 +255,35 @@ def test_helpers_that_finish_after_the_call_are_not_leaks(pytester, run_memleak)
         assert _verdicts(run) == expected, run.output
 
 
+def test_helpers_are_waited_for_in_every_round_not_only_the_first(pytester, run_memleak):
+    """A helper thread alive at a snapshot holds its Python objects too. The identities of the
+    threads clear the thread count, but not those objects: when the confirmation rounds did
+    not wait, helpers of several calls piled up at the snapshots (the thread count climbed
+    by 3 to 8 over rounds 2 and 3) and the zoo's helper test was once a python_object false
+    alarm. Waited for in every round, no helper is alive at any snapshot."""
+    pytester.makepyfile(
+        test_pile="""
+        import threading
+        import time
+
+        import pytest
+
+        def _short(objects):
+            time.sleep(0.003)
+
+        @pytest.mark.memcheck(iterations=10, max_iterations=30)
+        def test_helper_holding_objects():
+            threading.Thread(target=_short, args=([object()] * 50,), daemon=True).start()
+        """
+    )
+    run = run_memleak()
+    test = run.test("test_helper_holding_objects")
+    assert test["verdict"] == "ok", test["findings"]
+    threads = test["snapshots"]["threads"]
+    assert max(threads) - threads[0] <= 1, threads
+    assert len(test["rounds"]) >= 2, test["rounds"]  # the confirmation rounds ran
+
+
 # -- 3. a test that passes once must not fail because it is repeated -------------------------
 def test_fresh_function_fixtures_per_iteration(pytester, run_memleak):
     pytester.makepyfile(
