@@ -286,6 +286,7 @@ class MemleakPlugin:
             # Shared fixtures: the event loop the body runs in is one of them.
             @functools.wraps(original)
             async def repeat_async(**kwargs: Any) -> Any:
+                nonlocal loop
                 pyfuncitem.stash[looping_key] = True
                 try:
                     value = await drive_async(
@@ -294,6 +295,7 @@ class MemleakPlugin:
                 finally:
                     pyfuncitem.stash[looping_key] = False
                     record()
+                    del loop  # see repeat()
                 self.fail_if_leaking(pyfuncitem)
                 return value
 
@@ -302,6 +304,7 @@ class MemleakPlugin:
 
             @functools.wraps(original)
             def repeat(**kwargs: Any) -> Any:
+                nonlocal loop
                 # A body that async plugins wrapped in a sync runner (pytest-asyncio) runs
                 # in an event loop that is one of its function-scoped fixtures: shared.
                 fresh = settings.fixtures == "per-iteration" and not _is_async(original)
@@ -315,6 +318,11 @@ class MemleakPlugin:
                         restore()
                     finally:
                         record()
+                        # A failure's traceback keeps this frame, and plugins that keep a
+                        # failed call's exception on its item (pytest-rerunfailures, flaky)
+                        # keep it for the session: it must not hold the loop (measurements,
+                        # diagnosis) nor the fixture cycle (~150 KiB a failed test).
+                        del call, restore, loop
                 self.fail_if_leaking(pyfuncitem)
                 return value
 

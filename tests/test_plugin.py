@@ -889,3 +889,46 @@ def test_quick_check_goes_on_when_native_code_moves_malloc_once_and_stops_a_nati
     leak = tests["test_steps.py::test_native_leak"]
     assert leak["verdict"] == "leak", leak["message"]
     assert leak["warmup"] > 2, leak
+
+
+def test_a_kept_failure_does_not_keep_the_loop_alive(pytester):
+    """pytest-rerunfailures and flaky keep each failed call's exception on its item for the
+    whole session; its traceback keeps the frames it passed through. The frame that fails a
+    leaking test must not hold the loop (its measurements and diagnosis, and the fixture
+    cycle): over a run of leaking tests that was ~150 KiB a test, for nothing."""
+    pytester.makeconftest(
+        """
+        import gc
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            if call.excinfo is not None:
+                item.kept_excinfo = call.excinfo  # as rerunfailures and flaky do
+            return (yield)
+
+        def pytest_sessionfinish(session):
+            gc.collect()
+            from pytest_memleak.runner import Loop
+            alive = sum(1 for o in gc.get_objects() if isinstance(o, Loop))
+            with open("loops.txt", "w") as f:
+                f.write(str(alive))
+        """
+    )
+    _module(
+        pytester,
+        "test_kept",
+        """
+        import pytest
+
+        SINK = []
+
+        @pytest.mark.parametrize("n", range(3))
+        @pytest.mark.memcheck
+        def test_leak(n):
+            SINK.append(bytes(4096))
+        """,
+    )
+    result = _run(pytester)
+    result.assert_outcomes(failed=3)
+    assert (pytester.path / "loops.txt").read_text() == "0"
