@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Callable, Optional, TypedDict
 
-from .frames import is_user_file, location
+from .frames import is_plugin_file, is_runner_file, is_user_file, location
 
 #: A ``sys.settrace`` function: called per event, returns the local tracer (or None).
 Tracer = Callable[[FrameType, str, object], Optional["Tracer"]]
@@ -188,6 +188,12 @@ class Attributor:
         # counters tens of microseconds, and a C call can be made thousands of times per line.
         read = self._cread
         if read is None:
+            return
+        code = frame.f_code.co_filename
+        if is_runner_file(code) or is_plugin_file(code):
+            # pytest's fixture set-up and tear-down, and this plugin's own, run inside each
+            # call too: their C calls are not the body's, and reading malloc costs more the
+            # more free chunks glibc holds (tens of microseconds late in a long run).
             return
         if event == "c_call":
             self._cstack.append((f"{_c_module(arg)}.{getattr(arg, '__qualname__', '?')}", read()))
