@@ -19,7 +19,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCRIPTS = ["bench_accuracy", "bench_overhead", "bench_probes", "bench_idle", "bench_sensitivity",
-           "bench_scale", "bench_peers", "bench_stability", "bench_sampler", "bench_html", "bench_monitor"]
+           "bench_scale", "bench_peers", "bench_stability", "bench_sampler", "bench_html", "bench_monitor",
+           "bench_long_run"]
 
 
 def main() -> int:
