@@ -60,9 +60,10 @@ _FLAT_METRICS = ("py_blocks", *COUNT_METRICS, "malloc", "rss")
 #: Helpers that outlive a call (a daemon thread, a Timer, a reaper thread, a pool shut down
 #: with wait=False) get this long to finish before a snapshot, polled with backoff as goleak
 #: does; at most HELPER_BUDGET_S per test in all, so that a real resource leak stays cheap.
-#: The wait only saves rounds (the identities of surviving resources decide): a leaking
-#: resource pays one full wait, 50 ms (was 100 ms; the zoo's helpers end within 5 ms).
-HELPER_WAIT_S = 0.05
+#: A leaking resource pays one full wait. 50 ms was tried (stop 21): under load a helper
+#: that outlives one wait ends the waiting for the test, and helpers piling up at later
+#: snapshots hold Python objects the thread identities cannot excuse; 100 ms kept.
+HELPER_WAIT_S = 0.1
 HELPER_BUDGET_S = 0.3
 
 _probes: Probes | None = None

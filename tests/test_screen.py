@@ -91,13 +91,19 @@ class _ScriptedProbes(Probes):
     """Probes whose malloc reading is a function of the body's calls so far; every other
     reading is constant (a body that moves nothing else)."""
 
-    def __init__(self, malloc_after: Callable[[int], float]) -> None:
+    def __init__(
+        self,
+        malloc_after: Callable[[int], float],
+        blocks_after: Callable[[int], float] = lambda n: 0.0,
+    ) -> None:
         super().__init__()
         self.calls = 0
         self._malloc_after = malloc_after
+        self._blocks_after = blocks_after
 
     def read(self, buf: array[float], offset: int) -> None:
-        values = {"t": time.perf_counter(), "rss": 1e8, "py_blocks": 1000.0, "fds": 10.0}
+        values = {"t": time.perf_counter(), "rss": 1e8, "fds": 10.0}
+        values["py_blocks"] = 1000.0 + self._blocks_after(self.calls)
         values.update(threads=1.0, children=0.0, malloc_main=5e6)
         values["malloc"] = 1e6 + self._malloc_after(self.calls)
         for i, name in enumerate(FIELDS):
@@ -154,3 +160,33 @@ def test_malloc_moving_once_keeps_the_quick_check_going(name, malloc_after):
 def test_malloc_moving_more_ends_the_quick_check(name, malloc_after):
     stop_reason, warmup, iterations = _quick(malloc_after)
     assert warmup >= 6, (name, stop_reason, warmup, iterations)  # the full path ran
+
+
+def test_helpers_are_waited_for_in_the_confirmation_rounds(monkeypatch):
+    """A helper thread alive at a snapshot holds its Python objects, which the threads'
+    identities cannot excuse: the confirmation rounds wait for helpers as the first round
+    does (stop 20 had stopped that, and the zoo's helper test was once a python_object false
+    alarm). Scripted: the quick check moves (malloc), round 1 is ambiguous (one jump of the
+    blocks), so a second round runs; every snapshot of it is taken ready to wait."""
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    probes = _ScriptedProbes(lambda n: 5000.0 if n >= 3 else 0.0, lambda n: 500.0 * (n >= 10))
+    loop = runner.Loop(Settings(), probes)
+    seen: list[tuple[int, bool]] = []
+    settle = runner.Loop.settle
+
+    def spy(self: runner.Loop) -> None:
+        seen.append((len(self.m.rounds), self._waiting))
+        settle(self)
+
+    monkeypatch.setattr(runner.Loop, "settle", spy)
+
+    def body() -> None:
+        probes.calls += 1
+
+    runner.drive(loop, body)
+    assert len(loop.m.rounds) >= 2, loop.m.rounds
+    second = [waiting for rounds, waiting in seen if rounds == 1]
+    assert second, seen
+    assert all(second), seen
