@@ -2,7 +2,8 @@
 
 * A test function: its body, between a fresh set-up and tear-down of its function-scoped
   fixtures (``fixtures = per-iteration``, the default), as a separate run of the test would see
-  them; class-, module- and session-scoped fixtures stay shared. What a fixture records during
+  them (``tmp_path`` is the first call's directory again, emptied); class-, module- and
+  session-scoped fixtures stay shared. What a fixture records during
   a call (``mocker``'s patchers, ``monkeypatch``'s undo list, ``request.addfinalizer``) is
   released before the snapshot, and a body that changes its fixtures' state (a file in
   ``tmp_path``, a hook registered on a plugin manager) meets fresh ones. With
@@ -30,9 +31,13 @@ The set-up and tear-down go through pytest's own ``SetupState`` (the item's fina
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import shutil
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -112,6 +117,12 @@ class FixtureCycle:
         self.live = True  # pytest set them up for the first call
         self._state: Any = getattr(item.session, "_setupstate")  # noqa: B009 - pytest-private
         self._tmp_key, self._tmp_saved = _tmp_path_stash(item)
+        # The first call's tmp_path, handed again (emptied) to every later call: a fixture
+        # that puts it in the environment (monkeypatch.setenv("HOME", tmp_path)) would
+        # otherwise set a new value per call, and glibc's setenv keeps every value it was
+        # ever given (~160 B each: a native "leak" of the harness, seen in platformdirs).
+        first = (getattr(item, "funcargs", None) or {}).get("tmp_path")
+        self._tmp_first: Path | None = first if isinstance(first, Path) else None
 
     def kwargs(self) -> dict[str, Any]:
         item = self.item
@@ -177,7 +188,8 @@ class FixtureCycle:
     def setup(self) -> None:
         item = self.item
         item._initrequest()
-        item.setup()
+        with _same_tmp_path(self._tmp_first):
+            item.setup()
         self.live = True
 
     def restore(self) -> None:
@@ -187,6 +199,35 @@ class FixtureCycle:
             self.setup()
         if self._tmp_key is not None and self._tmp_key not in self.item.stash:
             self.item.stash[self._tmp_key] = dict(self._tmp_saved)
+
+
+@contextlib.contextmanager
+def _same_tmp_path(first: Path | None) -> Iterator[None]:
+    """While an item's fixtures are set up again: pytest's ``tmp_path`` for this item (a
+    numbered directory named after it) is ``first`` again, emptied, instead of a new one."""
+    if first is None:
+        yield
+        return
+    try:
+        from _pytest.tmpdir import TempPathFactory
+    except ImportError:  # pragma: no cover - older pytest
+        yield
+        return
+    original = TempPathFactory.mktemp
+
+    def mktemp(factory: Any, basename: str, numbered: bool = True) -> Path:
+        rest = first.name[len(basename) :] if first.name.startswith(basename) else ""
+        if numbered and rest.isdigit() and first.parent == factory.getbasetemp():
+            shutil.rmtree(first, ignore_errors=True)
+            first.mkdir(mode=0o700)
+            return first
+        return original(factory, basename, numbered)
+
+    TempPathFactory.mktemp = mktemp  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        TempPathFactory.mktemp = original  # type: ignore[method-assign]
 
 
 def _tmp_path_stash(item: pytest.Item) -> tuple[Any, dict[str, bool]]:

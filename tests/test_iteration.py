@@ -732,3 +732,36 @@ def test_ctrl_c_before_the_first_checked_test_leaves_no_stale_report(pytester, m
     new = json.loads((pytester.path / "r.json").read_text())
     assert new["partial"] is True
     assert new["tests"] == []
+
+
+def test_every_call_gets_the_first_calls_tmp_path_again_and_empty(pytester, run_memleak):
+    """Fresh fixtures per call, but the same tmp_path, emptied: a fixture that sets an
+    environment variable to it (HOME, say) would otherwise set a new value per call, and
+    glibc's setenv keeps every value it was ever given, ~160 B each: platformdirs' suite
+    failed on that about once in ten runs."""
+    pytester.makepyfile(
+        test_tmp="""
+        import os
+        import pytest
+
+        @pytest.fixture
+        def home(tmp_path, monkeypatch):
+            monkeypatch.setenv("HOME", str(tmp_path / "home"))
+            return tmp_path
+
+        @pytest.mark.memcheck
+        def test_home(home, tmp_path_factory):
+            assert list(home.iterdir()) == []  # empty at every call
+            (home / "home").mkdir()
+            with open(tmp_path_factory.getbasetemp() / "seen.txt", "a") as f:
+                f.write(str(home) + "\\n")
+        """
+    )
+    run = run_memleak()
+    test = run.test("test_home")
+    assert test["verdict"] == "ok", test["findings"]
+    seen = list(pytester.path.parent.glob("**/seen.txt"))  # in the inner run's basetemp
+    assert len(seen) == 1, seen
+    lines = seen[0].read_text().splitlines()
+    assert len(lines) >= 5, lines
+    assert len(set(lines)) == 1, set(lines)
