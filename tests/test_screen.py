@@ -136,7 +136,6 @@ def _quick(malloc_after: Callable[[int], float]) -> tuple[str, int, int]:
 @pytest.mark.parametrize(
     ("name", "malloc_after"),
     [
-        ("allocated once", lambda n: 608.0 if n >= 4 else 0.0),
         ("freed and allocated again", lambda n: -608.0 if n in (4, 5) else 0.0),
         ("freed once", lambda n: -576.0 if n >= 5 else 0.0),
     ],
@@ -153,6 +152,8 @@ def test_malloc_moving_once_keeps_the_quick_check_going(name, malloc_after):
     ("name", "malloc_after"),
     [
         ("a native leak", lambda n: 608.0 * n),
+        # a small leak that glibc serves from memory freed elsewhere for a few calls reads so
+        ("allocated once", lambda n: 608.0 if n >= 4 else 0.0),
         ("two steps", lambda n: 608.0 * (n >= 4) + 608.0 * (n >= 6)),
         ("a step that does not settle in time", lambda n: 608.0 if n >= 5 else 0.0),
     ],
