@@ -374,10 +374,10 @@ class Loop:
         """The warm-up calls; True when the quick check found the body clean (nothing more to
         measure). Most bodies leave no trace once called: after its second call the loop
         takes a baseline, and when the next ``QUICK_MEASURED`` calls leave every exact
-        counter where it was and memory within its floor, the body is clean. Its snapshots
-        are taken with glibc's per-thread cache filled, so that their malloc readings are
-        exact: otherwise a small native leak is served from that cache and moves the reading
-        only once in several calls, too rare for a few calls to see. One exception: while only
+        counter where it was and memory within its floor, the body is clean. Their malloc
+        readings leave out glibc's per-thread cache (see ``probes._load_tcache_reader``):
+        otherwise a small native leak served from that cache moves the reading only when it
+        is refilled, too rarely for a few calls to see. One exception: while only
         malloc moved, and little (see :meth:`_malloc_only`), it goes on, up to ``EARLY_AT``
         calls. Any other movement ends the quick check; its
         calls count as warm-up, the rest of the warm-up runs and the measured rounds follow as
@@ -427,8 +427,8 @@ class Loop:
         return False
 
     def _exact_snap(self) -> None:
-        """Settle, fill glibc's per-thread cache (the malloc reading is then exact: what the
-        cache holds is constant), take a snapshot."""
+        """Settle, take a snapshot with an exact malloc reading (where glibc's per-thread cache
+        cannot be read, it is filled first, so that what it holds is constant)."""
         self.settle()
         self.probes.settle_allocator(trim=False)
         self._snap()
@@ -459,9 +459,9 @@ class Loop:
             self._n = 0
         if resources:
             self._ids_base = {k: identities(k) for k in COUNT_METRICS}
-        # Fill the cache once before the baseline's own fill: the priming passes above do not
-        # fill it, and a single fill after them left the next test's quick check moving (tried:
-        # filling only once per process made the second test of a run fail it every time).
+        # Where the per-thread cache cannot be read and is filled instead: fill it once before
+        # the baseline's own fill (the priming passes above do not fill it, and a single fill
+        # after them left the next test's quick check moving). A no-op otherwise.
         self.probes.settle_allocator(trim=False)
         self._exact_snap()
 

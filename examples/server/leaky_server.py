@@ -15,7 +15,7 @@ SESSIONS: dict[int, bytearray] = {}
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         blob = bytearray(64 * 1024)
         blob[::4096] = b"x" * len(blob[::4096])  # touch every page: RSS sees it
         if self.path.startswith("/leak"):
@@ -26,7 +26,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet
 
 
