@@ -511,6 +511,14 @@ def fd_table_psutil() -> dict[int, str]:
         return {}
 
 
+def os_thread_count() -> int:
+    """Threads of this process as the OS sees them (native ones included); ~10 us."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def proc_children(pid: int | str = "self") -> list[int] | None:
     """The direct children of a process from ``/proc/PID/task/*/children`` (tens of
     microseconds; psutil scans every process on the machine, about 1 ms per 100), or None

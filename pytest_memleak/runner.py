@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import gc
 import math
+import signal
+import threading
 import time
 from array import array
 from collections.abc import Awaitable, Generator
@@ -26,7 +28,7 @@ from typing import Callable, Generic, Protocol, TypeVar
 from .caches import CacheClearer
 from .hygiene import Hygiene
 from .iteration import REPEAT_FAILURES, NotRepeatable
-from .probes import FIELDS, INDEX, WIDTH, Probes, derive, identities
+from .probes import FIELDS, INDEX, WIDTH, Probes, derive, identities, os_thread_count
 from .series import Measurement
 from .settings import Settings
 from .stats import analyse
@@ -199,6 +201,7 @@ class Loop:
             "children": p.children,
         }
         self._ids_base: dict[str, set[tuple[object, ...]]] = {}
+        self._tasks_base = -1  # OS threads at the baseline (-1: not known yet)
         self._ids_new: dict[str, set[tuple[object, ...]]] = {}
         self.diagnose_hook: DiagnoseHook | None = None
 
@@ -216,11 +219,24 @@ class Loop:
                 return True
         return False
 
+    def _nothing_else_runs(self) -> bool:
+        """True when no code but this loop can run before the snapshot: no Python thread but
+        this one, no native thread started since the baseline, no SIGCHLD disposition that
+        reaps a child. A descriptor or child count above its last value then stays there
+        (nothing can close or reap it), and waiting would only cost time: the zoo's fd,
+        socket and child leaks each paid a full expired wait (100 ms)."""
+        if self._tasks_base < 0 or threading.active_count() > 1:
+            return False
+        if os_thread_count() > self._tasks_base:
+            return False
+        sigchld = getattr(signal, "SIGCHLD", None)
+        return sigchld is None or signal.getsignal(sigchld) is signal.SIG_DFL
+
     def _await_helpers(self) -> None:
         """While a thread, descriptor or child count is above its value at the last snapshot,
         give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms)."""
         left = HELPER_BUDGET_S - self._waited
-        if left <= 0:
+        if left <= 0 or self._nothing_else_runs():
             return
         t0 = time.perf_counter()
         deadline = t0 + min(HELPER_WAIT_S, left)
@@ -441,6 +457,7 @@ class Loop:
         gc.freeze()
         self._frozen = True
         self._waiting = False
+        self._tasks_base = os_thread_count()
         self.settle()
         self.probes.reset_clock()
 

@@ -191,3 +191,46 @@ def test_helpers_are_waited_for_in_the_confirmation_rounds(monkeypatch):
     second = [waiting for rounds, waiting in seen if rounds == 1]
     assert second, seen
     assert all(second), seen
+
+
+class _FdLeakProbes(_ScriptedProbes):
+    """One descriptor more after every call, nothing else moving."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda n: 0.0)
+
+    def read(self, buf: array[float], offset: int) -> None:
+        super().read(buf, offset)
+        buf[offset + FIELDS.index("fds")] = self.fds()
+
+    def fds(self) -> float:
+        return 10.0 + self.calls
+
+
+@pytest.mark.parametrize("other_threads", [0, 1])
+def test_no_wait_for_helpers_when_nothing_else_can_run(monkeypatch, other_threads):
+    """A descriptor above its last count can only be closed by other code running meanwhile: a
+    thread, or a SIGCHLD handler for a child. With no thread but the loop's own, none started
+    since the baseline, and SIGCHLD at its default, waiting cannot change the count, so the
+    loop does not wait (the zoo's fd, socket and child leaks each paid a full 100 ms wait).
+    With one more Python thread, it waits as before."""
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    monkeypatch.setattr(runner.threading, "active_count", lambda: 1 + other_threads)
+    monkeypatch.setattr(runner, "os_thread_count", lambda: 1 + other_threads)
+    monkeypatch.setattr(runner.signal, "getsignal", lambda sig: runner.signal.SIG_DFL)
+    slept: list[float] = []
+    monkeypatch.setattr(runner.time, "sleep", slept.append)
+    probes = _FdLeakProbes()
+    loop = runner.Loop(Settings(), probes)
+
+    def body() -> None:
+        probes.calls += 1
+
+    runner.drive(loop, body)
+    assert loop.m.iterations >= 10, loop.m.stop_reason
+    if other_threads:
+        assert slept, "no wait although another thread could close the descriptor"
+    else:
+        assert not slept, slept
