@@ -491,7 +491,7 @@ class MemleakPlugin:
             self.results.extend(typed)
             # Consumed: pytest's terminal reporter keeps every report to the end of the run, and
             # this JSON form (~30 KB a leaking test) is held in the encoded text already.
-            del report.memleak  # type: ignore[attr-defined]
+            del report.memleak
             self._seen.add(report.nodeid)
             self._checkpoint()
         elif isinstance(note, list) and len(note) == 2:

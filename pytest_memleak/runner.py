@@ -67,6 +67,11 @@ _FLAT_METRICS = ("py_blocks", *COUNT_METRICS, "malloc", "rss")
 #: snapshots hold Python objects the thread identities cannot excuse; 100 ms kept.
 HELPER_WAIT_S = 0.1
 HELPER_BUDGET_S = 0.3
+#: The wait when no thread was started since the last snapshot (none above its count): a
+#: descriptor or child above its count can then only be released by a thread that already
+#: existed, to which the body handed it off, and that takes it at once. Each fd, socket and
+#: child leak of the zoo paid the full 100 ms here, for nothing.
+HANDOFF_WAIT_S = 0.02
 
 _probes: Probes | None = None
 
@@ -232,6 +237,15 @@ class Loop:
         sigchld = getattr(signal, "SIGCHLD", None)
         return sigchld is None or signal.getsignal(sigchld) is signal.SIG_DFL
 
+    def _wait_limit(self) -> float:
+        """HELPER_WAIT_S while a thread started since the last snapshot (or since the loop
+        began, for native ones) may be the helper; HANDOFF_WAIT_S otherwise."""
+        started = (
+            threading.active_count() > self._counts.get("threads", math.inf)
+            or os_thread_count() > self._tasks_base
+        )
+        return HELPER_WAIT_S if started else HANDOFF_WAIT_S
+
     def _await_helpers(self) -> None:
         """While a thread, descriptor or child count is above its value at the last snapshot,
         give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms)."""
@@ -239,7 +253,7 @@ class Loop:
         if left <= 0 or self._nothing_else_runs():
             return
         t0 = time.perf_counter()
-        deadline = t0 + min(HELPER_WAIT_S, left)
+        deadline = t0 + min(self._wait_limit(), left)
         delay = 0.0005
         while self._above_last():
             now = time.perf_counter()

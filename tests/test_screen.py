@@ -234,3 +234,27 @@ def test_no_wait_for_helpers_when_nothing_else_can_run(monkeypatch, other_thread
         assert slept, "no wait although another thread could close the descriptor"
     else:
         assert not slept, slept
+
+
+@pytest.mark.parametrize(
+    ("python_threads", "os_threads", "expected"),
+    [(3, 4, "handoff"), (4, 4, "helper"), (3, 5, "helper")],
+)
+def test_a_full_wait_only_while_a_new_thread_may_be_the_helper(
+    monkeypatch, python_threads, os_threads, expected
+):
+    """A count above its last value gets the full helper wait (100 ms) while a thread started
+    since the last snapshot (a Python one above the snapshot's count, or a native one since the
+    loop began) may be the helper that releases it; otherwise only a thread that already
+    existed can, when the body handed it the resource, and it takes it at once: 20 ms."""
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    loop = runner.Loop(Settings(), _ScriptedProbes(lambda n: 0.0))
+    loop._counts["threads"] = 3.0
+    loop._tasks_base = 4
+    monkeypatch.setattr(runner.threading, "active_count", lambda: python_threads)
+    monkeypatch.setattr(runner, "os_thread_count", lambda: os_threads)
+    limits = {"handoff": runner.HANDOFF_WAIT_S, "helper": runner.HELPER_WAIT_S}
+    assert loop._wait_limit() == limits[expected]
+    assert runner.HANDOFF_WAIT_S < runner.HELPER_WAIT_S
