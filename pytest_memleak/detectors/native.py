@@ -131,6 +131,19 @@ class Charge:
     per_iter: list[float] = field(default_factory=list)
 
 
+def _in_body(frame: FrameType | None) -> bool:
+    """True when code running in ``frame`` was called by the user's code: walking outwards, a
+    frame of a user file comes before one of pytest's machinery or of this plugin."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if is_runner_file(name) or is_plugin_file(name):
+            return False
+        if is_user_file(name) or name.startswith("<doctest "):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class Attributor:
     """Charges counter changes to user lines and C functions. Install per iteration."""
 
@@ -189,10 +202,10 @@ class Attributor:
         read = self._cread
         if read is None:
             return
-        code = frame.f_code.co_filename
-        if is_runner_file(code) or is_plugin_file(code):
+        if not _in_body(frame):
             # pytest's fixture set-up and tear-down, and this plugin's own, run inside each
-            # call too: their C calls are not the body's, and reading malloc costs more the
+            # call too, through the standard library as well (inspect.signature for every
+            # fixture): their C calls are not the body's, and reading malloc costs more the
             # more free chunks glibc holds (tens of microseconds late in a long run).
             return
         if event == "c_call":
