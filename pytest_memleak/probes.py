@@ -382,9 +382,11 @@ class Probes:
         (see :func:`_load_allocator_settler`); False where that is not possible."""
         if self._settle_allocator is None:
             return False
-        # With the cache read exactly (``_tcache``) the readings need no fill.
-        if trim or self._tcache is None:
-            self._settle_allocator(trim, self._tcache is None)
+        # With the cache read exactly (``_tcache``: the main thread's) the readings need no
+        # fill; a body run in another thread (an old execnet model) still has its cache filled.
+        fill = self._tcache is None or threading.current_thread() is not threading.main_thread()
+        if trim or fill:
+            self._settle_allocator(trim, fill)
         return True
 
     def malloc_main(self) -> float:
