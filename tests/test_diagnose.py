@@ -117,6 +117,23 @@ def test_the_passes_drive_the_protocol_not_the_loop():
     assert d.notes[-1].startswith("diagnosis: 12 traced iterations")
 
 
+def test_the_traced_pass_stops_after_three_calls_once_its_budget_is_spent(monkeypatch):
+    """Tracing slows allocation 6-35x: a slow leaking body traced 6 times took minutes. Once
+    the pass has spent its budget (here 0 s, so at once) it stops after 3 traced calls, the
+    fewest that locate a site, and says so; the site is still found."""
+    from pytest_memleak.diagnose import passes
+
+    monkeypatch.setattr(passes, "TRACE_BUDGET_S", 0.0)
+    calls = FakeCalls(confirmed=["py_blocks"])
+    leak = Verdict(verdict="leak", severity="low")
+    _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
+    d = calls.measurement.diagnosis
+    assert isinstance(d, diagnose.Diagnosis)
+    assert calls.calls == d.iterations == 6 + 3
+    assert any("3 of 6 calls traced (0 s budget)" in n for n in d.notes), d.notes
+    assert d.sites, d.notes
+
+
 def test_growth_the_untraced_pass_does_not_confirm_ends_the_diagnosis():
     calls = FakeCalls(confirmed=["malloc"])
     leak, ok = Verdict(verdict="leak", severity="low"), Verdict(verdict="ok", severity="none")

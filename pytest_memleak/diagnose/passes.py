@@ -62,6 +62,9 @@ MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
 #: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
 NATIVE_BUDGET_S = 0.3
+#: Time the tracemalloc pass may spend (after its first KNOWN_AT calls) before it stops
+#: tracing: a slow body traced 6 times (tracing slows allocation 6-35x) took minutes.
+TRACE_BUDGET_S = 2.0
 
 
 class Retainer(TypedDict):
@@ -221,12 +224,15 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
 
     Do not pay twice for one cause: once :data:`KNOWN_AT` calls are traced, a body whose
     largest growing site is one an earlier diagnosis of this process found (a library leak
-    that hundreds of tests go through) stops tracing there. Its sites are still its own."""
+    that hundreds of tests go through) stops tracing there. Its sites are still its own. So
+    does a body that has spent :data:`TRACE_BUDGET_S` by then (a slow body, traced)."""
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
         tracemalloc.start(frames)
     snaps = [tracemalloc.take_snapshot()]
     early: list[sites.Grouped] = []
+    over_budget: list[int] = []
+    t0 = time.perf_counter()
 
     def after() -> None:
         snaps.append(tracemalloc.take_snapshot())
@@ -234,6 +240,9 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     def known() -> bool:
         # (Grouping allocates, traced: what it keeps past this check would swell every later
         # snapshot; it keeps nothing unless the pass stops here.)
+        if len(snaps) - 1 >= KNOWN_AT and time.perf_counter() - t0 > TRACE_BUDGET_S:
+            over_budget.append(len(snaps) - 1)
+            return True
         if len(snaps) - 1 != KNOWN_AT or not _known_sites:
             return False
         grouped = [sites.group(s) for s in snaps]
@@ -258,7 +267,11 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         d.sites = sites.find_sites_in(grouped)
         d.traced_per_iter = sites.traced_growth_in(grouped) / max(1, traced)
         grouped.clear()
-        if stopped and d.sites:
+        if over_budget:
+            d.notes.append(
+                f"tracemalloc: {traced} of {CALLS} calls traced ({TRACE_BUDGET_S:g} s budget)"
+            )
+        elif stopped and d.sites:
             d.notes.append(
                 f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} "
                 "already diagnosed in this run)"
