@@ -891,7 +891,7 @@ def test_quick_check_goes_on_when_native_code_moves_malloc_once_and_stops_a_nati
     assert leak["warmup"] > 2, leak
 
 
-def test_reports_do_not_keep_the_per_test_data_once_consumed(pytester):
+def test_reports_do_not_keep_the_per_test_data_once_consumed(pytester, leak_and_clean):
     """pytest's terminal reporter keeps every test report to the end of the run. The report
     carries the test's results as JSON data (``report.memleak``, for pytest-xdist) until the
     plugin has read them: kept after that, ~30 KiB a leaking test for nothing."""
@@ -906,29 +906,12 @@ def test_reports_do_not_keep_the_per_test_data_once_consumed(pytester):
             terminalreporter.write_line(f"reports {len(reports)} carrying data {kept}")
         """
     )
-    _module(
-        pytester,
-        "test_kept",
-        """
-        import pytest
-
-        SINK = []
-
-        @pytest.mark.memcheck
-        def test_leak():
-            SINK.append(bytes(4096))
-
-        @pytest.mark.memcheck
-        def test_clean():
-            pass
-        """,
-    )
     result = _run(pytester)
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(["reports 6 carrying data 0"])
     tests = _tests(_report(pytester))
-    assert tests["test_kept.py::test_leak"]["verdict"] == "leak"
-    assert tests["test_kept.py::test_clean"]["verdict"] == "ok"
+    assert tests["test_leak_and_clean.py::test_leak"]["verdict"] == "leak"
+    assert tests["test_leak_and_clean.py::test_clean"]["verdict"] == "ok"
 
 
 def test_a_kept_failure_does_not_keep_the_loop_alive(pytester):
