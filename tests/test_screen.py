@@ -258,3 +258,30 @@ def test_a_full_wait_only_while_a_new_thread_may_be_the_helper(
     limits = {"handoff": runner.HANDOFF_WAIT_S, "helper": runner.HELPER_WAIT_S}
     assert loop._wait_limit() == limits[expected]
     assert runner.HANDOFF_WAIT_S < runner.HELPER_WAIT_S
+
+
+@pytest.mark.parametrize(
+    ("name", "blocks_after", "flat"),
+    [
+        ("one block freed at the first measured call, then put", lambda n: -1.0 * (n >= 3), True),
+        ("a dip, then growth", lambda n: {3: -1.0}.get(n, max(0.0, n - 4.0)), False),
+        ("growth", lambda n: max(0.0, n - 2.0), False),
+    ],
+)
+def test_an_exact_counter_below_its_baseline_is_no_growth(name, blocks_after, flat):
+    """On 3.9 the first call after a baseline frees one block of the measuring path's, every
+    time: the quick check read that as movement and sent every clean body to the full rounds
+    (whose early exit failed the same way). A counter that never rises above its baseline and
+    stays put after the first measured call is flat; one that rises again is not."""
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    probes = _ScriptedProbes(lambda n: 0.0, blocks_after)
+    loop = runner.Loop(Settings(), probes)
+
+    def body() -> None:
+        probes.calls += 1
+
+    runner.drive(loop, body)
+    quick = (loop.m.stop_reason, loop.m.warmup, loop.m.iterations) == ("flat", 2, 3)
+    assert quick is flat, (name, loop.m.stop_reason, loop.m.warmup, loop.m.iterations)
