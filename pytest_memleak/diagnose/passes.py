@@ -64,7 +64,7 @@ _known_sites: set[str] = set()
 NATIVE_BUDGET_S = 0.3
 #: Time the tracemalloc pass may spend (after its first KNOWN_AT calls) before it stops
 #: tracing: a slow body traced 6 times (tracing slows allocation 6-35x) took minutes.
-TRACE_BUDGET_S = 2.0
+TRACE_BUDGET_S = 0.5
 
 
 class Retainer(TypedDict):
