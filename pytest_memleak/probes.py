@@ -111,6 +111,17 @@ def _tcache_count() -> int:
     return 7
 
 
+def _libc_malloc_free() -> tuple[ctypes.CDLL, Any, Any]:
+    """The C library with its ``malloc`` and ``free`` typed (raises OSError, AttributeError)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+    malloc, free = libc.malloc, libc.free
+    malloc.restype = ctypes.c_void_p
+    malloc.argtypes = [ctypes.c_size_t]
+    free.argtypes = [ctypes.c_void_p]
+    free.restype = None
+    return libc, malloc, free
+
+
 def _load_allocator_settler() -> Callable[[bool, bool], None] | None:
     """A function that brings glibc's allocator to a reproducible state, or None.
 
@@ -125,15 +136,11 @@ def _load_allocator_settler() -> Callable[[bool, bool], None] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        malloc, free, trim = libc.malloc, libc.free, libc.malloc_trim
+        libc, malloc, free = _libc_malloc_free()
+        trim = libc.malloc_trim
         libc.mallinfo2  # noqa: B018 - glibc >= 2.33, as the malloc probe
     except (OSError, AttributeError):
         return None
-    malloc.restype = ctypes.c_void_p
-    malloc.argtypes = [ctypes.c_size_t]
-    free.argtypes = [ctypes.c_void_p]
-    free.restype = None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     count = _tcache_count()
@@ -170,18 +177,13 @@ def _load_tcache_reader() -> Callable[[], int] | None:
     if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        malloc, free = libc.malloc, libc.free
+        _, malloc, free = _libc_malloc_free()
         with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
             start = next(
                 int(line.split("-", 1)[0], 16) for line in f if line.rstrip().endswith("[heap]")
             )
     except (OSError, AttributeError, StopIteration, ValueError):
         return None
-    malloc.restype = ctypes.c_void_p
-    malloc.argtypes = [ctypes.c_size_t]
-    free.argtypes = [ctypes.c_void_p]
-    free.restype = None
     if ctypes.c_size_t.from_address(start + 8).value != 0x291:  # 656 B, previous in use
         return None
     counts = (ctypes.c_uint16 * 64).from_address(start + 16)

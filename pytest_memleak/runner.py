@@ -224,36 +224,31 @@ class Loop:
                 return True
         return False
 
-    def _nothing_else_runs(self) -> bool:
-        """True when no code but this loop can run before the snapshot: no Python thread but
-        this one, no native thread started since the baseline, no SIGCHLD disposition that
-        reaps a child. A descriptor or child count above its last value then stays there
-        (nothing can close or reap it), and waiting would only cost time: the zoo's fd,
-        socket and child leaks each paid a full expired wait (100 ms)."""
-        if self._tasks_base < 0 or threading.active_count() > 1:
-            return False
-        if os_thread_count() > self._tasks_base:
-            return False
-        sigchld = getattr(signal, "SIGCHLD", None)
-        return sigchld is None or signal.getsignal(sigchld) is signal.SIG_DFL
-
     def _wait_limit(self) -> float:
-        """HELPER_WAIT_S while a thread started since the last snapshot (or since the loop
-        began, for native ones) may be the helper; HANDOFF_WAIT_S otherwise."""
-        started = (
-            threading.active_count() > self._counts.get("threads", math.inf)
-            or os_thread_count() > self._tasks_base
-        )
+        """How long helpers get before this snapshot. 0 when no code but this loop can run
+        meanwhile (no Python thread but this one, no native thread started since the loop
+        began, SIGCHLD at its default): a descriptor or child count above its last value then
+        stays there, and the zoo's fd, socket and child leaks each paid a full expired wait.
+        HELPER_WAIT_S while a thread started since the last snapshot (or since the loop began,
+        for native ones) may be the helper; HANDOFF_WAIT_S otherwise."""
+        python_threads = threading.active_count()
+        native_started = self._tasks_base < 0 or os_thread_count() > self._tasks_base
+        if python_threads == 1 and not native_started:
+            sigchld = getattr(signal, "SIGCHLD", None)
+            if sigchld is None or signal.getsignal(sigchld) is signal.SIG_DFL:
+                return 0.0
+        started = native_started or python_threads > self._counts.get("threads", math.inf)
         return HELPER_WAIT_S if started else HANDOFF_WAIT_S
 
     def _await_helpers(self) -> None:
         """While a thread, descriptor or child count is above its value at the last snapshot,
         give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms)."""
         left = HELPER_BUDGET_S - self._waited
-        if left <= 0 or self._nothing_else_runs():
+        limit = self._wait_limit() if left > 0 else 0.0
+        if not limit:
             return
         t0 = time.perf_counter()
-        deadline = t0 + min(self._wait_limit(), left)
+        deadline = t0 + min(limit, left)
         delay = 0.0005
         while self._above_last():
             now = time.perf_counter()

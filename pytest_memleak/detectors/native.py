@@ -131,6 +131,9 @@ class Charge:
     per_iter: list[float] = field(default_factory=list)
 
 
+_C_EVENTS = frozenset(("c_call", "c_return", "c_exception"))
+
+
 def _in_body(frame: FrameType | None) -> bool:
     """True when code running in ``frame`` was called by the user's code: walking outwards, a
     frame of a user file comes before one of pytest's machinery or of this plugin."""
@@ -200,8 +203,8 @@ class Attributor:
         # C calls are charged on the malloc counter only: it costs ~1 us to read, the resource
         # counters tens of microseconds, and a C call can be made thousands of times per line.
         read = self._cread
-        if read is None:
-            return
+        if read is None or event not in _C_EVENTS:
+            return  # (Python calls and returns reach the profile function too)
         if not _in_body(frame):
             # pytest's fixture set-up and tear-down, and this plugin's own, run inside each
             # call too, through the standard library as well (inspect.signature for every
@@ -210,7 +213,7 @@ class Attributor:
             return
         if event == "c_call":
             self._cstack.append((f"{_c_module(arg)}.{getattr(arg, '__qualname__', '?')}", read()))
-        elif (event == "c_return" or event == "c_exception") and self._cstack:
+        elif self._cstack:
             name, before = self._cstack.pop()
             d = read() - before
             if d:

@@ -231,7 +231,7 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         tracemalloc.start(frames)
     snaps = [tracemalloc.take_snapshot()]
     early: list[sites.Grouped] = []
-    over_budget: list[int] = []
+    over_budget = False
     t0 = time.perf_counter()
 
     def after() -> None:
@@ -240,8 +240,9 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     def known() -> bool:
         # (Grouping allocates, traced: what it keeps past this check would swell every later
         # snapshot; it keeps nothing unless the pass stops here.)
+        nonlocal over_budget
         if len(snaps) - 1 >= KNOWN_AT and time.perf_counter() - t0 > TRACE_BUDGET_S:
-            over_budget.append(len(snaps) - 1)
+            over_budget = True
             return True
         if len(snaps) - 1 != KNOWN_AT or not _known_sites:
             return False
