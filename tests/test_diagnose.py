@@ -103,10 +103,22 @@ def _drive(steps: Generator[None, None, None], body: Callable[[], object]) -> No
         body()
 
 
+def _every_third_call_skipped() -> Callable[[], None]:
+    count = [0]
+
+    def body() -> None:
+        count[0] += 1
+        if count[0] % 3:
+            HOLD.append(bytearray(2048))
+
+    return body
+
+
 def test_the_passes_drive_the_protocol_not_the_loop():
     calls = FakeCalls(confirmed=["py_blocks"])
     leak = Verdict(verdict="leak", severity="low")
-    _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
+    # A leak at two calls of three: the traced pass runs all its calls.
+    _drive(diagnose.run(calls, leak, judge=lambda m: leak), _every_third_call_skipped())
     d = calls.measurement.diagnosis
     assert isinstance(d, diagnose.Diagnosis)
     # untraced + tracemalloc (the C-call profile has no counter to read here)
@@ -115,6 +127,21 @@ def test_the_passes_drive_the_protocol_not_the_loop():
     assert d.untraced_calls == 6
     assert d.sites, d.notes
     assert d.notes[-1].startswith("diagnosis: 12 traced iterations")
+
+
+def test_a_site_that_grew_at_each_traced_call_ends_the_traced_pass():
+    """Tracing slows allocation 6-35x: once the largest site, in the user's code, grew at each
+    of the first 3 traced calls, its source is known and the pass stops (6 calls before)."""
+    calls = FakeCalls(confirmed=["py_blocks"])
+    leak = Verdict(verdict="leak", severity="low")
+    _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
+    d = calls.measurement.diagnosis
+    assert isinstance(d, diagnose.Diagnosis)
+    assert calls.calls == d.iterations == 6 + 3
+    assert d.sites, d.notes
+    assert d.sites[0].source.startswith("tests/test_diagnose.py:"), d.sites
+    assert d.sites[0].stack, d.sites  # the stack text is still written for the sites kept
+    assert any("3 of 6 calls traced" in n and "grew at each of 3 calls" in n for n in d.notes)
 
 
 def test_the_traced_pass_stops_after_three_calls_once_its_budget_is_spent(monkeypatch):
@@ -222,11 +249,16 @@ def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memle
     diagnosis found (a library cache every test feeds) trace 3 calls instead of 6, and each
     leak is still located at that site and held by the same cache."""
     pytester.makepyfile(
+        # Two calls of three: not a site that grew at each traced call, which stops the pass
+        # by itself (see the test above).
         registry="""
         _REGISTRY = {}
+        _CALLS = [0]
 
         def register(key):
-            _REGISTRY[object()] = [key] * 20  # here
+            _CALLS[0] += 1
+            if _CALLS[0] % 3:
+                _REGISTRY[object()] = [key] * 20  # here
         """,
         test_many="""
         import pytest
@@ -241,7 +273,7 @@ def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memle
     tests = [run.test(f"test_feeds_the_registry[{n}]") for n in range(4)]
     for t in tests:
         assert t["verdict"] == "leak", t["findings"]
-        assert t["leaks"][0]["source"] == "registry.py:4", t["leaks"]
+        assert t["leaks"][0]["source"] == "registry.py:7", t["leaks"]
         assert "_REGISTRY" in (t["leaks"][0]["retainer_path"] or ""), t["leaks"]
     early = ["already diagnosed in this run" in " ".join(t["diagnosis"]["notes"]) for t in tests]
     assert early == [False, True, True, True], [t["diagnosis"]["notes"] for t in tests]

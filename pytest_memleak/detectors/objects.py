@@ -575,19 +575,44 @@ def _label(obj: object) -> str:
 
 
 _CONTAINERS = (list, dict, set)
-LIBRARY_SCAN_S = 0.02  # time given to library modules' globals in find_by_site
+LIBRARY_SCAN_S = 0.01  # time given to library modules' globals in find_by_site
+
+
+#: Per module name: (the module, its namespace's size, the names bound to a container there
+#: when last looked). A module's globals rarely change once it is imported: the scan visits
+#: only these names again, and looks afresh when the namespace's size changed.
+_container_names: dict[str, tuple[types.ModuleType, int, tuple[str, ...]]] = {}
+
+
+def _containers_of(
+    modname: str, module: types.ModuleType, namespace: dict[str, Any]
+) -> tuple[str, ...]:
+    import collections
+
+    kinds = (list, dict, collections.deque)
+    cached = _container_names.get(modname)
+    size = len(namespace)
+    if cached is not None and cached[0] is module and cached[1] == size:
+        return cached[2]
+    try:
+        names = tuple(k for k, v in namespace.items() if isinstance(v, kinds))
+    except RuntimeError:  # changed size while iterated (another thread importing)
+        names = ()
+    _container_names[modname] = (module, size, names)
+    return names
 
 
 def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[object, str] | None:
     """(object, path) for a recently allocated object whose allocation site is in ``sources``,
-    found at the end of a module-level container (list, dict, set, deque).
+    found at the end of a module-level container (list, dict, deque).
 
     Needs tracemalloc to be tracing since the object was made. This finds the holder of
     objects the collector does not track (bytes, empty dicts, numpy arrays), which a referrer
-    search cannot start from.
+    search cannot start from. It runs while tracemalloc traces, which makes every allocation
+    costly: it visits only the names of each module's containers (see :func:`_containers_of`)
+    and makes no label before a match.
     """
     import collections
-    import itertools
     import tracemalloc
 
     from .sites import source_of
@@ -602,28 +627,47 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
     # The user's modules first (where leaks are held most often), then the libraries' for a
     # short while only: most of their globals are not containers of the test's objects.
     user = [kv for kv in mods if is_user_file(getattr(kv[1], "__file__", None) or "")]
-    user_ids = {id(m) for _, m in user}
-    library = [kv for kv in mods if id(kv[1]) not in user_ids]
-    for modname, module in user + library:
-        if time.perf_counter() > deadline:
+    user_names = {name for name, _ in user}
+    library = [kv for kv in mods if kv[0] not in user_names]
+    in_library = False
+    for n, (modname, module) in enumerate(user + library):
+        if not in_library and modname not in user_names:
+            in_library = True
+            deadline = min(deadline, time.perf_counter() + LIBRARY_SCAN_S)
+        if not n % 16 and time.perf_counter() > deadline:  # (a float per look, traced)
             return None
-        if id(module) not in user_ids and deadline - time.perf_counter() > LIBRARY_SCAN_S:
-            deadline = time.perf_counter() + LIBRARY_SCAN_S
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
             continue
-        for name, value in list(namespace.items()):
-            if isinstance(value, list):
-                items = [(f"[{i}]", value[i]) for i in range(max(0, len(value) - tail), len(value))]
-            elif isinstance(value, dict):
-                keys = list(itertools.islice(reversed(value), tail))
-                items = [(f"[{k!r}]", value[k]) for k in keys]
-            elif isinstance(value, collections.deque):
-                items = [(f"[{len(value) - 1}]", value[-1])] if value else []
-            else:
+        for name in _containers_of(modname, module, namespace):
+            value = namespace.get(name)
+            if not value:
                 continue
-            for edge, item in items:
+            edge: str | None = None
+            item: object = None
+            if isinstance(value, list):
+                i = len(value)
+                while i > 0 and len(value) - i < tail:
+                    i -= 1
+                    item = value[i] if i < len(value) else None
+                    if item is not None and origin(item) in sources:
+                        edge = f"[{i}]"
+                        break
+            elif isinstance(value, dict):
+                keys = reversed(value)
+                looked = 0
+                while looked < tail:
+                    looked += 1
+                    k = next(keys, None)
+                    item = value.get(k) if k is not None else None
+                    if item is not None and origin(item) in sources:
+                        edge = f"[{k!r}]"
+                        break
+            elif isinstance(value, collections.deque):
+                item = value[-1]
                 if origin(item) in sources:
-                    path = f"{modname}.{name} ({type_name(type(value))}) -> {edge} "
-                    return item, path + f"({_label(item)})"
+                    edge = f"[{len(value) - 1}]"
+            if edge is not None:
+                path = f"{modname}.{name} ({type_name(type(value))}) -> {edge} "
+                return item, path + f"({_label(item)})"
     return None

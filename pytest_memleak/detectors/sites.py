@@ -135,14 +135,19 @@ def group(snapshot: tracemalloc.Snapshot) -> Grouped:
     return _group(snapshot)
 
 
-def find_sites_in(grouped: list[Grouped], limit: int = 5) -> list[Site]:
-    """:func:`find_sites` on snapshots already grouped."""
+def find_sites_in(grouped: list[Grouped], limit: int = 5, stacks: bool = True) -> list[Site]:
+    """:func:`find_sites` on snapshots already grouped; ``stacks=False``: without the stack
+    text (which reads source lines), for a look at the sites only."""
     if len(grouped) < 2:
         return []
-    return _find(grouped, limit, relaxed=False) or _find(grouped, limit, relaxed=True)
+    return _find(grouped, limit, relaxed=False, stacks=stacks) or _find(
+        grouped, limit, relaxed=True, stacks=stacks
+    )
 
 
-def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) -> list[Site]:
+def _find(
+    grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool, stacks: bool = True
+) -> list[Site]:
     steps = len(grouped) - 1
     keys = set().union(*(g.keys() for g in grouped[1:]))
     by_source: dict[tuple[str, bool], Site] = {}
@@ -200,6 +205,8 @@ def _find(grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool) 
                 growing_steps=max(merged.growing_steps, growing),
             )
     sites = sorted(by_source.values(), key=lambda s: (not s.user, -s.total_bytes))
+    if not stacks:
+        return sites[:limit]
     return [dataclasses.replace(s, stack=tuple(_stack(s.frames))) for s in sites[:limit]]
 
 

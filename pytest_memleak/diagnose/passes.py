@@ -55,7 +55,7 @@ GENERIC = {
 CONTAINERS = {"list", "dict", "set", "collections.deque", "collections.OrderedDict"}
 RETAINER_BUDGET_S = 0.15
 #: Traced calls after which a body whose largest growing site was already diagnosed in this
-#: process stops tracing (see ``_tracemalloc_pass``).
+#: process, or grew at each of them, stops tracing (see ``_tracemalloc_pass``).
 KNOWN_AT = 3
 #: Sites remembered as diagnosed (a bound on this process's memory over a long run).
 MAX_KNOWN_SITES = 10_000
@@ -225,13 +225,16 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     Do not pay twice for one cause: once :data:`KNOWN_AT` calls are traced, a body whose
     largest growing site is one an earlier diagnosis of this process found (a library leak
     that hundreds of tests go through) stops tracing there. Its sites are still its own. So
-    does a body that has spent :data:`TRACE_BUDGET_S` by then (a slow body, traced)."""
+    does a body whose largest site is in the user's code and grew at each of those calls (its
+    source is known), and one that has spent :data:`TRACE_BUDGET_S` by then (a slow body,
+    traced). A leak every few calls is traced for all :data:`CALLS` calls."""
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
         tracemalloc.start(frames)
     snaps = [tracemalloc.take_snapshot()]
     early: list[sites.Grouped] = []
     over_budget = False
+    why = ""
     t0 = time.perf_counter()
 
     def after() -> None:
@@ -240,18 +243,25 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     def known() -> bool:
         # (Grouping allocates, traced: what it keeps past this check would swell every later
         # snapshot; it keeps nothing unless the pass stops here.)
-        nonlocal over_budget
+        nonlocal over_budget, why
         if len(snaps) - 1 >= KNOWN_AT and time.perf_counter() - t0 > TRACE_BUDGET_S:
             over_budget = True
             return True
-        if len(snaps) - 1 != KNOWN_AT or not _known_sites:
+        if len(snaps) - 1 != KNOWN_AT:
             return False
         grouped = [sites.group(s) for s in snaps]
-        found = sites.find_sites_in(grouped)
-        if found and found[0].source in _known_sites:
-            early[:] = grouped
-            return True
-        return False
+        found = sites.find_sites_in(grouped, stacks=False)
+        if not found:
+            return False
+        top = found[0]
+        if top.source in _known_sites:
+            why = "already diagnosed in this run"
+        elif _steady(top):
+            why = f"grew at each of {top.steps} calls"
+        else:
+            return False
+        early[:] = grouped
+        return True
 
     # The retainer search by allocation site needs tracing on after the calls; otherwise it
     # stops before the grouping, which then allocates untraced.
@@ -274,8 +284,7 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
             )
         elif stopped and d.sites:
             d.notes.append(
-                f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} "
-                "already diagnosed in this run)"
+                f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} {why})"
             )
         if d.sites:
             if len(_known_sites) < MAX_KNOWN_SITES:
@@ -285,6 +294,12 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     finally:
         if not tracing_before and tracemalloc.is_tracing():
             tracemalloc.stop()
+
+
+def _steady(site: Site) -> bool:
+    """A site in the user's code that grew at every traced call: its source is known; more
+    traced calls would only cost (tracing slows allocation 6-35x)."""
+    return site.user and not site.resized and site.growing_steps == site.steps > 0
 
 
 def _retainer_by_site(d: Diagnosis) -> None:
