@@ -48,9 +48,15 @@ PRIME_PASSES = 8
 QUICK_PRIME_PASSES = 2
 #: Measured iterations after which a body whose exact counters stayed flat is judged clean.
 EARLY_AT = 5
-#: Calls after the first from which a body that left every exact counter where it was is
-#: judged clean during the warm-up (see ``Loop._warm_up``).
+#: Calls after the quick check's baseline from which a body that left every exact counter
+#: where it was is judged clean during the warm-up (see ``Loop._warm_up``).
 QUICK_MEASURED = 3
+#: Most calls the quick check makes (its first, the calls before a baseline that moved once,
+#: and the measured ones) before it leaves a body to the full rounds.
+QUICK_MAX_CALLS = 7
+#: What the quick check may wait in all for helpers that hold a count above its baseline: at
+#: most HANDOFF_WAIT_S a snapshot, apart from the measured rounds' own budget.
+QUICK_WAIT_BUDGET_S = 0.04
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -198,6 +204,8 @@ class Loop:
         self._counts: dict[str, float] = dict.fromkeys(COUNT_METRICS, math.nan)
         self._waiting = False  # helpers are waited for once the baseline is taken
         self._waited = 0.0
+        self._quick = False  # the quick check's snapshots (a shorter wait, its own budget)
+        self._quick_waited = 0.0
         self._rss0 = math.nan
         p = self.probes
         self._readers: dict[str, Callable[[], float]] = {
@@ -242,25 +250,36 @@ class Loop:
 
     def _await_helpers(self) -> None:
         """While a thread, descriptor or child count is above its value at the last snapshot,
-        give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms)."""
-        left = HELPER_BUDGET_S - self._waited
+        give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms).
+        During the quick check: at most HANDOFF_WAIT_S, from a budget of its own (a count
+        still above then ends the quick check, and the rounds wait as they always did)."""
+        quick = self._quick
+        budget = QUICK_WAIT_BUDGET_S if quick else HELPER_BUDGET_S
+        left = budget - (self._quick_waited if quick else self._waited)
         limit = self._wait_limit() if left > 0 else 0.0
+        if quick:
+            limit = min(limit, HANDOFF_WAIT_S)
         if not limit:
             return
         t0 = time.perf_counter()
         deadline = t0 + min(limit, left)
         delay = 0.0005
+        expired = False
         while self._above_last():
             now = time.perf_counter()
             if now >= deadline:
                 # Not a helper that finishes just after the call: a resource that stays. No
                 # more waiting for this body (the identities of the resources decide whether
                 # the same ones survive; waiting again would only cost time).
-                self._waited = HELPER_BUDGET_S
+                expired = True
                 break
             time.sleep(min(delay, deadline - now))
             delay = min(delay * 2, 0.02)
-        self._waited += time.perf_counter() - t0
+        spent = budget if expired else time.perf_counter() - t0
+        if quick:
+            self._quick_waited += spent
+        else:
+            self._waited += spent
 
     def unfreeze(self) -> None:
         """Give the objects frozen before the loop back to the collector (diagnosis needs them)."""
@@ -397,45 +416,52 @@ class Loop:
 
     def _warm_up(self) -> Generator[None, None, bool]:
         """The warm-up calls; True when the quick check found the body clean (nothing more to
-        measure). Most bodies leave no trace once called: after its second call the loop
-        takes a baseline, and when the next ``QUICK_MEASURED`` calls leave every exact
-        counter where it was and memory within its floor, the body is clean. Their malloc
+        measure). Most bodies leave no trace once called: after its first call the loop takes
+        a baseline, and when the next ``QUICK_MEASURED`` calls leave every exact counter where
+        it was and memory within its floor, the body is clean (4 calls in all). Their malloc
         readings leave out glibc's per-thread cache (see ``probes._load_tcache_reader``):
         otherwise a small native leak served from that cache moves the reading only when it
-        is refilled, too rarely for a few calls to see. One exception: while only
-        malloc moved, and little (see :meth:`_malloc_only`), it goes on, up to ``EARLY_AT``
-        calls. Any other movement ends the quick check; its
-        calls count as warm-up, the rest of the warm-up runs and the measured rounds follow as
-        usual, the quick snapshots dropped."""
+        is refilled, too rarely for a few calls to see. A snapshot that moved becomes the
+        baseline (see :meth:`_moved_once`) when it is the first after the baseline (the first
+        call that meets fixtures set up again, caches that fill at the second call) or when
+        nothing in it is above the baseline (memory freed); the calls after it are measured.
+        While only malloc moved, and little (see :meth:`_malloc_only`), it goes on. All
+        within ``QUICK_MAX_CALLS`` calls. A count above its baseline gets a short wait for
+        the helper that holds it. Any other movement ends the quick check; its calls count
+        as warm-up, the rest of the warm-up runs and the measured rounds follow as usual, the
+        quick snapshots dropped."""
         s = self.settings
         m = self.m
         if s.warmup >= 2 + QUICK_MEASURED and not s.thorough:
             k = 0
+            base = 1  # the call after which the baseline was taken
             while True:
                 yield from self._call()
                 m.warmup += 1
                 if self._warmup_over() or self._runaway():
+                    self._quick = False
                     return False
                 k += 1
                 if k == 1:  # the first call (imports, first-call caches) is never measured
-                    continue
-                if k == 2:  # after the second: our per-call set-up's first replacement settled
                     self._freeze()
-                    # No waiting for helpers here: a count above the baseline ends the quick
-                    # check, and the measured rounds give helpers their chance.
-                    self._prime_and_snap(wait=False)
+                    self._prime_and_snap(passes=QUICK_PRIME_PASSES)
+                    self._quick = True
                     continue
                 self._exact_snap()
-                measured = k - 2
+                measured = k - base
                 if self._flat(0, quick=True):
                     if measured < QUICK_MEASURED:
                         continue
+                elif k + QUICK_MEASURED <= QUICK_MAX_CALLS and self._moved_once(k == 2):
+                    base = k
+                    continue
                 else:
                     moved = self._malloc_only(measured)
-                    if moved == "moved":
+                    if moved == "moved" or (moved == "more" and k >= QUICK_MAX_CALLS):
                         break
                     if moved == "more":
                         continue
+                self._quick = False
                 m.warmup -= measured
                 m.iterations = measured
                 m.rounds.append(m.iterations)
@@ -443,6 +469,7 @@ class Loop:
                 state = dict.fromkeys(JUDGED_MEMORY_METRICS + COUNT_METRICS, 0)
                 self._screen_round(0, state, set())
                 return True
+            self._quick = False
             self._n = 0
         for _ in range(s.warmup - m.warmup):  # the quick check's calls were warm-up calls too
             yield from self._call()
@@ -450,6 +477,35 @@ class Loop:
             if self._warmup_over() or self._runaway():
                 break
         return False
+
+    def _moved_once(self, first: bool) -> bool:
+        """During the quick check, when the last snapshot is not flat: may it become the
+        baseline? Yes when it is the first after the loop's baseline (whatever moved: the
+        calls after it are measured, as the old baseline's were), or when no reading in it is
+        above the baseline's (an exact counter higher, malloc or RSS by its floor or more) and
+        a reading other than malloc is below it: memory freed once (a cache emptied, glibc
+        trimming RSS) hides no growth of the calls after it. (malloc alone: see
+        :meth:`_malloc_only`.) The snapshot is then the only one; the calls before it count
+        as warm-up."""
+        last = (self._n - 1) * WIDTH
+        if not first:
+            below = False
+            for name in ("py_blocks", *COUNT_METRICS, "malloc", "rss"):
+                i = INDEX[name]
+                now, then = self._buf[last + i], self._buf[i]
+                if now != now or then != then:  # NaN: not read here
+                    continue
+                floor = FLOORS[name] if name in ("malloc", "rss") else 0.5
+                if now - then >= floor:
+                    return False
+                if name != "malloc" and then - now >= floor:
+                    below = True
+            if not below:
+                return False
+        for i in range(WIDTH):
+            self._buf[i] = self._buf[last + i]
+        self._n = 1
+        return True
 
     def _exact_snap(self) -> None:
         """Settle, take a snapshot with an exact malloc reading (where glibc's per-thread cache
@@ -470,15 +526,17 @@ class Loop:
         self.settle()
         self.probes.reset_clock()
 
-    def _prime_and_snap(self, resources: bool = False, wait: bool = True) -> None:
+    def _prime_and_snap(
+        self, resources: bool = False, wait: bool = True, passes: int = PRIME_PASSES
+    ) -> None:
         """Run the measuring path (and the mid-round check) a few times, then take the
         baseline snapshot: the interpreter's free lists fill up with its temporaries, and
         before 3.11 a function's first call leaves a frame cached for good. ``resources``:
         also note which threads, descriptors and children exist at the baseline (to tell the
         same resources surviving from helpers caught alive at a snapshot). ``wait``: the
-        snapshots wait for helpers (see :meth:`_await_helpers`)."""
+        snapshots wait for helpers (see :meth:`_await_helpers`). ``passes``: of the path."""
         self._waiting = wait  # the wait path is primed too (its first calls allocate)
-        for _ in range(PRIME_PASSES if wait else QUICK_PRIME_PASSES):
+        for _ in range(passes):
             self.settle()
             self._snap()
             self._flat(0)

@@ -69,7 +69,8 @@ def test_malloc_reading_counts_a_chunk_served_from_glibcs_thread_cache() -> None
     """glibc counts the chunks its per-thread cache holds as in use: a 256 B allocation served
     from that cache moved the raw reading by nothing (a small native leak then read flat for
     up to 7 calls in a row). The reading leaves out what the main thread's cache holds, so
-    the allocation moves it by its chunk, 272 B, from a full cache as from an empty one."""
+    the allocation moves it by its chunk, 272 B, from a full cache as from an empty one (from
+    an empty one glibc may hand out a free chunk up to 31 B larger rather than split it)."""
     import ctypes
 
     reader = probes.Probes()
@@ -97,7 +98,7 @@ def test_malloc_reading_counts_a_chunk_served_from_glibcs_thread_cache() -> None
             seen.append(after - before)
         deltas[state] = seen
     assert 272 in deltas["full"], deltas
-    assert 272 in deltas["empty"], deltas
+    assert any(272 <= d < 272 + 32 for d in deltas["empty"]), deltas
 
 
 def test_the_cache_is_filled_only_where_it_is_not_read_exactly() -> None:
