@@ -251,14 +251,16 @@ class Loop:
     def _await_helpers(self) -> None:
         """While a thread, descriptor or child count is above its value at the last snapshot,
         give the helper that holds it a bounded chance to finish (backoff 0.5 ms .. 20 ms).
-        During the quick check: at most HANDOFF_WAIT_S, from a budget of its own (a count
-        still above then ends the quick check, and the rounds wait as they always did)."""
+        During the quick check: only while a thread started since the last snapshot may be
+        the helper, at most HANDOFF_WAIT_S, from a budget of its own (a count still above
+        then ends the quick check, and the rounds wait as they always did; a descriptor or
+        child kept with no new thread would only pay the wait twice)."""
         quick = self._quick
         budget = QUICK_WAIT_BUDGET_S if quick else HELPER_BUDGET_S
         left = budget - (self._quick_waited if quick else self._waited)
         limit = self._wait_limit() if left > 0 else 0.0
         if quick:
-            limit = min(limit, HANDOFF_WAIT_S)
+            limit = HANDOFF_WAIT_S if limit == HELPER_WAIT_S else 0.0
         if not limit:
             return
         t0 = time.perf_counter()

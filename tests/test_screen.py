@@ -405,3 +405,36 @@ def test_the_quick_check_waits_briefly_for_a_helper(monkeypatch):
     assert slept, "no wait for the helper"
     assert loop._quick_waited < runner.QUICK_WAIT_BUDGET_S
     assert loop._waited == 0.0
+
+
+def test_the_quick_check_does_not_wait_for_a_descriptor_without_a_new_thread(monkeypatch):
+    """A descriptor kept by the body, with no thread started since the last snapshot, is not
+    a helper's that ends soon: the quick check does not wait for it (the zoo's fd, socket and
+    file leaks each paid 20 ms there, then again in the rounds); the rounds still wait."""
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    monkeypatch.setattr(runner.threading, "active_count", lambda: 1)  # as the snapshots read
+    monkeypatch.setattr(runner, "os_thread_count", lambda: 2)  # no new native thread
+    monkeypatch.setattr(runner.signal, "getsignal", lambda sig: None)  # a SIGCHLD handler
+    slept: list[float] = []
+    monkeypatch.setattr(runner.time, "sleep", slept.append)
+    probes = _FdLeakProbes()
+    loop = runner.Loop(Settings(), probes)
+    phases: list[bool] = []
+    wait = runner.Loop._await_helpers
+
+    def spy(self: runner.Loop) -> None:
+        phases.append(self._quick)
+        wait(self)
+
+    monkeypatch.setattr(runner.Loop, "_await_helpers", spy)
+
+    def body() -> None:
+        probes.calls += 1
+
+    runner.drive(loop, body)
+    assert loop.m.iterations >= 10, loop.m.stop_reason
+    assert True in phases, "the quick check never looked"
+    assert loop._quick_waited == 0.0
+    assert slept, "the rounds no longer wait"
