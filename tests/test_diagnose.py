@@ -129,14 +129,20 @@ def test_the_passes_drive_the_protocol_not_the_loop():
     assert d.notes[-1].startswith("diagnosis: 12 traced iterations")
 
 
-def test_a_site_that_grew_at_each_traced_call_ends_the_traced_pass():
-    """Tracing slows allocation 6-35x: once the largest site, in the user's code, grew at each
-    of the first 3 traced calls, its source is known and the pass stops (6 calls before)."""
+def _diagnose_steady_leak() -> tuple[FakeCalls, diagnose.Diagnosis]:
+    """The diagnosis of a body that keeps 2 KiB at every call."""
     calls = FakeCalls(confirmed=["py_blocks"])
     leak = Verdict(verdict="leak", severity="low")
     _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
     d = calls.measurement.diagnosis
     assert isinstance(d, diagnose.Diagnosis)
+    return calls, d
+
+
+def test_a_site_that_grew_at_each_traced_call_ends_the_traced_pass():
+    """Tracing slows allocation 6-35x: once the largest site, in the user's code, grew at each
+    of the first 3 traced calls, its source is known and the pass stops (6 calls before)."""
+    calls, d = _diagnose_steady_leak()
     assert calls.calls == d.iterations == 6 + 3
     assert d.sites, d.notes
     assert d.sites[0].source.startswith("tests/test_diagnose.py:"), d.sites
@@ -151,11 +157,7 @@ def test_the_traced_pass_stops_after_three_calls_once_its_budget_is_spent(monkey
     from pytest_memleak.diagnose import passes
 
     monkeypatch.setattr(passes, "TRACE_BUDGET_S", 0.0)
-    calls = FakeCalls(confirmed=["py_blocks"])
-    leak = Verdict(verdict="leak", severity="low")
-    _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
-    d = calls.measurement.diagnosis
-    assert isinstance(d, diagnose.Diagnosis)
+    calls, d = _diagnose_steady_leak()
     assert calls.calls == d.iterations == 6 + 3
     assert any("3 of 6 calls traced (0 s budget)" in n for n in d.notes), d.notes
     assert d.sites, d.notes
