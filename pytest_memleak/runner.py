@@ -497,7 +497,7 @@ class Loop:
                 now, then = self._buf[last + i], self._buf[i]
                 if now != now or then != then:  # NaN: not read here
                     continue
-                floor = FLOORS[name] if name in ("malloc", "rss") else 0.5
+                floor = FLOORS[name]  # (counts: 1, blocks: 0.5; integers either way)
                 if now - then >= floor:
                     return False
                 if name != "malloc" and then - now >= floor:

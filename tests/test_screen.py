@@ -120,17 +120,7 @@ class _ScriptedProbes(Probes):
 
 
 def _quick(malloc_after: Callable[[int], float]) -> tuple[str, int, int]:
-    from pytest_memleak import runner
-    from pytest_memleak.settings import Settings
-
-    probes = _ScriptedProbes(malloc_after)
-    loop = runner.Loop(Settings(), probes)
-
-    def body() -> None:
-        probes.calls += 1
-
-    runner.drive(loop, body)
-    return loop.m.stop_reason, loop.m.warmup, loop.m.iterations
+    return _run(lambda n: {"malloc": malloc_after(n)})
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import sys
 import time
 import types
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -574,7 +574,8 @@ def _label(obj: object) -> str:
     return type_name(type(obj))
 
 
-_CONTAINERS = (list, dict, set)
+#: The module-level containers :func:`find_by_site` looks into.
+_HOLDERS = (list, dict, deque)
 LIBRARY_SCAN_S = 0.01  # time given to library modules' globals in find_by_site
 
 
@@ -587,15 +588,12 @@ _container_names: dict[str, tuple[types.ModuleType, int, tuple[str, ...]]] = {}
 def _containers_of(
     modname: str, module: types.ModuleType, namespace: dict[str, Any]
 ) -> tuple[str, ...]:
-    import collections
-
-    kinds = (list, dict, collections.deque)
     cached = _container_names.get(modname)
     size = len(namespace)
     if cached is not None and cached[0] is module and cached[1] == size:
         return cached[2]
     try:
-        names = tuple(k for k, v in namespace.items() if isinstance(v, kinds))
+        names = tuple(k for k, v in namespace.items() if isinstance(v, _HOLDERS))
     except RuntimeError:  # changed size while iterated (another thread importing)
         names = ()
     _container_names[modname] = (module, size, names)
@@ -612,7 +610,6 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
     costly: it visits only the names of each module's containers (see :func:`_containers_of`)
     and makes no label before a match.
     """
-    import collections
     import tracemalloc
 
     from .sites import source_of
@@ -663,7 +660,7 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
                     if item is not None and origin(item) in sources:
                         edge = f"[{k!r}]"
                         break
-            elif isinstance(value, collections.deque):
+            elif isinstance(value, deque):
                 item = value[-1]
                 if origin(item) in sources:
                     edge = f"[{len(value) - 1}]"
