@@ -6,7 +6,9 @@
   session-scoped fixtures stay shared. What a fixture records during
   a call (``mocker``'s patchers, ``monkeypatch``'s undo list, ``request.addfinalizer``) is
   released before the snapshot, and a body that changes its fixtures' state (a file in
-  ``tmp_path``, a hook registered on a plugin manager) meets fresh ones. With
+  ``tmp_path``, a hook registered on a plugin manager) meets fresh ones. The next call's
+  fixtures are set up right after a call's teardown, before the snapshot: every snapshot sees
+  them fresh, and the last call leaves them set up for pytest's own teardown. With
   ``fixtures = shared`` they are set up once for all calls. ``async def`` bodies always share
   them: the event loop they run in is one of them. A ``unittest.mock`` object among the test's
   parameters (``@pytest.mark.parametrize``) is made once for the whole session and records
@@ -123,6 +125,7 @@ class FixtureCycle:
         # ever given (~160 B each: a native "leak" of the harness, seen in platformdirs).
         first = (getattr(item, "funcargs", None) or {}).get("tmp_path")
         self._tmp_first: Path | None = first if isinstance(first, Path) else None
+        self._failed: BaseException | None = None
 
     def kwargs(self) -> dict[str, Any]:
         item = self.item
@@ -138,7 +141,7 @@ class FixtureCycle:
         finalizers = entry[0]
         if self._tmp_key is not None:
             # tmp_path's teardown reads (and deletes) the item's phase results.
-            self.item.stash[self._tmp_key] = dict(self._tmp_saved)
+            _put_in_stash(self.item, self._tmp_key, dict(self._tmp_saved))
         errors: list[BaseException] = []
         while len(finalizers) > 1:
             fin = finalizers.pop()
@@ -185,6 +188,28 @@ class FixtureCycle:
             and getattr(owner, "cached_result", True) is None
         )
 
+    def prepare(self) -> None:
+        """Set the fixtures up for the next call (when they are not): done right after a
+        call's teardown, so that every snapshot of the loop sees the same state (the next
+        call's fixtures fresh) and what pytest keeps for good the first time a function's
+        fixtures are set up again is made before the quick check's baseline, not after it.
+        After the first call the loop does it itself, once it has frozen the objects that
+        existed before (see ``Loop.prepare``): frozen fixtures could not be collected after
+        their teardown. A failure is kept for the next call (see :meth:`ready`)."""
+        if self.live or self._failed is not None:
+            return
+        try:
+            self.setup()
+        except REPEAT_FAILURES as exc:
+            self._failed = exc
+
+    def ready(self, call: int) -> None:
+        """Before call ``call`` (> 1): its fixtures set up (by :meth:`prepare` or now)."""
+        if self._failed is not None:
+            raise NotRepeatable(call, self._failed, "fixture set-up") from self._failed
+        if not self.live:
+            _guarded(call, "fixture set-up", self.setup)
+
     def setup(self) -> None:
         item = self.item
         item._initrequest()
@@ -193,9 +218,11 @@ class FixtureCycle:
         self.live = True
 
     def restore(self) -> None:
-        """After the loop: fixtures set up once more, so that pytest's own teardown (and the
-        hooks that read ``item.funcargs``) meets the state a single call leaves."""
-        if not self.live:
+        """After the loop: the fixtures set up (by :meth:`prepare`, normally), so that
+        pytest's own teardown (and the hooks that read ``item.funcargs``) meets the state a
+        single call leaves. A set-up that failed is not tried again: pytest's teardown runs
+        the finalizers of what it set up."""
+        if not self.live and self._failed is None:
             self.setup()
         if self._tmp_key is not None and self._tmp_key not in self.item.stash:
             self.item.stash[self._tmp_key] = dict(self._tmp_saved)
@@ -230,7 +257,25 @@ def _same_tmp_path(first: Path | None) -> Iterator[None]:
         TempPathFactory.mktemp = original  # type: ignore[method-assign]
 
 
+def _put_in_stash(item: pytest.Item, key: Any, value: Any) -> None:
+    """``item.stash[key] = value`` in a fresh copy of the stash's dict when it can: a key put
+    back into the same dict after every call, and deleted again by its fixture, leaves a
+    deleted slot per call until the dict resizes, once, to a larger table (~570 B of malloc
+    at the fourth call, for good: a step the quick check cannot tell from a small leak)."""
+    stash = item.stash
+    storage = getattr(stash, "_storage", None)
+    if type(storage) is dict:
+        try:
+            stash._storage = {**storage, key: value}
+            return
+        except AttributeError:  # pragma: no cover - a Stash of another shape
+            pass
+    stash[key] = value
+
+
 def _tmp_path_stash(item: pytest.Item) -> tuple[Any, dict[str, bool]]:
+    if "tmp_path" not in (getattr(item, "fixturenames", None) or ()):
+        return None, {}
     try:
         from _pytest.tmpdir import tmppath_result_key
     except ImportError:  # pragma: no cover - older pytest
@@ -241,8 +286,9 @@ def _tmp_path_stash(item: pytest.Item) -> tuple[Any, dict[str, bool]]:
 
 def function_call(
     item: pytest.Function, original: Callable[..., Any], first_kwargs: dict[str, Any], fresh: bool
-) -> tuple[Callable[[], Any], Callable[[], None]]:
-    """One iteration of a test function, and what to do after the loop."""
+) -> tuple[Callable[[], Any], Callable[[], None], Callable[[], None] | None]:
+    """One iteration of a test function, what to do after the loop, and what the loop does
+    before its first snapshot (the second call's fixtures set up: ``Loop.prepare``)."""
     mocks = _parameter_mocks(item)
     pristine = _plain_parameters(item, first_kwargs)
     if not fresh:
@@ -258,7 +304,7 @@ def function_call(
             _reset(mocks)
             return result
 
-        return shared_call, (lambda: None)
+        return shared_call, (lambda: None), None
     cycle = FixtureCycle(item)
     mute = SubtestMute()
     calls = 0
@@ -267,7 +313,7 @@ def function_call(
         nonlocal calls
         calls += 1
         if calls > 1:
-            _guarded(calls, "fixture set-up", cycle.setup)
+            cycle.ready(calls)
             kwargs = cycle.kwargs()
             kwargs.update(_copies(pristine))
             mute.apply(kwargs)
@@ -277,9 +323,11 @@ def function_call(
         mute.check(calls)
         _guarded(calls, "fixture teardown", cycle.teardown)
         _reset(mocks)
+        if calls > 1:
+            cycle.prepare()
         return result
 
-    return call, cycle.restore
+    return call, cycle.restore, cycle.prepare
 
 
 def _parameter_mocks(item: pytest.Function) -> list[Any]:

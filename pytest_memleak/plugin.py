@@ -308,7 +308,7 @@ class MemleakPlugin:
                 # A body that async plugins wrapped in a sync runner (pytest-asyncio) runs
                 # in an event loop that is one of its function-scoped fixtures: shared.
                 fresh = settings.fixtures == "per-iteration" and not _is_async(original)
-                call, restore = function_call(pyfuncitem, original, kwargs, fresh)
+                call, restore, loop.prepare = function_call(pyfuncitem, original, kwargs, fresh)
                 pyfuncitem.stash[looping_key] = True
                 try:
                     value = drive(loop, call, repeat_failures_pass=True)

@@ -217,6 +217,9 @@ class Loop:
         self._tasks_base = -1  # OS threads at the baseline (-1: not known yet)
         self._ids_new: dict[str, set[tuple[object, ...]]] = {}
         self.diagnose_hook: DiagnoseHook | None = None
+        # Run once the objects that existed before the loop are frozen, before the baseline:
+        # a test function's fixtures set up for the next call (``iteration.FixtureCycle``).
+        self.prepare: Callable[[], None] | None = None
 
     # -- measuring ---------------------------------------------------------------------------
     def settle(self) -> None:
@@ -524,6 +527,8 @@ class Loop:
         gc.freeze()
         self._frozen = True
         self._waiting = False
+        if self.prepare is not None:
+            self.prepare()
         self._tasks_base = os_thread_count()
         self.settle()
         self.probes.reset_clock()

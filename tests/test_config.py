@@ -254,12 +254,12 @@ def test_ini_warmup(pytester, run_memleak):
 
 def test_ini_thorough_measures_a_flat_body_through_the_full_rounds(pytester, run_memleak):
     """By default a body that leaves every counter flat over its first calls is judged
-    clean after 2 warm-up and 3 measured calls; thorough runs the full warm-up (5 and the
+    clean after 1 warm-up and 3 measured calls; thorough runs the full warm-up (5 and the
     transition call) and at least 5 measured calls."""
     pytester.makepyfile(CLEAN)
     quick = run_memleak()
     test = quick.test("test_clean")
-    assert (test["warmup"], test["iterations"], test["stop_reason"]) == (2, 3, "flat")
+    assert (test["warmup"], test["iterations"], test["stop_reason"]) == (1, 3, "flat")
     make_ini(pytester, thorough="true")
     run = run_memleak()
     assert_ini(run, "thorough", True, test="test_clean")
