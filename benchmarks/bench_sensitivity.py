@@ -167,7 +167,7 @@ def main() -> int:
                 first_all = size  # reliable from here on, unless a larger size is missed
             elif caught < trials:
                 first_all = None
-            metrics = sorted({f["metric"] for r in results for f in r.findings if f.get("failing")})
+            metrics = sorted({f.metric for r in results for f in r.findings if f.failing})
             iters = sorted(r.iterations for r in results)
             rows.append([kind, "%d %s" % (size, unit), "%d/%d" % (caught, trials), ",".join(metrics) or "-",
                          "%d" % c.median(iters) if iters else "-",

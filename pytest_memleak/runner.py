@@ -61,6 +61,11 @@ QUICK_WAIT_BUDGET_S = 0.04
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
 GROWING = ("linear", "step", "exponential", "leak")
+#: Growth of a round through noise, not a trend, buys another round only when it is beyond
+#: this many times the round's noise (the robust spread of its readings around their trend):
+#: otherwise a reading that swings by megabytes (RSS under a hundred threads) rises by more
+#: than its floor in one round of two, by chance, and buys rounds at random.
+NOISE_MARGIN = 3.0
 
 #: What :meth:`Loop._flat` looks at by default.
 _FLAT_METRICS = ("py_blocks", *COUNT_METRICS, "malloc", "rss")
@@ -164,9 +169,14 @@ def screen(
         # Weak evidence: it buys more rounds but never confirms by itself (a library's pool,
         # sqlite's say, climbs in irregular jumps for dozens of calls, then stops).
         return "ambiguous"
-    if g.total_growth >= floor * (len(values) - 1) and (g.slope_per_iter >= floor or rises == 1):
+    if (
+        g.total_growth >= floor * (len(values) - 1)
+        and g.total_growth >= NOISE_MARGIN * g.noise
+        and (g.slope_per_iter >= floor or rises == 1)
+    ):
         # Grew by more than the floor per call, but through noise (another thread's memory
-        # moving): not clean yet, another round decides.
+        # moving): not clean yet, another round decides. Not when the growth is within the
+        # noise: a trend under it is for the Mann-Kendall test above to find.
         return "ambiguous"
     return "clean"
 

@@ -56,6 +56,23 @@ def test_one_jump_is_an_event_not_a_trend():
     assert screen("py_blocks", [10.0] * 5 + [500.0] * 6, T) == "ambiguous"
 
 
+# RSS after each call of more-itertools' test_concurrent_consumers (100 threads, 1.3 s a
+# call), relative to the round's first reading: megabytes of swing, no trend.
+SWINGING = [0, -1425408, 180224, 1470464, 1290240, 4046848, -561152, -548864, 4542464, 1302528]
+
+
+def test_growth_within_the_noise_buys_no_round():
+    """A round that ends higher than it began by more than the floor per call, but by less
+    than the readings' own spread, is no evidence: such a test once ran 1 to 3 rounds of
+    1.3 s calls at random. A trend as large under the same noise is still found."""
+    rss = [float(v) for v in [*SWINGING, 880640]]  # ends 860 KiB up: 16 KiB/call is the floor
+    assert screen("rss", rss, T) == "clean"
+    leak = [v + 1_000_000.0 * i for i, v in enumerate(rss)]  # ~1 MB a call under it
+    assert screen("rss", leak, T) in ("suspect", "ambiguous")
+    ramp = [100.0 * i for i in range(11)]  # quiet readings: the floor alone decides
+    assert screen("rss", [v * 200 for v in ramp], T) != "clean"
+
+
 def test_a_resource_that_outlives_one_full_wait_ends_the_waiting(monkeypatch):
     """Helpers that finish just after the call get HELPER_WAIT_S; a count still above the last
     snapshot after that is a resource that stays, and the loop stops waiting for this body
