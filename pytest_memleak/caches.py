@@ -49,11 +49,29 @@ def _lookup(path: tuple[str, ...]) -> Any:
     return obj
 
 
+def _abc_clearers() -> list[Callable[[], object]]:
+    """The ``_abc_caches_clear`` of each ABC and of each of its subclasses, as regrtest clears
+    them (a subclass made later is not in the list: its caches die with it)."""
+    found: list[Callable[[], object]] = []
+    seen: set[int] = set()
+    for abc_class in _abcs():
+        try:
+            classes = [*abc_class.__subclasses__(), abc_class]
+        except Exception:  # a third-party metaclass must not break the loop
+            continue
+        for cls in classes:
+            clear = getattr(cls, "_abc_caches_clear", None)
+            if callable(clear) and id(cls) not in seen:
+                seen.add(id(cls))
+                found.append(clear)
+    return found
+
+
 class CacheClearer:
     """Callable that clears the known caches; built once per test (the ABC list is cached)."""
 
     def __init__(self) -> None:
-        self._abcs = _abcs()
+        self._abc_clears = _abc_clearers()
         self._steps: list[Callable[[], object]] = []
         for path in _CLEARERS:
             fn = _lookup(path)
@@ -71,12 +89,8 @@ class CacheClearer:
                 step()
             except Exception:  # a third-party monkeypatch must not break the loop
                 pass
-        for abc_class in self._abcs:
-            try:
-                for sub in abc_class.__subclasses__():
-                    clear = getattr(sub, "_abc_caches_clear", None)
-                    if clear is not None:
-                        clear()
-                abc_class._abc_caches_clear()
+        for clear in self._abc_clears:
+            try:  # noqa: SIM105 - as above
+                clear()
             except Exception:
                 pass

@@ -458,26 +458,47 @@ def build(
 def to_json(value: object) -> Json:
     """The JSON form of a model value: NaN/inf become null, tuples lists, numpy scalars
     Python numbers, and fields marked "omit when None" are left out while None."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+    t = type(value)
+    if t is float:  # (exact types first: most of a report is numbers in lists and dicts)
+        return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
+    if t is str or t is int or t is bool or value is None:
+        return value  # type: ignore[return-value]
+    if t is dict or t is list:
+        return _container(value)
+    if isinstance(value, (str, int)):  # (bool is an int)
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Json] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if f.metadata.get("internal") or (item is None and f.metadata.get("omit_none")):
+        for name, omit_none in _json_fields(type(value)):
+            item = getattr(value, name)
+            if item is None and omit_none:
                 continue
-            out[f.name] = to_json(item)
+            out[name] = to_json(item)
         return out
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
+    if isinstance(value, (Mapping, list, tuple)):
+        return _container(value)
     item_of = getattr(value, "item", None)  # a numpy scalar
     if callable(item_of):
         return to_json(item_of())
     return str(value)
+
+
+def _container(value: Any) -> Json:
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return [to_json(v) for v in value]
+
+
+@functools.cache
+def _json_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """A dataclass's fields in its JSON form, each with "omit when None"."""
+    return tuple(
+        (f.name, bool(f.metadata.get("omit_none")))
+        for f in dataclasses.fields(cls)
+        if not f.metadata.get("internal")
+    )
 
 
 def to_object(value: object) -> JsonObject:

@@ -186,9 +186,9 @@ def test_helpers_are_waited_for_in_the_confirmation_rounds(monkeypatch):
     seen: list[tuple[int, bool]] = []
     settle = runner.Loop.settle
 
-    def spy(self: runner.Loop) -> None:
+    def spy(self: runner.Loop, clear: bool = True) -> None:
         seen.append((len(self.m.rounds), self._waiting))
-        settle(self)
+        settle(self, clear)
 
     monkeypatch.setattr(runner.Loop, "settle", spy)
 
