@@ -66,6 +66,10 @@ GROWING = ("linear", "step", "exponential", "leak")
 #: otherwise a reading that swings by megabytes (RSS under a hundred threads) rises by more
 #: than its floor in one round of two, by chance, and buys rounds at random.
 NOISE_MARGIN = 3.0
+#: Calls of a confirmation round after a first round in which every undecided metric grew at
+#: each call (see ``Loop._next_round_length``); otherwise a confirmation round is as long as
+#: the first.
+CONFIRM_CALLS = 5
 
 #: What :meth:`Loop._flat` looks at by default.
 _FLAT_METRICS = ("py_blocks", *COUNT_METRICS, "malloc", "rss")
@@ -584,9 +588,10 @@ class Loop:
         yield from self._call()
         m.warmup += 1
         self._prime_and_snap(resources=True)
+        length = s.iterations
         while True:
             done = 0
-            while done < s.iterations:
+            while done < length:
                 done += 1
                 yield from self._call()
                 m.iterations += 1
@@ -615,7 +620,8 @@ class Loop:
                 break
             if not undecided:
                 break
-            if m.iterations + s.iterations > s.max_iterations:
+            length = self._next_round_length(round_start, clean)
+            if m.iterations + length > s.max_iterations:
                 m.stop_reason = "iteration cap"
                 break
             # Helpers keep their chance in the confirmation rounds: the identities of the
@@ -632,6 +638,28 @@ class Loop:
         m.confirmed = [k for k, v in state.items() if k not in clean and v >= 2]
         if m.stop_reason == "clean" and m.confirmed:
             m.stop_reason = "confirmed growth"
+
+    def _next_round_length(self, start: int, clean: set[str]) -> int:
+        """Calls of the next round: :data:`CONFIRM_CALLS` to confirm a first round whose every
+        undecided metric was suspect and grew at each of its calls (a steady leak: a second
+        round shows it again in as many calls as the quick check needs), when a full round
+        still fits in ``max_iterations`` after it (a dict's resize can leave one of its calls
+        flat: the full round then decides); the full round otherwise (growth every few calls,
+        only ambiguous evidence, ``thorough``)."""
+        s = self.settings
+        if s.thorough or len(self.m.rounds) != 1 or s.iterations <= CONFIRM_CALLS:
+            return s.iterations
+        if self.m.iterations + CONFIRM_CALLS + s.iterations > s.max_iterations:
+            return s.iterations  # a short round that does not confirm must leave a full one
+        for metric, verdicts in self.m.screens.items():
+            if metric in clean:
+                continue
+            if verdicts[-1] != "suspect":
+                return s.iterations
+            col = self._column(metric, start, self._n)
+            if not all(b > a for a, b in zip(col, col[1:])):
+                return s.iterations
+        return CONFIRM_CALLS
 
     def _malloc_only(self, measured: int) -> str:
         """During the quick check, when it is not flat: "clean", "more" (calls needed) or

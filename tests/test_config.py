@@ -235,7 +235,8 @@ def test_ini_iterations_sets_the_round_length(pytester, run_memleak, leak_and_cl
     run = run_memleak()
     assert_ini(run, "iterations", 7, test="test_jitter")
     assert run.test("test_jitter")["rounds"] == [7]
-    assert run.test("test_leak")["rounds"] == [7, 14]  # one confirmation round
+    # One confirmation round, of 5 calls: the leak grew at each call of the first.
+    assert run.test("test_leak")["rounds"] == [7, 12]
     # A body whose counters do not move at all is decided before the round is over.
     clean = run.test("test_clean")
     assert clean["stop_reason"] == "flat"
@@ -267,6 +268,36 @@ def test_ini_thorough_measures_a_flat_body_through_the_full_rounds(pytester, run
     assert test["verdict"] == "ok"
     assert test["warmup"] == 6, test
     assert test["iterations"] >= 5, test
+
+
+def test_a_confirmation_round_is_sized_to_the_evidence(pytester, run_memleak):
+    """A first round in which the leak grew at each call is confirmed by a round of 5 calls;
+    growth every third call gets a full round, and so does any leak when a full round would
+    no longer fit in max_iterations after the short one (a short round that does not
+    confirm must leave room for one that does)."""
+    pytester.makepyfile(
+        test_rounds="""
+        SINK = []
+        EVERY_THIRD = []
+        CALLS = []
+
+        def test_steady():
+            SINK.append([0] * 20)
+
+        def test_every_third():
+            CALLS.append(1)
+            if len(CALLS) % 3 == 0:
+                EVERY_THIRD.append([0] * 60)
+        """
+    )
+    run = run_memleak("--memleak-all")
+    steady, third = run.test("test_steady"), run.test("test_every_third")
+    assert (steady["verdict"], steady["rounds"]) == ("leak", [10, 15]), steady["rounds"]
+    assert steady["stop_reason"] == "confirmed growth"
+    assert third["verdict"] == "leak"
+    assert third["rounds"][:2] == [10, 20], third["rounds"]
+    run = run_memleak("--memleak-all", "--memleak-iterations=15")  # 15 + 5 + 15 > 30
+    assert run.test("test_steady")["rounds"] == [15, 30]
 
 
 def test_ini_max_iterations_caps_confirmation_rounds(pytester, run_memleak):
@@ -1242,7 +1273,7 @@ def test_a_diagnosis_call_that_fails_keeps_the_leak_verdict(pytester, run_memlea
 
         @pytest.mark.memcheck
         def test_leak_then_oom():
-            if len(HOLD) >= 14:  # the measured calls are over: the diagnosis's first call
+            if len(HOLD) >= 13:  # the measured calls are over: the diagnosis's first call
                 raise MemoryError("limit reached")
             HOLD.append(bytearray(64 * 1024))
         """
@@ -1251,7 +1282,7 @@ def test_a_diagnosis_call_that_fails_keeps_the_leak_verdict(pytester, run_memlea
     run.result.assert_outcomes(failed=1)
     entry = run.test("test_leak_then_oom")
     assert entry["verdict"] == "leak"
-    assert entry["iterations"] == 12
+    assert entry["iterations"] == 11  # 6, then a confirmation round of 5
     assert (
         "diagnosis stopped: a call raised MemoryError: limit reached"
         in (entry["probe_notes"]["diagnosis"])
