@@ -10,10 +10,8 @@ import inspect
 from collections.abc import Generator, Sequence
 from typing import Callable
 
-from . import diagnose
 from .detectors.verdict import Verdict, judge
-from .diagnose.suppress import paste_lines
-from .model import TestResult, to_object
+from .model import Leak, TestResult, to_object
 from .origin import code_origin
 from .runner import Calls, Loop, drive
 from .series import Measurement
@@ -52,6 +50,8 @@ class _Verdicts:
         verdict = self.judge(m)
         if verdict.verdict != "leak" and not (s.diagnose == "always" and m.outcome == "ok"):
             return
+        from . import diagnose  # (imported when a body leaks: a clean run never needs it)
+
         yield from diagnose.run(calls, verdict, self.judge)
 
 
@@ -74,13 +74,17 @@ def result_of(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker
     """Judge what the loop measured and build the result (with leaks from the diagnosis)."""
     m = loop.m
     v = _verdict(loop)
-    leaks = tuple(
-        dataclasses.replace(
-            lk,
-            origin=code_origin(lk.source, nodeid, lk.details.allocated_in, lk.retainer_path),
+    leaks: tuple[Leak, ...] = ()
+    if v.verdict == "leak" and m.diagnosis is not None:
+        from .diagnose import leaks_for
+
+        leaks = tuple(
+            dataclasses.replace(
+                lk,
+                origin=code_origin(lk.source, nodeid, lk.details.allocated_in, lk.retainer_path),
+            )
+            for lk in leaks_for(m, v)
         )
-        for lk in diagnose.leaks_for(m, v)
-    )
     result = TestResult(
         nodeid=nodeid,
         label=label,
@@ -161,6 +165,8 @@ def failure_message(r: TestResult, v: Verdict) -> str:
             lines.append(f"      fix: {lk.recommendation}")
     # Last, what accepts these leaks if they are known and wanted (Valgrind's
     # --gen-suppressions): the ini line to paste, and the marker's form.
+    from .diagnose.suppress import paste_lines
+
     lines += paste_lines(r.active_leaks, name, library=r.origin == "library")
     return "\n".join(lines)
 

@@ -956,3 +956,39 @@ def test_a_kept_failure_does_not_keep_the_loop_alive(pytester):
     result = _run(pytester)
     result.assert_outcomes(failed=3)
     assert (pytester.path / "loops.txt").read_text() == "0"
+
+
+def test_a_clean_run_does_not_import_the_diagnosis(pytester, run_memleak):
+    """Cheap when clean: the diagnosis (tracemalloc passes, the C-call profile, the holder
+    search) is imported by the first test that leaks, not by a run whose tests are clean."""
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            loaded = sorted(m for m in sys.modules if m.startswith("pytest_memleak.diagnose"))
+            with open("loaded.txt", "w") as f:
+                f.write(",".join(loaded))
+        """
+    )
+    pytester.makepyfile(
+        test_clean="""
+        def test_clean():
+            assert sum(range(10)) == 45
+        """
+    )
+    run = run_memleak("--memleak-all")
+    run.result.assert_outcomes(passed=1)
+    assert run.test("test_clean")["verdict"] == "ok"
+    assert (pytester.path / "loaded.txt").read_text() == ""
+    pytester.makepyfile(
+        test_leak="""
+        SINK = []
+
+        def test_leak():
+            SINK.append([0] * 20)
+        """
+    )
+    run = run_memleak("--memleak-all", "test_leak.py")
+    run.result.assert_outcomes(failed=1)
+    assert "pytest_memleak.diagnose.passes" in (pytester.path / "loaded.txt").read_text()
