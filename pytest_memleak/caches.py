@@ -13,18 +13,27 @@ from typing import Any, Callable
 _ABC_MODULES = ("collections.abc", "numbers", "io", "os", "typing")
 
 
+_abcs_seen: tuple[tuple[object, ...], list[Any]] = ((), [])
+
+
 def _abcs() -> list[Any]:
+    """The ABCs of the standard library's modules in ``_ABC_MODULES`` that are imported,
+    looked up again only when one of those modules was imported (or replaced) since."""
+    global _abcs_seen
     abc = sys.modules.get("abc")
     if abc is None:
         return []
+    key = (abc, *(sys.modules.get(name) for name in _ABC_MODULES))
+    if _abcs_seen[0] == key:
+        return _abcs_seen[1]
     found: list[Any] = []
-    for name in _ABC_MODULES:
-        mod = sys.modules.get(name)
+    for mod in key[1:]:
         if mod is None:
             continue
         for obj in vars(mod).values():
             if isinstance(obj, abc.ABCMeta):
                 found.append(obj)
+    _abcs_seen = (key, found)
     return found
 
 
