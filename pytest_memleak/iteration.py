@@ -193,9 +193,11 @@ class FixtureCycle:
         call's teardown, so that every snapshot of the loop sees the same state (the next
         call's fixtures fresh) and what pytest keeps for good the first time a function's
         fixtures are set up again is made before the quick check's baseline, not after it.
-        After the first call the loop does it itself, once it has frozen the objects that
-        existed before (see ``Loop.prepare``): frozen fixtures could not be collected after
-        their teardown. A failure is kept for the next call (see :meth:`ready`)."""
+        The loop does it (``Loop.prepare``), once it has frozen the objects that existed
+        before (frozen fixtures could not be collected after their teardown), and outside the
+        call (a diagnosis tracing the call does not charge the set-up to it); before that a
+        call sets its fixtures up itself (:meth:`ready`). A failure is kept for the next call
+        (see :meth:`ready`)."""
         if self.live or self._failed is not None:
             return
         try:
@@ -288,7 +290,8 @@ def function_call(
     item: pytest.Function, original: Callable[..., Any], first_kwargs: dict[str, Any], fresh: bool
 ) -> tuple[Callable[[], Any], Callable[[], None], Callable[[], None] | None]:
     """One iteration of a test function, what to do after the loop, and what the loop does
-    before its first snapshot (the second call's fixtures set up: ``Loop.prepare``)."""
+    after each call once it has frozen what existed (the next call's fixtures set up before
+    its snapshot: ``Loop.prepare``)."""
     mocks = _parameter_mocks(item)
     pristine = _plain_parameters(item, first_kwargs)
     if not fresh:
@@ -323,8 +326,6 @@ def function_call(
         mute.check(calls)
         _guarded(calls, "fixture teardown", cycle.teardown)
         _reset(mocks)
-        if calls > 1:
-            cycle.prepare()
         return result
 
     return call, cycle.restore, cycle.prepare

@@ -234,6 +234,7 @@ class Loop:
         # Run once the objects that existed before the loop are frozen, before the baseline:
         # a test function's fixtures set up for the next call (``iteration.FixtureCycle``).
         self.prepare: Callable[[], None] | None = None
+        self._prepared = False
 
     # -- measuring ---------------------------------------------------------------------------
     def settle(self, clear: bool = True) -> None:
@@ -318,7 +319,15 @@ class Loop:
         self._hygiene.before_iteration()
 
     def after_call(self) -> None:
+        self._prepare_next()
         self._hygiene.after_iteration()
+
+    def _prepare_next(self) -> None:
+        """After a call: ``prepare`` (the next call's fixtures set up), here rather than in the
+        call itself, so that a diagnosis tracing the call does not charge the fixtures' set-up
+        to it; not before the loop has frozen what existed (see :meth:`_freeze`)."""
+        if self.prepare is not None and self._prepared:
+            self.prepare()
 
     def settle_allocator(self, trim: bool = True) -> bool:
         return self.probes.settle_allocator(trim)
@@ -434,6 +443,7 @@ class Loop:
         self._hygiene.before_iteration()
         self._t_call = time.perf_counter()
         yield
+        self._prepare_next()
         self._hygiene.after_iteration()
 
     def _warm_up(self) -> Generator[None, None, bool]:
@@ -546,6 +556,7 @@ class Loop:
         self._waiting = False
         if self.prepare is not None:
             self.prepare()
+            self._prepared = True  # from now on after every call (:meth:`_prepare_next`)
         self._tasks_base = os_thread_count()
         self.settle(clear=False)
         self.probes.reset_clock()

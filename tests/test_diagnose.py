@@ -310,3 +310,37 @@ def test_c_calls_of_pytests_machinery_are_not_charged_to_the_body(tmp_path):
     assert set(run_as(str(machinery))) <= {"builtins.exec"}
     charged = set(run_as(str(user))) - {"builtins.exec"}
     assert "builtins.getattr" in charged, charged
+
+
+def test_the_diagnosis_does_not_charge_fixture_set_up_to_the_body(pytester, run_memleak):
+    """The next call's fixtures are set up outside the traced call: a fixture that takes
+    100 KB of native memory at each set-up (and gives it back at its teardown) is not where
+    the body's native leak is found."""
+    pytester.makepyfile(
+        test_native="""
+        import ctypes
+        import pytest
+
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        KEEP = []
+
+        @pytest.fixture
+        def scratch():
+            buf = libc.malloc(100_000)
+            yield
+            libc.free(buf)
+
+        def test_native_leak(scratch):
+            KEEP.append(libc.malloc(65_536))
+        """
+    )
+    run = run_memleak("--memleak-all")
+    test = run.test("test_native_leak")
+    assert test["verdict"] == "leak"
+    sources = [lk["source"] for lk in test["leaks"]]
+    assert sources, test["leaks"]
+    assert sources[0].endswith("test_native.py:17"), sources  # the body's line
+    assert not any(src.endswith("test_native.py:12") for src in sources), sources  # set-up
