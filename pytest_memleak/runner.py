@@ -21,6 +21,7 @@ import math
 import signal
 import threading
 import time
+import tracemalloc
 from array import array
 from collections.abc import Awaitable, Generator
 from typing import Callable, Generic, Protocol, TypeVar
@@ -324,10 +325,16 @@ class Loop:
 
     def _prepare_next(self) -> None:
         """After a call: ``prepare`` (the next call's fixtures set up), here rather than in the
-        call itself, so that a diagnosis tracing the call does not charge the fixtures' set-up
-        to it; not before the loop has frozen what existed (see :meth:`_freeze`)."""
-        if self.prepare is not None and self._prepared:
-            self.prepare()
+        call itself, so that the diagnosis's line tracer and C-call profile do not charge the
+        fixtures' set-up to the body; not before the loop has frozen what existed (see
+        :meth:`_freeze`). Not while the diagnosis traces allocations either: the next call
+        sets its fixtures up itself then (a set-up traced from here took 4.4 ms instead of
+        1.0 in click's suite, for the same allocations)."""
+        if self.prepare is None or not self._prepared:
+            return
+        if self.diagnosing and tracemalloc.is_tracing():
+            return
+        self.prepare()
 
     def settle_allocator(self, trim: bool = True) -> bool:
         return self.probes.settle_allocator(trim)
