@@ -312,35 +312,41 @@ def test_c_calls_of_pytests_machinery_are_not_charged_to_the_body(tmp_path):
     assert "builtins.getattr" in charged, charged
 
 
+#: The C library's malloc and free, typed, for generated test files that leak natively.
+LIBC = """\
+import ctypes
+
+import pytest
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+"""
+
+
 def test_the_diagnosis_does_not_charge_fixture_set_up_to_the_body(pytester, run_memleak):
     """The next call's fixtures are set up outside the traced call: a fixture that takes
     100 KB of native memory at each set-up (and gives it back at its teardown) is not where
     the body's native leak is found."""
-    pytester.makepyfile(
-        test_native="""
-        import ctypes
-        import pytest
-
-        libc = ctypes.CDLL(None)
-        libc.malloc.restype = ctypes.c_void_p
-        libc.malloc.argtypes = [ctypes.c_size_t]
-        libc.free.argtypes = [ctypes.c_void_p]
-        KEEP = []
-
-        @pytest.fixture
-        def scratch():
-            buf = libc.malloc(100_000)
-            yield
-            libc.free(buf)
-
-        def test_native_leak(scratch):
-            KEEP.append(libc.malloc(65_536))
-        """
+    source = LIBC + (
+        "KEEP = []\n\n\n"
+        "@pytest.fixture\n"
+        "def scratch():\n"
+        "    buf = libc.malloc(100_000)  # set-up\n"
+        "    yield\n"
+        "    libc.free(buf)\n\n\n"
+        "def test_native_leak(scratch):\n"
+        "    KEEP.append(libc.malloc(65_536))  # the leak\n"
     )
+    lines = source.splitlines()
+    setup_line = 1 + next(i for i, ln in enumerate(lines) if ln.endswith("# set-up"))
+    leak_line = 1 + next(i for i, ln in enumerate(lines) if ln.endswith("# the leak"))
+    pytester.makepyfile(test_native=source)
     run = run_memleak("--memleak-all")
     test = run.test("test_native_leak")
     assert test["verdict"] == "leak"
     sources = [lk["source"] for lk in test["leaks"]]
     assert sources, test["leaks"]
-    assert sources[0].endswith("test_native.py:17"), sources  # the body's line
-    assert not any(src.endswith("test_native.py:12") for src in sources), sources  # set-up
+    assert sources[0].endswith(f"test_native.py:{leak_line}"), sources
+    assert not any(src.endswith(f"test_native.py:{setup_line}") for src in sources), sources
