@@ -463,8 +463,10 @@ def to_json(value: object) -> Json:
         return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
     if t is str or t is int or t is bool or value is None:
         return value  # type: ignore[return-value]
-    if t is dict or t is list:
-        return _container(value)
+    if t is dict:
+        return {str(k): to_json(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if t is list or t is tuple:
+        return [to_json(v) for v in value]  # type: ignore[attr-defined]
     if isinstance(value, (str, int)):  # (bool is an int)
         return value
     if isinstance(value, float):
@@ -477,18 +479,14 @@ def to_json(value: object) -> Json:
                 continue
             out[name] = to_json(item)
         return out
-    if isinstance(value, (Mapping, list, tuple)):
-        return _container(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
     item_of = getattr(value, "item", None)  # a numpy scalar
     if callable(item_of):
         return to_json(item_of())
     return str(value)
-
-
-def _container(value: Any) -> Json:
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    return [to_json(v) for v in value]
 
 
 @functools.cache

@@ -232,8 +232,9 @@ class Loop:
         self._tasks_base = -1  # OS threads at the baseline (-1: not known yet)
         self._ids_new: dict[str, set[tuple[object, ...]]] = {}
         self.diagnose_hook: DiagnoseHook | None = None
-        # Run once the objects that existed before the loop are frozen, before the baseline:
-        # a test function's fixtures set up for the next call (``iteration.FixtureCycle``).
+        # A test function's fixtures set up for the next call (``iteration.FixtureCycle``):
+        # run once the objects that existed before the loop are frozen, then after each call
+        # (see :meth:`_prepare_next`).
         self.prepare: Callable[[], None] | None = None
         self._prepared = False
 

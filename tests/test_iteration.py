@@ -511,7 +511,7 @@ def test_fixture_setup_failing_on_a_repeat_is_not_repeatable(pytester, run_memle
         test_su="""
         import pytest
 
-        SETUPS = {"second": 0, "third": 0, "each": 0}
+        SETUPS = {"second": 0, "third": 0}
 
         def _fragile(name, fails_at):
             SETUPS[name] += 1
