@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("vocabulary", "errors", "units", "hookspec", "version"),
     ("model",),
     ("settings", "baseline.rules", "atomic", "encoding"),
+    ("trend_py", "trend_np"),
     ("probes", "caches", "hygiene", "iteration", "stats"),
     ("series",),
     ("runner",),

@@ -958,6 +958,44 @@ def test_a_kept_failure_does_not_keep_the_loop_alive(pytester):
     assert (pytester.path / "loops.txt").read_text() == "0"
 
 
+def test_a_run_of_short_series_does_not_import_numpy(pytester, run_memleak):
+    """Cheap when clean: a test's series are short, and trend_py analyses them without numpy
+    (~0.1 s to import; its ~140 modules slow code that walks sys.modules at every call)."""
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            with open("numpy.txt", "w") as f:
+                f.write(str("numpy" in sys.modules))
+        """
+    )
+    pytester.makepyfile(
+        test_clean="""
+        import pytest
+
+        SINK = []
+
+        def test_clean():
+            assert sum(range(10)) == 45
+
+        def test_allocates_and_frees():
+            data = [bytearray(100_000) for _ in range(20)]
+            assert len(data) == 20
+
+        @pytest.mark.memcheck(iterations=8, warmup=2)
+        def test_leak():
+            SINK.append([0] * 200)
+        """
+    )
+    run = run_memleak("--memleak-all")
+    run.result.assert_outcomes(passed=2, failed=1)
+    assert run.test("test_clean")["verdict"] == "ok"
+    assert run.test("test_leak")["verdict"] == "leak"
+    assert run.test("test_leak")["growth"]["py_blocks"]["pattern"] == "linear"
+    assert (pytester.path / "numpy.txt").read_text() == "False"
+
+
 def test_a_clean_run_does_not_import_the_diagnosis(pytester, run_memleak):
     """Cheap when clean: the diagnosis (tracemalloc passes, the C-call profile, the holder
     search) is imported by the first test that leaks, not by a run whose tests are clean."""

@@ -303,3 +303,76 @@ def test_the_constant_fast_path_keeps_the_input_checks():
         _analyse([1.0, 1.0, 1.0], [0.0, 1.0])
     with pytest.raises(ValueError, match="finite"):
         _analyse([1.0, 1.0], [0.0, math.inf])
+
+
+# ------------------------------------------------- the two implementations (trend_py, trend_np)
+
+_FIELDS = (
+    "slope_per_iter",
+    "slope_per_s",
+    "total_growth",
+    "r2",
+    "mk_p",
+    "tau",
+    "increasing_fraction",
+    "confidence",
+    "noise",
+)
+
+
+def _both(values, times, min_slope):
+    """analyse through trend_py (a list of floats) and through trend_np (a numpy array, which
+    trend_py does not take)."""
+    short = analyse(values, times, metric="rss", unit="bytes", min_slope=min_slope)
+    arrays = analyse(
+        np.array(values),
+        None if times is None else np.array(times),
+        metric="rss",
+        unit="bytes",
+        min_slope=min_slope,
+    )
+    return short, arrays
+
+
+def _shape(kind: str, n: int, base: float, step: float) -> list[float]:
+    return {
+        "linear": [base + step * i for i in range(n)],
+        "step": [base + step * (i // 3) for i in range(n)],
+        "plateau": [base + step * min(i, n // 3) for i in range(n)],
+        "exponential": [base + 1.5**i for i in range(n)],
+        "spike": [base + (step * 1000 if i == n // 2 else 0.0) for i in range(n)],
+    }[kind]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["linear", "step", "plateau", "exponential", "spike"]),
+    n=st.integers(2, 64),
+    base=st.sampled_from([0.0, 1e3, 1.2e8, 5e9]),
+    step=st.sampled_from([1.0, 160.0, 4096.0]),
+    noise=st.lists(st.integers(-5000, 5000), min_size=64, max_size=64),
+    min_slope=st.sampled_from([0.0, 1.0, 160.0, 4096.0]),
+    timed=st.booleans(),
+)
+def test_short_series_without_numpy_agree_with_numpy(kind, n, base, step, noise, min_slope, timed):
+    values = [v + noise[i] for i, v in enumerate(_shape(kind, n, base, step))]
+    times = [0.01 * i + 0.0001 * (noise[i] % 7) for i in range(n)] if timed else None
+    short, arrays = _both(values, times, min_slope)
+    assert short.pattern == arrays.pattern
+    for name in _FIELDS:
+        assert getattr(short, name) == pytest.approx(getattr(arrays, name), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["linear", "step", "plateau", "exponential", "spike"])
+def test_each_pattern_is_found_the_same_way_without_numpy(kind):
+    values = _shape(kind, 30, 1e6, 4096.0)
+    short, arrays = _both(values, None, 160.0)
+    assert short.pattern == arrays.pattern == kind
+
+
+def test_a_series_that_is_not_plain_numbers_goes_to_numpy_and_its_errors():
+    with pytest.raises(ValueError, match=r"rss: sample 1 is None"):
+        _analyse([1.0, None, 3.0])
+    with pytest.raises(ValueError, match=r"rss: sample 2 is nan"):
+        _analyse([1.0, 2.0, float("nan")])
+    assert _analyse([np.float32(1.0), 2, 3.0, 4.0]).slope_per_iter == pytest.approx(1.0)
