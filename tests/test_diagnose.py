@@ -129,6 +129,15 @@ def test_the_passes_drive_the_protocol_not_the_loop():
     assert d.notes[-1].startswith("diagnosis: 12 traced iterations")
 
 
+@pytest.fixture(autouse=True)
+def _no_site_diagnosed_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sites diagnosed in this process start empty for each test (another test of this
+    worker may have diagnosed the same line)."""
+    from pytest_memleak.diagnose import passes
+
+    monkeypatch.setattr(passes, "_known_sites", set())
+
+
 def _diagnose_steady_leak() -> tuple[FakeCalls, diagnose.Diagnosis]:
     """The diagnosis of a body that keeps 2 KiB at every call."""
     calls = FakeCalls(confirmed=["py_blocks"])
@@ -148,6 +157,19 @@ def test_a_site_that_grew_at_each_traced_call_ends_the_traced_pass():
     assert d.sites[0].source.startswith("tests/test_diagnose.py:"), d.sites
     assert d.sites[0].stack, d.sites  # the stack text is still written for the sites kept
     assert any("3 of 6 calls traced" in n and "grew at each of 3 calls" in n for n in d.notes)
+
+
+def test_a_site_already_diagnosed_that_grew_at_each_traced_call_ends_the_pass_sooner():
+    """Do not pay twice for one cause: a body whose largest site grew at each of the first 2
+    traced calls and was found by an earlier diagnosis in this process stops tracing there;
+    its sites are still read from its own calls."""
+    first_calls, first = _diagnose_steady_leak()
+    assert first_calls.calls == 6 + 3
+    calls, d = _diagnose_steady_leak()
+    assert calls.calls == d.iterations == 6 + 2
+    assert d.sites, d.notes
+    assert d.sites[0].source == first.sites[0].source, d.sites
+    assert any("2 of 6 calls traced" in n and "already diagnosed in this run" in n for n in d.notes)
 
 
 def test_the_traced_pass_stops_after_three_calls_once_its_budget_is_spent(monkeypatch):
@@ -248,8 +270,8 @@ def test_the_c_call_profile_stops_tracing_a_heavy_body_after_its_budget(pytester
 
 def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memleak):
     """Do not pay twice for one cause: tests that leak through a site an earlier test's
-    diagnosis found (a library cache every test feeds) trace 3 calls instead of 6, and each
-    leak is still located at that site and held by the same cache."""
+    diagnosis found (a library cache every test feeds) trace 3 calls instead of 6 (2 when it
+    grew at each), and each leak is still located at that site and held by the same cache."""
     pytester.makepyfile(
         # Two calls of three: not a site that grew at each traced call, which stops the pass
         # by itself (see the test above).

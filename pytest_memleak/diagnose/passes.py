@@ -57,6 +57,10 @@ RETAINER_BUDGET_S = 0.15
 #: Traced calls after which a body whose largest growing site was already diagnosed in this
 #: process, or grew at each of them, stops tracing (see ``_tracemalloc_pass``).
 KNOWN_AT = 3
+#: Traced calls after which a body whose largest growing site, grown at each of them, is one an
+#: earlier diagnosis of this process found stops tracing (the cause is known: its sites are
+#: still read from these calls).
+SEEN_AT = 2
 #: Sites remembered as diagnosed (a bound on this process's memory over a long run).
 MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
@@ -222,12 +226,13 @@ def _untraced_pass(
 def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None, None, None]:
     """Where the surviving memory was allocated: a tracemalloc snapshot after every call.
 
-    Do not pay twice for one cause: once :data:`KNOWN_AT` calls are traced, a body whose
-    largest growing site is one an earlier diagnosis of this process found (a library leak
-    that hundreds of tests go through) stops tracing there. Its sites are still its own. So
-    does a body whose largest site is in the user's code and grew at each of those calls (its
-    source is known), and one that has spent :data:`TRACE_BUDGET_S` by then (a slow body,
-    traced). A leak every few calls is traced for all :data:`CALLS` calls."""
+    Do not pay twice for one cause: once :data:`SEEN_AT` calls are traced, a body whose
+    largest growing site grew at each of them and is one an earlier diagnosis of this process
+    found (a library leak that hundreds of tests go through) stops tracing there. Its sites
+    are still its own. After :data:`KNOWN_AT` calls, so does a body whose largest site is in
+    the user's code and grew at each of those calls (its source is known), and one that has
+    spent :data:`TRACE_BUDGET_S` by then (a slow body, traced). A leak every few calls is
+    traced for all :data:`CALLS` calls."""
     tracing_before = tracemalloc.is_tracing()
     if not tracing_before:
         tracemalloc.start(frames)
@@ -247,16 +252,17 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         if len(snaps) - 1 >= KNOWN_AT and time.perf_counter() - t0 > TRACE_BUDGET_S:
             over_budget = True
             return True
-        if len(snaps) - 1 != KNOWN_AT:
+        traced = len(snaps) - 1
+        if traced != KNOWN_AT and not (traced == SEEN_AT and _known_sites):
             return False
         grouped = [sites.group(s) for s in snaps]
         found = sites.find_sites_in(grouped, stacks=False)
         if not found:
             return False
         top = found[0]
-        if top.source in _known_sites:
+        if top.source in _known_sites and (traced == KNOWN_AT or top.growing_steps == top.steps):
             why = "already diagnosed in this run"
-        elif _steady(top):
+        elif traced == KNOWN_AT and _steady(top):
             why = f"grew at each of {top.steps} calls"
         else:
             return False
