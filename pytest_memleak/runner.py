@@ -221,6 +221,7 @@ class Loop:
         self._waited = 0.0
         self._quick = False  # the quick check's snapshots (a shorter wait, its own budget)
         self._quick_waited = 0.0
+        self._read_main = True  # malloc_main is read (not during the quick check)
         self._rss0 = math.nan
         p = self.probes
         self._readers: dict[str, Callable[[], float]] = {
@@ -353,7 +354,7 @@ class Loop:
 
     def _snap(self) -> None:
         base = self._n * WIDTH
-        self.probes.read(self._buf, base)
+        self.probes.read(self._buf, base, self._read_main)
         self._n += 1
         counts = self._counts
         for name in COUNT_METRICS:
@@ -480,10 +481,12 @@ class Loop:
                 m.warmup += 1
                 if self._warmup_over() or self._runaway():
                     self._quick = False
+                    self._read_main = True
                     return False
                 k += 1
                 if k == 1:  # the first call (imports, first-call caches) is never measured
                     self._freeze()
+                    self._read_main = False  # not judged here (see Probes.read)
                     self._prime_and_snap(passes=QUICK_PRIME_PASSES)
                     self._quick = True
                     continue
@@ -502,6 +505,7 @@ class Loop:
                     if moved == "more":
                         continue
                 self._quick = False
+                self._read_main = True
                 m.warmup -= measured
                 m.iterations = measured
                 m.rounds.append(m.iterations)
@@ -510,6 +514,7 @@ class Loop:
                 self._screen_round(0, state, set())
                 return True
             self._quick = False
+            self._read_main = True
             self._n = 0
         for _ in range(s.warmup - m.warmup):  # the quick check's calls were warm-up calls too
             yield from self._call()

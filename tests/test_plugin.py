@@ -958,6 +958,34 @@ def test_a_kept_failure_does_not_keep_the_loop_alive(pytester):
     assert (pytester.path / "loops.txt").read_text() == "0"
 
 
+def test_the_quick_check_does_not_read_the_main_arena(pytester, run_memleak):
+    """Cheap when clean: malloc_main (glibc's malloc_info walk, the dearest probe) is not read
+    in the quick check's snapshots, which judge without it; the full rounds read it."""
+    pytester.makepyfile(
+        test_two="""
+        import pytest
+
+        SINK = []
+
+        def test_clean():
+            assert sum(range(10)) == 45
+
+        @pytest.mark.memcheck(iterations=6, warmup=2)
+        def test_leak():
+            SINK.append(bytearray(64 * 1024))
+        """
+    )
+    run = run_memleak("--memleak-all")
+    run.result.assert_outcomes(passed=1, failed=1)
+    clean, leak = run.test("test_clean"), run.test("test_leak")
+    assert clean["stop_reason"] == "flat"
+    assert clean["warmup"] + clean["iterations"] == 4
+    assert clean["snapshots"]["malloc_main"] == [None] * 4
+    assert all(v is not None for v in clean["snapshots"]["malloc"])
+    if "malloc_main" not in leak["probe_notes"]:  # glibc's malloc_info is there
+        assert all(isinstance(v, float) for v in leak["snapshots"]["malloc_main"]), leak
+
+
 def test_a_run_of_short_series_does_not_import_numpy(pytester, run_memleak):
     """Cheap when clean: a test's series are short, and trend_py analyses them without numpy
     (~0.1 s to import; its ~140 modules slow code that walks sys.modules at every call)."""

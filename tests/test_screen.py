@@ -118,7 +118,7 @@ class _ScriptedProbes(Probes):
         self._malloc_after = malloc_after
         self._blocks_after = blocks_after
 
-    def read(self, buf: array[float], offset: int) -> None:
+    def read(self, buf: array[float], offset: int, main: bool = True) -> None:
         values = {"t": time.perf_counter(), "rss": 1e8, "fds": 10.0}
         values["py_blocks"] = 1000.0 + self._blocks_after(self.calls)
         values.update(threads=1.0, children=0.0, malloc_main=5e6)
@@ -208,7 +208,7 @@ class _FdLeakProbes(_ScriptedProbes):
     def __init__(self) -> None:
         super().__init__(lambda n: 0.0)
 
-    def read(self, buf: array[float], offset: int) -> None:
+    def read(self, buf: array[float], offset: int, main: bool = True) -> None:
         super().read(buf, offset)
         buf[offset + FIELDS.index("fds")] = self.fds()
 
@@ -304,7 +304,7 @@ class _AllScripted(_ScriptedProbes):
         super().__init__(lambda n: 0.0)
         self._after = after
 
-    def read(self, buf: array[float], offset: int) -> None:
+    def read(self, buf: array[float], offset: int, main: bool = True) -> None:
         super().read(buf, offset)
         for name, delta in self._after(self.calls).items():
             buf[offset + FIELDS.index(name)] += delta
@@ -393,7 +393,7 @@ def test_the_quick_check_waits_briefly_for_a_helper(monkeypatch):
                 return 2.0
             return 1.0
 
-        def read(self, buf: array[float], offset: int) -> None:
+        def read(self, buf: array[float], offset: int, main: bool = True) -> None:
             super().read(buf, offset)
             buf[offset + FIELDS.index("threads")] = self._threads()
 
