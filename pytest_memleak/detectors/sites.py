@@ -31,6 +31,7 @@ Site = SiteRecord
 
 
 Key = tuple[int, Frames]
+_NONE = (0, 0)  # a traceback absent from a snapshot: no bytes, no blocks
 
 
 def _raw_traces(snapshot: tracemalloc.Snapshot) -> list[tuple[int, int, Frames]]:
@@ -149,14 +150,16 @@ def _find(
     grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool, stacks: bool = True
 ) -> list[Site]:
     steps = len(grouped) - 1
-    keys = set().union(*(g.keys() for g in grouped[1:]))
+    first, last = grouped[0], grouped[-1]
     by_source: dict[tuple[str, bool], Site] = {}
-    for key in keys:
-        sizes = [g.get(key, (0, 0))[0] for g in grouped]
-        counts = [g.get(key, (0, 0))[1] for g in grouped]
-        total = sizes[-1] - sizes[0]
+    # Only a traceback larger in the last snapshot than in the first can be a site: one of the
+    # last snapshot's (most of the thousands of tracebacks are not: looked up first).
+    for key, (last_size, _) in last.items():
+        total = last_size - first.get(key, _NONE)[0]
         if total <= 0:
             continue
+        sizes = [g.get(key, _NONE)[0] for g in grouped]
+        counts = [g.get(key, _NONE)[1] for g in grouped]
         growing = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
         shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
         domain, frames = key
