@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
 
-from .trend_py import ALPHA, MannKendall
+from .trend_py import (
+    MannKendall,
+    exponential_with,
+    growing_with,
+    mk_figures,
+    plateau_with,
+    r2_figure,
+)
 
 _SORT_LIMIT = 256  # arrays up to this size: medians in plain Python (see median)
 
@@ -95,13 +103,7 @@ def mk(y: np.ndarray) -> MannKendall:
     s = int(np.count_nonzero(b > a)) - int(np.count_nonzero(b < a))
     _, counts = np.unique(y, return_counts=True)
     t = counts[counts > 1].astype(float)
-    var = (n * (n - 1) * (2 * n + 5) - float(np.sum(t * (t - 1) * (2 * t + 5)))) / 18.0
-    tau = s / (n * (n - 1) / 2.0)
-    if var <= 0.0 or s == 0:
-        return MannKendall(s=s, z=0.0, p=1.0, tau=tau)
-    z = (s - math.copysign(1.0, s)) / math.sqrt(var)
-    p = min(1.0, max(0.0, math.erfc(abs(z) / math.sqrt(2.0))))
-    return MannKendall(s=s, z=z, p=p, tau=tau)
+    return mk_figures(s, n, float(np.sum(t * (t - 1) * (2 * t + 5))))
 
 
 def r2(x: np.ndarray, y: np.ndarray) -> float:
@@ -110,22 +112,12 @@ def r2(x: np.ndarray, y: np.ndarray) -> float:
         return 0.0
     xm = x - x.mean()
     ym = y - y.mean()
-    sxx = float(xm @ xm)
-    syy = float(ym @ ym)
-    if sxx <= 0.0 or syy <= 0.0:
-        return 0.0
-    sxy = float(xm @ ym)
-    r2 = sxy * sxy / sxx / syy
-    return min(1.0, max(0.0, r2)) if math.isfinite(r2) else 0.0
+    return r2_figure(float(xm @ xm), float(ym @ ym), float(xm @ ym))
 
 
 def growing(y: np.ndarray, x: np.ndarray, min_slope: float) -> bool:
     """Significant increasing trend whose robust slope is positive and at least min_slope."""
-    slope = ts(y, x)[0]
-    if slope <= 0.0 or slope < min_slope:
-        return False
-    test = mk(y)
-    return test.s > 0 and test.p < ALPHA
+    return growing_with(_SELF, y, x, min_slope)
 
 
 def is_spike(y: np.ndarray, x: np.ndarray, noise: float, min_slope: float) -> bool:
@@ -143,47 +135,24 @@ def is_spike(y: np.ndarray, x: np.ndarray, noise: float, min_slope: float) -> bo
 
 def is_plateau(y: np.ndarray, x: np.ndarray, min_slope: float) -> tuple[bool, float]:
     """First part grows significantly, last half is flat; also returns the head's slope."""
-    n = y.size
-    if n < 6:
-        return False, 0.0
-    h = n // 2
-    head_y, head_x = y[: h + 1], x[: h + 1]
-    if not growing(head_y, head_x, min_slope):
-        return False, 0.0
-    head_slope = ts(head_y, head_x)[0]
-    tail_y, tail_x = y[h:], x[h:]
-    tail_slope = ts(tail_y, tail_x)[0]
-    limit = max(min_slope, 0.1 * head_slope)
-    if tail_slope <= -limit:  # memory released again: not a fill-and-hold
-        return False, head_slope
-    if tail_slope < min_slope:
-        return True, head_slope
-    return tail_slope < limit and not growing(tail_y, tail_x, min_slope), head_slope
+    return plateau_with(_SELF, y, x, min_slope)
 
 
 def is_exponential(y: np.ndarray, x: np.ndarray, r2_linear: float, scale: float) -> bool:
     """Deltas grow significantly (last third >1.5x first third), or a log fit is clearly better."""
-    d = np.diff(y)
-    m = d.size
-    if m < 5:
-        return False
-    third = max(1, m // 3)
-    first, last = float(d[:third].mean()), float(d[-third:].mean())
-    if last <= 0.0 or last <= first:
-        return False
-    if last > 1.5 * max(first, 0.0):
-        dslope = ts(d, np.arange(m, dtype=float))[0]
-        dmk = mk(d)
-        if dslope > 0.0 and dmk.s > 0 and dmk.p < ALPHA:
-            return True
-    offset = 1.0 / scale  # "+1" in the caller's units
-    if not math.isfinite(offset):
-        return False
+    return exponential_with(_SELF, y, x, r2_linear, scale)
+
+
+def mean(a: np.ndarray) -> float:
+    return float(a.mean())
+
+
+def log_r2(x: np.ndarray, y: np.ndarray, offset: float) -> float | None:
+    """R^2 of ``log(y - min(y) + offset)`` against x; None when a logarithm is not finite."""
     z = np.log(y - y.min() + offset)
     if not np.all(np.isfinite(z)):
-        return False
-    r2_log = r2(x, z)
-    return r2_log >= 0.95 and r2_log >= r2_linear + 0.05
+        return None
+    return r2(x, z)
 
 
 def is_step(d: np.ndarray) -> bool:
@@ -232,3 +201,6 @@ def rising_fraction(d: np.ndarray) -> float:
 
 def ptp(a: np.ndarray) -> float:
     return float(np.ptp(a))
+
+
+_SELF = sys.modules[__name__]

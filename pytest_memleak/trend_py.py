@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 ALPHA = 0.05  # significance level of the Mann-Kendall tests
 SHORT = 64  # the longest series analysed here
@@ -29,6 +32,82 @@ class MannKendall:
     z: float
     p: float
     tau: float
+
+
+# The two tests below are written once for both modules: they only slice the series and call
+# the module's own ``ts``, ``mk`` and ``growing`` (``ops``: this module or ``trend_np``).
+
+
+def growing_with(ops: ModuleType, y: Any, x: Any, min_slope: float) -> bool:
+    """Significant increasing trend whose robust slope is positive and at least min_slope."""
+    slope: float = ops.ts(y, x)[0]
+    if slope <= 0.0 or slope < min_slope:
+        return False
+    test: MannKendall = ops.mk(y)
+    return test.s > 0 and test.p < ALPHA
+
+
+def plateau_with(ops: ModuleType, y: Any, x: Any, min_slope: float) -> tuple[bool, float]:
+    """First part grows significantly, last half is flat; also returns the head's slope."""
+    n = len(y)
+    if n < 6:
+        return False, 0.0
+    h = n // 2
+    head_y, head_x = y[: h + 1], x[: h + 1]
+    if not ops.growing(head_y, head_x, min_slope):
+        return False, 0.0
+    head_slope: float = ops.ts(head_y, head_x)[0]
+    tail_y, tail_x = y[h:], x[h:]
+    tail_slope: float = ops.ts(tail_y, tail_x)[0]
+    limit = max(min_slope, 0.1 * head_slope)
+    if tail_slope <= -limit:  # memory released again: not a fill-and-hold
+        return False, head_slope
+    if tail_slope < min_slope:
+        return True, head_slope
+    return tail_slope < limit and not ops.growing(tail_y, tail_x, min_slope), head_slope
+
+
+def mk_figures(s: int, n: int, ties: float) -> MannKendall:
+    """The Mann-Kendall test from its statistic S over ``n`` points and the ties' sum of
+    t(t-1)(2t+5): tie-corrected variance, normal score, two-sided p, Kendall tau."""
+    var = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
+    tau = s / (n * (n - 1) / 2.0)
+    if var <= 0.0 or s == 0:
+        return MannKendall(s=s, z=0.0, p=1.0, tau=tau)
+    z = (s - math.copysign(1.0, s)) / math.sqrt(var)
+    p = min(1.0, max(0.0, math.erfc(abs(z) / math.sqrt(2.0))))
+    return MannKendall(s=s, z=z, p=p, tau=tau)
+
+
+def r2_figure(sxx: float, syy: float, sxy: float) -> float:
+    """R^2 from the centred sums of squares and products (0 when degenerate)."""
+    if sxx <= 0.0 or syy <= 0.0:
+        return 0.0
+    value = sxy * sxy / sxx / syy
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
+
+
+def exponential_with(ops: ModuleType, y: Any, x: Any, r2_linear: float, scale: float) -> bool:
+    """Deltas grow significantly (last third >1.5x first third), or a log fit is clearly better."""
+    d = ops.diff(y)
+    m = len(d)
+    if m < 5:
+        return False
+    third = max(1, m // 3)
+    first: float = ops.mean(d[:third])
+    last: float = ops.mean(d[-third:])
+    if last <= 0.0 or last <= first:
+        return False
+    if last > 1.5 * max(first, 0.0):
+        dslope: float = ops.ts(d, ops.arange(m))[0]
+        dmk: MannKendall = ops.mk(d)
+        if dslope > 0.0 and dmk.s > 0 and dmk.p < ALPHA:
+            return True
+    offset = 1.0 / scale  # "+1" in the caller's units
+    if not math.isfinite(offset):
+        return False
+    r2_log: float | None = ops.log_r2(x, y, offset)
+    return r2_log is not None and r2_log >= 0.95 and r2_log >= r2_linear + 0.05
 
 
 def plain(values: Sequence[float]) -> list[float] | None:
@@ -136,13 +215,7 @@ def mk(y: list[float]) -> MannKendall:
             elif b < a:
                 s -= 1
     ties = sum(t * (t - 1) * (2 * t + 5) for t in Counter(y).values() if t > 1)
-    var = (n * (n - 1) * (2 * n + 5) - float(ties)) / 18.0
-    tau = s / (n * (n - 1) / 2.0)
-    if var <= 0.0 or s == 0:
-        return MannKendall(s=s, z=0.0, p=1.0, tau=tau)
-    z = (s - math.copysign(1.0, s)) / math.sqrt(var)
-    p = min(1.0, max(0.0, math.erfc(abs(z) / math.sqrt(2.0))))
-    return MannKendall(s=s, z=z, p=p, tau=tau)
+    return mk_figures(s, n, float(ties))
 
 
 def r2(x: list[float], y: list[float]) -> float:
@@ -154,20 +227,12 @@ def r2(x: list[float], y: list[float]) -> float:
     ym = [v - ym_ for v in y]
     sxx = math.fsum(v * v for v in xm)
     syy = math.fsum(v * v for v in ym)
-    if sxx <= 0.0 or syy <= 0.0:
-        return 0.0
-    sxy = math.fsum(a * b for a, b in zip(xm, ym))
-    value = sxy * sxy / sxx / syy
-    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
+    return r2_figure(sxx, syy, math.fsum(a * b for a, b in zip(xm, ym)))
 
 
 def growing(y: list[float], x: list[float], min_slope: float) -> bool:
     """Significant increasing trend whose robust slope is positive and at least min_slope."""
-    slope = ts(y, x)[0]
-    if slope <= 0.0 or slope < min_slope:
-        return False
-    test = mk(y)
-    return test.s > 0 and test.p < ALPHA
+    return growing_with(_SELF, y, x, min_slope)
 
 
 def is_spike(y: list[float], x: list[float], noise: float, min_slope: float) -> bool:
@@ -190,51 +255,28 @@ def is_spike(y: list[float], x: list[float], noise: float, min_slope: float) -> 
 
 def is_plateau(y: list[float], x: list[float], min_slope: float) -> tuple[bool, float]:
     """First part grows significantly, last half is flat; also returns the head's slope."""
-    n = len(y)
-    if n < 6:
-        return False, 0.0
-    h = n // 2
-    head_y, head_x = y[: h + 1], x[: h + 1]
-    if not growing(head_y, head_x, min_slope):
-        return False, 0.0
-    head_slope = ts(head_y, head_x)[0]
-    tail_y, tail_x = y[h:], x[h:]
-    tail_slope = ts(tail_y, tail_x)[0]
-    limit = max(min_slope, 0.1 * head_slope)
-    if tail_slope <= -limit:  # memory released again: not a fill-and-hold
-        return False, head_slope
-    if tail_slope < min_slope:
-        return True, head_slope
-    return tail_slope < limit and not growing(tail_y, tail_x, min_slope), head_slope
+    return plateau_with(_SELF, y, x, min_slope)
 
 
 def is_exponential(y: list[float], x: list[float], r2_linear: float, scale: float) -> bool:
     """Deltas grow significantly (last third >1.5x first third), or a log fit is clearly better."""
-    d = diff(y)
-    m = len(d)
-    if m < 5:
-        return False
-    third = max(1, m // 3)
-    first, last = _mean(d[:third]), _mean(d[-third:])
-    if last <= 0.0 or last <= first:
-        return False
-    if last > 1.5 * max(first, 0.0):
-        dslope = ts(d, arange(m))[0]
-        dmk = mk(d)
-        if dslope > 0.0 and dmk.s > 0 and dmk.p < ALPHA:
-            return True
-    offset = 1.0 / scale  # "+1" in the caller's units
-    if not math.isfinite(offset):
-        return False
+    return exponential_with(_SELF, y, x, r2_linear, scale)
+
+
+def mean(a: list[float]) -> float:
+    return _mean(a)
+
+
+def log_r2(x: list[float], y: list[float], offset: float) -> float | None:
+    """R^2 of ``log(y - min(y) + offset)`` against x; None when a logarithm is not finite."""
     low = min(y)
     try:
         z = [math.log(v - low + offset) for v in y]
     except (ValueError, OverflowError):  # numpy: -inf or NaN, not finite
-        return False
+        return None
     if not all(math.isfinite(v) for v in z):
-        return False
-    r2_log = r2(x, z)
-    return r2_log >= 0.95 and r2_log >= r2_linear + 0.05
+        return None
+    return r2(x, z)
 
 
 def is_step(d: list[float]) -> bool:
@@ -250,3 +292,6 @@ def is_step(d: list[float]) -> bool:
     rest = [abs(v) for v in d if v <= 0]
     quiet_between = not rest or median(rest) <= 0.25 * med
     return bool(similar and spread_out and quiet_between)
+
+
+_SELF = sys.modules[__name__]

@@ -7,9 +7,9 @@ Every test here runs pytest in a subprocess on generated test files (see conftes
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 FAST = ("--memleak-iterations=6", "--memleak-warmup=1")
 
@@ -546,12 +546,7 @@ def test_fixture_setup_failing_on_a_repeat_is_not_repeatable(pytester, run_memle
     }
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 10),
-    reason="3.9: the quick check seldom decides (a block of the plugin's moves between its "
-    "first measured calls; known, see the notes since stop 22)",
-    strict=False,
-)
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_fixtures_set_up_again_leave_a_clean_body_clean_after_four_calls(pytester, run_memleak):
     """What pytest keeps for good the first time a function's fixtures are set up again (a
     request, its stash entries), a fixture in a reference cycle and tmp_path's stash entry

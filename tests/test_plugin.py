@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 #: Quick loop: 1 warm-up iteration, then the transition iteration, then rounds of 5.
 FAST = ("--memleak-iterations=5", "--memleak-warmup=1")
@@ -959,12 +959,7 @@ def test_a_kept_failure_does_not_keep_the_loop_alive(pytester):
     assert (pytester.path / "loops.txt").read_text() == "0"
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 10),
-    reason="3.9: the quick check seldom decides (a block of the plugin's moves between its "
-    "first measured calls; known, see the notes since stop 22)",
-    strict=False,
-)
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_the_quick_check_does_not_read_the_main_arena(pytester, run_memleak):
     """Cheap when clean: malloc_main (glibc's malloc_info walk, the dearest probe) is not read
     in the quick check's snapshots, which judge without it; the full rounds read it."""

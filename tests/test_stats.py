@@ -25,6 +25,20 @@ KIB = 1024
 MIB = 1024**2
 
 
+#: Growth's numeric fields.
+_FIELDS = (
+    "slope_per_iter",
+    "slope_per_s",
+    "total_growth",
+    "r2",
+    "mk_p",
+    "tau",
+    "increasing_fraction",
+    "confidence",
+    "noise",
+)
+
+
 def _analyse(values, times=None, **kw) -> Growth:
     return analyse(values, times, metric="rss", unit="bytes", **kw)
 
@@ -226,21 +240,7 @@ def test_bad_input_raises_value_error():
 def test_to_dict_is_json_serialisable():
     g = _analyse(np.arange(10, dtype=np.int64) * 4096, np.linspace(0.0, 1.0, 10))
     d = to_json(g)
-    assert set(d) == {
-        "metric",
-        "unit",
-        "pattern",
-        "slope_per_iter",
-        "slope_per_s",
-        "total_growth",
-        "r2",
-        "mk_p",
-        "tau",
-        "increasing_fraction",
-        "confidence",
-        "noise",
-        "recommendation",
-    }
+    assert set(d) == {"metric", "unit", "pattern", "recommendation", *_FIELDS}
     assert all(type(v) in (str, float) for v in d.values())
     assert json.loads(json.dumps(d))["pattern"] == g.pattern
 
@@ -306,18 +306,6 @@ def test_the_constant_fast_path_keeps_the_input_checks():
 
 
 # ------------------------------------------------- the two implementations (trend_py, trend_np)
-
-_FIELDS = (
-    "slope_per_iter",
-    "slope_per_s",
-    "total_growth",
-    "r2",
-    "mk_p",
-    "tau",
-    "increasing_fraction",
-    "confidence",
-    "noise",
-)
 
 
 def _both(values, times, min_slope):
