@@ -727,6 +727,39 @@ def test_logging_each_call_is_no_false_alarm(pytester: pytest.Pytester) -> None:
     assert t["error"] is None
 
 
+@pytest.mark.parametrize("capture", ["sys", "tee-sys", "fd"])
+def test_printing_each_call_is_no_false_alarm(pytester: pytest.Pytester, capture: str) -> None:
+    """pytest's in-memory capture (``--capture=sys``) grew by what each call printed: a
+    200-character print read as a 224 B/call leak. It is rewound before each call, as the log
+    capture is, so the captured output is the last call's, once; the same holds for output a
+    ``capsys`` fixture leaves unread (its teardown hands it to the run's capture)."""
+    _module(
+        pytester,
+        "test_prints",
+        """
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_prints_each_call():
+            print("call output " + "x" * 200)
+
+        @pytest.mark.memcheck
+        def test_capsys_left_unread(capsys):
+            print("unread " + "z" * 300)
+        """,
+    )
+    result = _run(pytester, f"--capture={capture}", "-rP", fast=False)
+    result.assert_outcomes(passed=2)
+    tests = _tests(_report(pytester))
+    for name in ("test_prints_each_call", "test_capsys_left_unread"):
+        t = tests[f"test_prints.py::{name}"]
+        assert t["verdict"] == "ok", t["message"]
+        assert t["stop_reason"] == "flat", t
+    if capture == "sys":  # (fd: in a file, shown whole; tee-sys: also echoed at each call)
+        printed = result.stdout.str().count("call output " + "x" * 200)
+        assert printed == 1, result.stdout.str()
+
+
 def test_plugin_can_be_disabled_with_p_no(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
