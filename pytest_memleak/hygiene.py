@@ -8,6 +8,8 @@ logs or warns would make those lists grow and look like a leak in the test. Whil
   warnings summary behave as for a single call and a warning per call is no leak of ours;
 * pytest's log-capture handlers (the report sections and ``caplog``) are rewound before every
   iteration, so they hold the records of the last iteration only;
+* the test item's ``user_properties`` (``record_property``) and markers (``add_marker``) are cut
+  back to what they held before the loop, so they hold the last call's additions only;
 * so is pytest's in-memory capture of ``sys.stdout`` and ``sys.stderr`` (``--capture=sys``,
   ``tee-sys``): a body that prints would otherwise grow its buffer at every call (a 200-character
   ``print`` read as a 224 B/call leak). Under the default ``--capture=fd`` the output goes to a
@@ -52,6 +54,10 @@ class Hygiene:
         self._seen: set[tuple[str, type, str, int]] = set()
         self._handlers: list[tuple[Any, int, int]] = []
         self._streams: list[tuple[Any, int]] = []  # pytest's capture streams, their start
+        self._item: Any = None
+        self._item_sizes = (0, 0)  # len(user_properties), len(own_markers) before the loop
+        self._keywords: dict[str, Any] | None = None  # the item's own keywords (add_marker)
+        self._keyword_names: frozenset[str] = frozenset()
         self._kept: list[warnings.WarningMessage] = []
         self._calls = 0
         self._dropped = 0
@@ -66,6 +72,32 @@ class Hygiene:
                 pos = stream.tell() if stream is not None and hasattr(stream, "tell") else -1
                 self._handlers.append((handler, len(records), pos))
         return self
+
+    def watch(self, item: Any) -> None:
+        """The item whose ``user_properties``, ``own_markers`` and own keywords a call can
+        append to (``record_property``, ``request.node.add_marker``): each call's additions
+        are taken back before the next, as a single call would leave them."""
+        props, markers = getattr(item, "user_properties", None), getattr(item, "own_markers", None)
+        if not isinstance(props, list) or not isinstance(markers, list):
+            return
+        self._item = item
+        self._item_sizes = (len(props), len(markers))
+        keywords = getattr(getattr(item, "keywords", None), "_markers", None)  # pytest-private
+        if isinstance(keywords, dict):
+            self._keywords = keywords
+            self._keyword_names = frozenset(keywords)
+
+    def _rewind_item(self) -> None:
+        item = self._item
+        if item is None:
+            return
+        props, markers = self._item_sizes
+        del item.user_properties[props:]
+        del item.own_markers[markers:]
+        keywords = self._keywords
+        if keywords is not None and len(keywords) != len(self._keyword_names):
+            for name in [k for k in keywords if k not in self._keyword_names]:
+                del keywords[name]
 
     def _capture_streams(self) -> None:
         """Note pytest's in-memory capture streams in use now (the run's, or a ``capsys``
@@ -84,6 +116,7 @@ class Hygiene:
                 pass
 
     def before_iteration(self) -> None:
+        self._rewind_item()
         self._capture_streams()
         for stream, end in self._streams:
             try:

@@ -284,6 +284,7 @@ class MemleakPlugin:
         from .runner import drive, drive_async
 
         loop = analysis.make_loop(settings)
+        loop.watch_item(pyfuncitem)
 
         def record() -> None:
             _record(pyfuncitem, loop, origin)
@@ -355,6 +356,7 @@ class MemleakPlugin:
 
         def repeat() -> None:
             loop = analysis.make_loop(settings)
+            loop.watch_item(item)
             item.stash[looping_key] = True
             try:
                 drive(loop, call, repeat_failures_pass=True)

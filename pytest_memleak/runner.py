@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from array import array
 from collections.abc import Awaitable, Generator
-from typing import Callable, Generic, Protocol, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from .caches import CacheClearer
 from .hygiene import Hygiene
@@ -238,6 +238,10 @@ class Loop:
         # (see :meth:`_prepare_next`).
         self.prepare: Callable[[], None] | None = None
         self._prepared = False
+
+    def watch_item(self, item: Any) -> None:
+        """The pytest item whose own lists a call can append to (see ``Hygiene.watch``)."""
+        self._hygiene.watch(item)
 
     # -- measuring ---------------------------------------------------------------------------
     def settle(self, clear: bool = True) -> None:

@@ -760,6 +760,37 @@ def test_printing_each_call_is_no_false_alarm(pytester: pytest.Pytester, capture
         assert printed == 1, result.stdout.str()
 
 
+def test_record_property_and_add_marker_each_call_are_no_false_alarm(
+    pytester: pytest.Pytester,
+) -> None:
+    """``record_property`` and ``request.node.add_marker`` append to the item's own lists:
+    repeated, they grew until the item ended and read as leaks. Each call's additions are
+    taken back before the next, so the item holds one call's, as without the plugin."""
+    _module(
+        pytester,
+        "test_props",
+        """
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_records_a_property(record_property):
+            record_property("answer", "x" * 50)
+
+        @pytest.mark.memcheck
+        def test_adds_a_marker(request):
+            request.node.add_marker(pytest.mark.skipif(False, reason="never"))
+        """,
+    )
+    result = _run(pytester, "--junitxml=junit.xml", fast=False)
+    result.assert_outcomes(passed=2)
+    tests = _tests(_report(pytester))
+    for name in ("test_records_a_property", "test_adds_a_marker"):
+        t = tests[f"test_props.py::{name}"]
+        assert t["verdict"] == "ok", t["message"]
+    xml = (pytester.path / "junit.xml").read_text()
+    assert xml.count('<property name="answer"') == 1, xml
+
+
 def test_plugin_can_be_disabled_with_p_no(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
