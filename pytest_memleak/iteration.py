@@ -139,6 +139,10 @@ class FixtureCycle:
         if entry is None:
             raise RuntimeError("the test item is not set up")
         finalizers = entry[0]
+        if self._tmp_key is None and _requested_tmp_path(self.item):
+            # Asked for with request.getfixturevalue("tmp_path") in the body: its teardown
+            # needs the stash entry too (a KeyError made such tests "not repeatable").
+            self._tmp_key, self._tmp_saved = _tmp_path_stash(self.item, dynamic=True)
         if self._tmp_key is not None:
             # tmp_path's teardown reads (and deletes) the item's phase results.
             _put_in_stash(self.item, self._tmp_key, dict(self._tmp_saved))
@@ -160,7 +164,13 @@ class FixtureCycle:
         until that fixture ends. Once finished, those entries do nothing: drop them, or each
         iteration would add one (pytest's per-test bookkeeping, not the test's)."""
         info = getattr(self.item, "_fixtureinfo", None)
-        for defs in getattr(info, "name2fixturedefs", {}).values():
+        static = getattr(info, "name2fixturedefs", {})
+        all_defs = list(static.values())
+        # Fixtures asked for with request.getfixturevalue (not known at collection).
+        evaluated = getattr(getattr(self.item, "_request", None), "_fixture_defs", None)
+        if isinstance(evaluated, dict):
+            all_defs.append([d for name, d in evaluated.items() if name not in static])
+        for defs in all_defs:
             for fixturedef in defs:
                 fins = getattr(fixturedef, "_finalizers", None)
                 if not isinstance(fins, list) or not fins:
@@ -275,8 +285,14 @@ def _put_in_stash(item: pytest.Item, key: Any, value: Any) -> None:
     stash[key] = value
 
 
-def _tmp_path_stash(item: pytest.Item) -> tuple[Any, dict[str, bool]]:
-    if "tmp_path" not in (getattr(item, "fixturenames", None) or ()):
+def _requested_tmp_path(item: pytest.Item) -> bool:
+    """Was ``tmp_path`` set up for ``item``, asked for by name or by getfixturevalue?"""
+    defs = getattr(getattr(item, "_request", None), "_fixture_defs", None)  # pytest-private
+    return isinstance(defs, dict) and "tmp_path" in defs
+
+
+def _tmp_path_stash(item: pytest.Item, dynamic: bool = False) -> tuple[Any, dict[str, bool]]:
+    if not dynamic and "tmp_path" not in (getattr(item, "fixturenames", None) or ()):
         return None, {}
     try:
         from _pytest.tmpdir import tmppath_result_key

@@ -854,3 +854,24 @@ def test_every_call_gets_the_first_calls_tmp_path_again_and_empty(pytester, run_
     lines = seen[0].read_text().splitlines()
     assert len(lines) >= 4, lines  # the quick check: 4 calls
     assert len(set(lines)) == 1, set(lines)
+
+
+def test_tmp_path_asked_for_in_the_body_is_repeatable_and_clean(pytester, run_memleak):
+    """``request.getfixturevalue("tmp_path")`` in the body: its teardown needs pytest's stash
+    entry (a KeyError made the test "not repeatable"), and its finaliser on the session's
+    tmp_path_factory, left there at each call, read as a leak of 10 blocks a call."""
+    pytester.makepyfile(
+        test_dynamic="""
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_writes_a_file(request):
+            path = request.getfixturevalue("tmp_path")
+            (path / "f.txt").write_text("x")
+        """
+    )
+    run = run_memleak()
+    run.result.assert_outcomes(passed=1)
+    assert run.report["not_checked"] == [], run.report["not_checked"]
+    t = run.test("test_writes_a_file")
+    assert t["verdict"] == "ok", t["message"]
