@@ -102,12 +102,17 @@ class Hygiene:
     def _capture_streams(self) -> None:
         """Note pytest's in-memory capture streams in use now (the run's, or a ``capsys``
         fixture's, which is made again for each call), with their current end."""
+        streams = self._streams
         # A capsys stream of a past call is closed by its teardown: not kept (nor rewound).
-        self._streams[:] = [(s, end) for s, end in self._streams if not s.closed]
-        for stream in (sys.stdout, sys.stderr, *_run_streams()):
+        if any(s.closed for s, _ in streams):
+            streams[:] = [(s, end) for s, end in streams if not s.closed]
+        candidates: tuple[Any, ...] = (sys.stdout, sys.stderr)
+        if not self._calls:  # the run's own streams, once: they last the whole session
+            candidates += _run_streams()
+        for stream in candidates:
             if type(stream).__name__ not in _CAPTURE_TYPES:
                 continue
-            if any(seen is stream for seen, _ in self._streams):
+            if any(seen is stream for seen, _ in streams):
                 continue
             try:
                 stream.flush()
