@@ -25,26 +25,15 @@ from typing import Any
 
 #: pytest's in-memory capture streams (``_pytest.capture``): text over a ``BytesIO``.
 _CAPTURE_TYPES = ("CaptureIO", "TeeCaptureIO")
-#: The capture managers of the pytest sessions running (more than one under pytester).
-_managers: list[Any] = []
 
 
-def watch_capture(manager: Any) -> None:
-    """A session starts: its run-wide capture streams are rewound too. (While a ``capsys``
-    fixture captures, they are not ``sys.stdout``; its teardown writes what the test left
-    unread into them.)"""
-    if manager is not None:
-        _managers.append(manager)
-
-
-def unwatch_capture(manager: Any) -> None:
-    if manager in _managers:
-        _managers.remove(manager)
-
-
-def _run_streams() -> tuple[Any, ...]:
-    capturing = getattr(_managers[-1], "_global_capturing", None) if _managers else None
-    return tuple(getattr(getattr(capturing, n, None), "tmpfile", None) for n in ("out", "err"))
+def _cut(stream: Any, pos: int) -> None:
+    """Truncate ``stream`` back to ``pos`` and write on from there (a closed one is left)."""
+    try:
+        stream.seek(pos)
+        stream.truncate(pos)
+    except (OSError, ValueError):
+        pass
 
 
 class Hygiene:
@@ -54,6 +43,7 @@ class Hygiene:
         self._seen: set[tuple[str, type, str, int]] = set()
         self._handlers: list[tuple[Any, int, int]] = []
         self._streams: list[tuple[Any, int]] = []  # pytest's capture streams, their start
+        self._run_streams: tuple[Any, ...] = ()  # the session's own (see :meth:`watch`)
         self._item: Any = None
         self._item_sizes = (0, 0)  # len(user_properties), len(own_markers) before the loop
         self._keywords: dict[str, Any] | None = None  # the item's own keywords (add_marker)
@@ -82,6 +72,14 @@ class Hygiene:
             return
         self._item = item
         self._item_sizes = (len(props), len(markers))
+        # The session's capture streams: while a capsys fixture captures they are not
+        # sys.stdout, and its teardown writes what the test left unread into them.
+        config = getattr(item, "config", None)
+        manager = config.pluginmanager.getplugin("capturemanager") if config else None
+        capturing = getattr(manager, "_global_capturing", None)  # pytest-private
+        self._run_streams = tuple(
+            getattr(getattr(capturing, name, None), "tmpfile", None) for name in ("out", "err")
+        )
         keywords = getattr(getattr(item, "keywords", None), "_markers", None)  # pytest-private
         if isinstance(keywords, dict):
             self._keywords = keywords
@@ -107,8 +105,8 @@ class Hygiene:
         if any(s.closed for s, _ in streams):
             streams[:] = [(s, end) for s, end in streams if not s.closed]
         candidates: tuple[Any, ...] = (sys.stdout, sys.stderr)
-        if not self._calls:  # the run's own streams, once: they last the whole session
-            candidates += _run_streams()
+        if not self._calls:  # the session's own streams, once: they last the whole session
+            candidates += self._run_streams
         for stream in candidates:
             if type(stream).__name__ not in _CAPTURE_TYPES:
                 continue
@@ -126,19 +124,13 @@ class Hygiene:
         for stream, end in self._streams:
             try:
                 stream.flush()
-                stream.buffer.seek(end)
-                stream.buffer.truncate(end)
-            except (AttributeError, OSError, ValueError):
-                pass
+            except (OSError, ValueError):
+                continue
+            _cut(stream.buffer, end)
         for handler, count, pos in self._handlers:
             del handler.records[count:]
-            stream = handler.stream
             if pos >= 0:
-                try:
-                    stream.seek(pos)
-                    stream.truncate(pos)
-                except (OSError, ValueError):
-                    pass
+                _cut(handler.stream, pos)
 
     def after_iteration(self) -> None:
         self._calls += 1

@@ -165,25 +165,29 @@ class FixtureCycle:
         iteration would add one (pytest's per-test bookkeeping, not the test's)."""
         info = getattr(self.item, "_fixtureinfo", None)
         static = getattr(info, "name2fixturedefs", {})
-        all_defs = list(static.values())
+        for defs in static.values():
+            for fixturedef in defs:
+                self._prune(fixturedef)
         # Fixtures asked for with request.getfixturevalue (not known at collection).
         evaluated = getattr(getattr(self.item, "_request", None), "_fixture_defs", None)
         if isinstance(evaluated, dict):
-            all_defs.append([d for name, d in evaluated.items() if name not in static])
-        for defs in all_defs:
-            for fixturedef in defs:
-                fins = getattr(fixturedef, "_finalizers", None)
-                if not isinstance(fins, list) or not fins:
-                    continue
-                # This item's entries are the newest (its set-up appended them); the older
-                # ones are earlier tests', which pytest keeps until the wider fixture ends: a
-                # module-scoped fixture used by a thousand tests holds a thousand. Looking at
-                # them all after every call cost 1 s in platformdirs' suite.
-                start = len(fins)
-                while start > 0 and self._mine(fins[start - 1]):
-                    start -= 1
-                if start < len(fins):
-                    fins[start:] = [f for f in fins[start:] if not self._stale(f)]
+            for name, fixturedef in evaluated.items():
+                if name not in static:
+                    self._prune(fixturedef)
+
+    def _prune(self, fixturedef: Any) -> None:
+        fins = getattr(fixturedef, "_finalizers", None)
+        if not isinstance(fins, list) or not fins:
+            return
+        # This item's entries are the newest (its set-up appended them); the older ones are
+        # earlier tests', which pytest keeps until the wider fixture ends: a module-scoped
+        # fixture used by a thousand tests holds a thousand. Looking at them all after every
+        # call cost 1 s in platformdirs' suite.
+        start = len(fins)
+        while start > 0 and self._mine(fins[start - 1]):
+            start -= 1
+        if start < len(fins):
+            fins[start:] = [f for f in fins[start:] if not self._stale(f)]
 
     def _mine(self, fin: Any) -> bool:
         return (

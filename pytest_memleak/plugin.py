@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from . import hygiene
 from .atomic import check_writable
 from .errors import ConfigError, ReportError
 from .settings import (
@@ -150,15 +149,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{exc} (--memleak-compare / memleak_compare)") from None
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "memleak-manager")
-    hygiene.watch_capture(config.pluginmanager.getplugin("capturemanager"))
     if settings.serve and not is_worker:  # --memleak-serve: the live dashboard of the run
         from .monitor.live_run import LiveRun
 
         config.pluginmanager.register(LiveRun(config, settings), "memleak-live")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    hygiene.unwatch_capture(config.pluginmanager.getplugin("capturemanager"))
 
 
 class MemleakPlugin:

@@ -453,11 +453,10 @@ class Loop:
 
     def _call(self) -> Generator[None, None, None]:
         """One call of the body, with pytest's per-call bookkeeping rewound around it."""
-        self._hygiene.before_iteration()
+        self.before_call()
         self._t_call = time.perf_counter()
         yield
-        self._prepare_next()
-        self._hygiene.after_iteration()
+        self.after_call()
 
     def _warm_up(self) -> Generator[None, None, bool]:
         """The warm-up calls; True when the quick check found the body clean (nothing more to
@@ -485,7 +484,6 @@ class Loop:
                 m.warmup += 1
                 if self._warmup_over() or self._runaway():
                     self._quick = False
-                    self._read_main = True
                     return False
                 k += 1
                 if k == 1:  # the first call (imports, first-call caches) is never measured
@@ -509,7 +507,6 @@ class Loop:
                     if moved == "more":
                         continue
                 self._quick = False
-                self._read_main = True
                 m.warmup -= measured
                 m.iterations = measured
                 m.rounds.append(m.iterations)
@@ -518,7 +515,6 @@ class Loop:
                 self._screen_round(0, state, set())
                 return True
             self._quick = False
-            self._read_main = True
             self._n = 0
         for _ in range(s.warmup - m.warmup):  # the quick check's calls were warm-up calls too
             yield from self._call()
@@ -610,6 +606,7 @@ class Loop:
         clean: set[str] = set()
         round_start = 0
         done = 0
+        self._read_main = True  # (the quick check's snapshots did without it)
         self._freeze()
         # One transition iteration through the measuring path itself (its first run
         # allocates a few objects of ours), then the baseline.

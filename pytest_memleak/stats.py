@@ -141,7 +141,7 @@ def _confidence(mk: MannKendall, inc: float, slope: float, min_slope: float) -> 
 
 
 #: What :func:`analyse` finds for a constant series (most of a clean test's metrics), without
-#: the numpy work: no slope, no trend, no noise.
+#: computing it: no slope, no trend, no noise.
 _FLAT: dict[str, Any] = {
     "pattern": "stable",
     "slope_per_iter": 0.0,
