@@ -79,7 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 const="true",
                 default=None,
                 dest=option.dest,
-                help=option.help,
+                help=_argparse_help(option.help),
             )
         else:
             group.addoption(
@@ -88,7 +88,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 default=None,
                 dest=option.dest,
                 metavar=option.metavar,
-                help=option.help,
+                help=_argparse_help(option.help),
             )
         if option.ini_list:
             parser.addini(option.ini_key, option.help, type="linelist", default=None)
@@ -99,6 +99,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(option.ini_key, option.help, type=_SCALAR_TYPES, default=None)
         except (AssertionError, TypeError, ValueError):  # pytest < 9: strings only
             parser.addini(option.ini_key, option.help, type="string", default=None)
+
+
+def _argparse_help(text: str) -> str:
+    """Help text as argparse wants it: it %-formats help, so a literal ``%`` is doubled."""
+    return text.replace("%", "%%")
 
 
 def _session_layers(config: pytest.Config) -> list[tuple[str, Layer]]:

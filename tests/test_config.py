@@ -1295,3 +1295,15 @@ def test_ini_table_wide_shows_every_column(pytester, run_memleak):
     run = run_memleak()
     assert_ini(run, "table", "wide")
     run.result.stdout.fnmatch_lines(["verdict*test*grew*rate*severity*measured*RSS Δ*health"])
+
+
+def test_pytest_help_lists_every_option(pytester):
+    """``pytest --help`` %-formats each option's help: a literal ``%`` (the compare rule's
+    example) crashed it with a ValueError."""
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0, result.stderr.str()
+    out = result.stdout.str()
+    assert "'rate:10%,growth:1MiB," in out
+    for option in OPTIONS:
+        assert option.cli_flag in out
+        assert option.ini_key in out
