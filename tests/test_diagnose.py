@@ -372,3 +372,23 @@ def test_the_diagnosis_does_not_charge_fixture_set_up_to_the_body(pytester, run_
     assert sources, test["leaks"]
     assert sources[0].endswith(f"test_native.py:{leak_line}"), sources
     assert not any(src.endswith(f"test_native.py:{setup_line}") for src in sources), sources
+
+
+def test_a_site_reached_through_several_callers_shows_the_largest_and_adds_them_up():
+    """tracemalloc's traces come in address order, which varies by run: a line reached through
+    two callers kept the stack of whichever came first. It now shows the largest caller's
+    stack in either order, and its sizes are the two callers' together."""
+    from pytest_memleak.detectors import sites
+
+    here = __file__
+    small = ((here, 10), ("/usr/lib/python3/site-packages/lib/a.py", 1))
+    large = ((here, 10), ("/usr/lib/python3/site-packages/lib/b.py", 2))
+    snaps = [{}, {(0, small): (100, 1), (0, large): (300, 3)}]
+    snaps += [{(0, small): (200, 2), (0, large): (600, 6)}]
+    for order in (snaps, [{k: g[k] for k in reversed(list(g))} for g in snaps]):
+        (site,) = sites.find_sites_in(order)
+        assert site.frames == large
+        assert site.package == "/usr/lib/python3/site-packages/lib/b.py:2"
+        assert site.sizes == (0, 400, 800)
+        assert site.total_bytes == 800
+        assert site.stack[0].startswith("/usr/lib/python3/site-packages/lib/b.py:2")

@@ -152,6 +152,7 @@ def _find(
     steps = len(grouped) - 1
     first, last = grouped[0], grouped[-1]
     by_source: dict[tuple[str, bool], Site] = {}
+    largest: dict[tuple[str, bool], tuple[int, Frames]] = {}  # its largest caller's growth
     # Only a traceback larger in the last snapshot than in the first can be a site: one of the
     # last snapshot's (most of the thousands of tracebacks are not: looked up first).
     for key, (last_size, _) in last.items():
@@ -199,18 +200,29 @@ def _find(
                 resized=relaxed,
                 package=_package_frame(frames),
             )
+            largest[(source, numpy)] = (total, frames)
         else:  # the same line reached through different callers: add up
+            # The stack shown is the largest caller's (ties: the first in frame order), not
+            # the first met: tracemalloc's traces come in address order, which varies by run.
+            top_total, top_frames = largest[(source, numpy)]
+            if total > top_total or (total == top_total and frames < top_frames):
+                largest[(source, numpy)] = (total, frames)
+                merged = dataclasses.replace(merged, frames=frames, package=_package_frame(frames))
             by_source[(source, numpy)] = dataclasses.replace(
                 merged,
                 bytes_per_iter=merged.bytes_per_iter + total / steps,
                 blocks_per_iter=merged.blocks_per_iter + (counts[-1] - counts[0]) / steps,
                 total_bytes=merged.total_bytes + total,
                 growing_steps=max(merged.growing_steps, growing),
+                sizes=tuple(a + b for a, b in zip(merged.sizes, sizes)),
             )
     sites = sorted(by_source.values(), key=lambda s: (not s.user, -s.total_bytes))
-    if not stacks:
-        return sites[:limit]
-    return [dataclasses.replace(s, stack=tuple(_stack(s.frames))) for s in sites[:limit]]
+    return sites[:limit] if not stacks else with_stacks(sites[:limit])
+
+
+def with_stacks(found: list[Site]) -> list[Site]:
+    """Sites found with ``stacks=False``, with their stack text written."""
+    return [dataclasses.replace(s, stack=tuple(_stack(s.frames))) for s in found]
 
 
 def traced_growth(snapshots: list[tracemalloc.Snapshot]) -> float:

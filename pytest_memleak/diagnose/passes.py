@@ -238,6 +238,7 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         tracemalloc.start(frames)
     snaps = [tracemalloc.take_snapshot()]
     early: list[sites.Grouped] = []
+    early_sites: list[Site] = []  # what ``known`` found when it stopped the pass (no stacks)
     over_budget = False
     why = ""
     t0 = time.perf_counter()
@@ -267,6 +268,7 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         else:
             return False
         early[:] = grouped
+        early_sites[:] = found
         return True
 
     # The retainer search by allocation site needs tracing on after the calls; otherwise it
@@ -281,7 +283,8 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         stopped = bool(early)
         grouped = early or [sites.group(s) for s in snaps]
         snaps.clear()
-        d.sites = sites.find_sites_in(grouped)
+        # (When ``known`` stopped the pass, it found the sites in these very snapshots.)
+        d.sites = sites.with_stacks(early_sites) if stopped else sites.find_sites_in(grouped)
         d.traced_per_iter = sites.traced_growth_in(grouped) / max(1, traced)
         grouped.clear()
         if over_budget:
