@@ -138,11 +138,15 @@ def _no_site_diagnosed_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passes, "_known_sites", set())
 
 
+def _keep_2k() -> None:
+    HOLD.append(bytearray(2048))
+
+
 def _diagnose_steady_leak() -> tuple[FakeCalls, diagnose.Diagnosis]:
     """The diagnosis of a body that keeps 2 KiB at every call."""
     calls = FakeCalls(confirmed=["py_blocks"])
     leak = Verdict(verdict="leak", severity="low")
-    _drive(diagnose.run(calls, leak, judge=lambda m: leak), lambda: HOLD.append(bytearray(2048)))
+    _drive(diagnose.run(calls, leak, judge=lambda m: leak), _keep_2k)
     d = calls.measurement.diagnosis
     assert isinstance(d, diagnose.Diagnosis)
     return calls, d
@@ -160,16 +164,48 @@ def test_a_site_that_grew_at_each_traced_call_ends_the_traced_pass():
 
 
 def test_a_site_already_diagnosed_that_grew_at_each_traced_call_ends_the_pass_sooner():
-    """Do not pay twice for one cause: a body whose largest site grew at each of the first 2
-    traced calls and was found by an earlier diagnosis in this process stops tracing there;
-    its sites are still read from its own calls."""
+    """Do not pay twice for one cause: a body whose largest site grew at its first traced call
+    and was found by an earlier diagnosis in this process stops tracing there; its sites are
+    still read from its own call."""
     first_calls, first = _diagnose_steady_leak()
     assert first_calls.calls == 6 + 3
     calls, d = _diagnose_steady_leak()
-    assert calls.calls == d.iterations == 6 + 2
+    assert calls.calls == d.iterations == 6 + 1
     assert d.sites, d.notes
     assert d.sites[0].source == first.sites[0].source, d.sites
-    assert any("2 of 6 calls traced" in n and "already diagnosed in this run" in n for n in d.notes)
+    assert d.sites[0].stack, d.sites
+    assert any("1 of 6 calls traced" in n and "already diagnosed in this run" in n for n in d.notes)
+
+
+def test_a_pass_stopped_after_one_call_keeps_only_the_sites_seen_growing_before(monkeypatch):
+    """One traced call's growth also holds what the next call would free: when the pass stops
+    after one call (its largest site already diagnosed), the other sites it saw are kept only
+    when an earlier diagnosis saw them grow at each of its traced calls."""
+    from pytest_memleak.diagnose import passes
+
+    _, first = _diagnose_steady_leak()
+    extra: list[bytes] = []
+
+    def body() -> None:
+        _keep_2k()  # the line diagnosed before
+        extra.append(bytes(256))  # another line, not diagnosed before
+
+    def diagnosis() -> tuple[FakeCalls, diagnose.Diagnosis]:
+        calls = FakeCalls(confirmed=["py_blocks"])
+        leak = Verdict(verdict="leak", severity="low")
+        _drive(diagnose.run(calls, leak, judge=lambda m: leak), body)
+        d = calls.measurement.diagnosis
+        assert isinstance(d, diagnose.Diagnosis)
+        return calls, d
+
+    calls, d = diagnosis()
+    assert calls.calls == 6 + 1, d.notes
+    assert [s.source for s in d.sites] == [first.sites[0].source], d.sites
+    # With nothing known, the same body is traced for 3 calls and both lines are sites.
+    monkeypatch.setattr(passes, "_known_sites", set())
+    calls, d = diagnosis()
+    assert calls.calls == 6 + 3, d.notes
+    assert len({s.source for s in d.sites} - {first.sites[0].source}) == 1, d.sites
 
 
 def test_the_traced_pass_stops_after_three_calls_once_its_budget_is_spent(monkeypatch):

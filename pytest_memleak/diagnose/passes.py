@@ -59,8 +59,8 @@ RETAINER_BUDGET_S = 0.15
 KNOWN_AT = 3
 #: Traced calls after which a body whose largest growing site, grown at each of them, is one an
 #: earlier diagnosis of this process found stops tracing (the cause is known: its sites are
-#: still read from these calls).
-SEEN_AT = 2
+#: still read from this call, and only those an earlier diagnosis saw grow are kept).
+SEEN_AT = 1
 #: Sites remembered as diagnosed (a bound on this process's memory over a long run).
 MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
@@ -229,7 +229,9 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     Do not pay twice for one cause: once :data:`SEEN_AT` calls are traced, a body whose
     largest growing site grew at each of them and is one an earlier diagnosis of this process
     found (a library leak that hundreds of tests go through) stops tracing there. Its sites
-    are still its own. After :data:`KNOWN_AT` calls, so does a body whose largest site is in
+    are still its own, read from that call; of them, only those an earlier diagnosis saw grow
+    at each of at least 2 traced calls are kept (one call's growth also holds what the next
+    call frees). After :data:`KNOWN_AT` calls, so does a body whose largest site is in
     the user's code and grew at each of those calls (its source is known), and one that has
     spent :data:`TRACE_BUDGET_S` by then (a slow body, traced). A leak every few calls is
     traced for all :data:`CALLS` calls."""
@@ -263,6 +265,8 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         top = found[0]
         if top.source in _known_sites and (traced == KNOWN_AT or top.growing_steps == top.steps):
             why = "already diagnosed in this run"
+            if traced < KNOWN_AT:
+                found = [s for s in found if s.source in _known_sites]
         elif traced == KNOWN_AT and _steady(top):
             why = f"grew at each of {top.steps} calls"
         else:
@@ -296,13 +300,22 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
                 f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} {why})"
             )
         if d.sites:
-            if len(_known_sites) < MAX_KNOWN_SITES:
-                _known_sites.add(d.sites[0].source)
+            _remember(d.sites)
             if by_site:
                 _retainer_by_site(d)  # needs tracemalloc still tracing
     finally:
         if not tracing_before and tracemalloc.is_tracing():
             tracemalloc.stop()
+
+
+def _remember(found: list[Site]) -> None:
+    """Note a diagnosis's sites as known: its largest, and every other that grew at each of at
+    least 2 traced calls (within :data:`MAX_KNOWN_SITES`)."""
+    for i, site in enumerate(found):
+        if len(_known_sites) >= MAX_KNOWN_SITES:
+            return
+        if i == 0 or site.growing_steps == site.steps >= 2:
+            _known_sites.add(site.source)
 
 
 def _steady(site: Site) -> bool:
