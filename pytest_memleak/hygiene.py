@@ -6,6 +6,9 @@ logs or warns would make those lists grow and look like a leak in the test. Whil
 * warnings are recorded by us; those of the first call are re-emitted once into pytest's
   recorder when the loop ends (later calls' warnings are dropped), so ``-W error`` and the
   warnings summary behave as for a single call and a warning per call is no leak of ours;
+  unless a fixture of the test records them itself (``recwarn``, a fixture around
+  ``warnings.catch_warnings(record=True)``): its recorder, made again for each call, keeps
+  them, as in a plain run;
 * pytest's log-capture handlers (the report sections and ``caplog``) are rewound before every
   iteration, so they hold the records of the last iteration only;
 * the test item's ``user_properties`` (``record_property``) and markers (``add_marker``) are cut
@@ -36,8 +39,19 @@ def _cut(stream: Any, pos: int) -> None:
         pass
 
 
+def warnings_recorder() -> object:
+    """Where ``warnings`` sends a warning now: a ``catch_warnings(record=True)`` (pytest's own
+    for the item, ``recwarn``'s) replaces it with its list's ``append``."""
+    return getattr(warnings, "_showwarnmsg_impl", None)
+
+
+#: No recorder was noted at set-up (the warnings are then always recorded by the loop).
+UNKNOWN = object()
+
+
 class Hygiene:
     def __init__(self) -> None:
+        self._recorder_at_setup: object = UNKNOWN
         self._catcher: Any = None
         self._log: list[warnings.WarningMessage] = []
         self._seen: set[tuple[str, type, str, int]] = set()
@@ -53,8 +67,12 @@ class Hygiene:
         self._dropped = 0
 
     def __enter__(self) -> Hygiene:
-        self._catcher = warnings.catch_warnings(record=True)
-        self._log = self._catcher.__enter__()
+        before = self._recorder_at_setup
+        if before is UNKNOWN or warnings_recorder() is before:
+            self._catcher = warnings.catch_warnings(record=True)
+            self._log = self._catcher.__enter__()
+        # else a fixture records the warnings (``recwarn``): it must see the body's, and it is
+        # made again for each call, so what it keeps does not grow.
         for handler in logging.getLogger().handlers:
             records = getattr(handler, "records", None)
             stream = getattr(handler, "stream", None)
@@ -63,10 +81,13 @@ class Hygiene:
                 self._handlers.append((handler, len(records), pos))
         return self
 
-    def watch(self, item: Any) -> None:
+    def watch(self, item: Any, recorder_at_setup: object = UNKNOWN) -> None:
         """The item whose ``user_properties``, ``own_markers`` and own keywords a call can
         append to (``record_property``, ``request.node.add_marker``): each call's additions
-        are taken back before the next, as a single call would leave them."""
+        are taken back before the next, as a single call would leave them.
+        ``recorder_at_setup``: :func:`warnings_recorder` before the item's fixtures were set
+        up (another one now: a fixture records the warnings)."""
+        self._recorder_at_setup = recorder_at_setup
         props, markers = getattr(item, "user_properties", None), getattr(item, "own_markers", None)
         if not isinstance(props, list) or not isinstance(markers, list):
             return

@@ -20,6 +20,7 @@ import pytest
 
 from .atomic import check_writable
 from .errors import ConfigError, ReportError
+from .hygiene import UNKNOWN, warnings_recorder
 from .settings import (
     MARKER_KEYS,
     OPTIONS,
@@ -60,6 +61,8 @@ judged_key = pytest.StashKey[bool]()
 failure_key = pytest.StashKey[tuple[str, str]]()
 #: True while the plugin's loop runs the item's body.
 looping_key = pytest.StashKey[bool]()
+#: Where warnings went when the item's set-up began (see ``hygiene.warnings_recorder``).
+recorder_key = pytest.StashKey[object]()
 plugin_key = pytest.StashKey["MemleakPlugin"]()
 
 
@@ -254,6 +257,7 @@ class MemleakPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if not item.stash.get(selected_key, False):
             return
+        item.stash[recorder_key] = warnings_recorder()  # before its fixtures are set up
         # Each run of the test starts afresh (pytest-rerunfailures and flaky run it again).
         item.stash[results_key] = []
         if failure_key in item.stash:
@@ -283,7 +287,7 @@ class MemleakPlugin:
         from .runner import drive, drive_async
 
         loop = analysis.make_loop(settings)
-        loop.watch_item(pyfuncitem)
+        loop.watch_item(pyfuncitem, pyfuncitem.stash.get(recorder_key, UNKNOWN))
 
         def record() -> None:
             _record(pyfuncitem, loop, origin)
@@ -355,7 +359,7 @@ class MemleakPlugin:
 
         def repeat() -> None:
             loop = analysis.make_loop(settings)
-            loop.watch_item(item)
+            loop.watch_item(item, item.stash.get(recorder_key, UNKNOWN))
             item.stash[looping_key] = True
             try:
                 drive(loop, call, repeat_failures_pass=True)

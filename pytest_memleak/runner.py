@@ -239,9 +239,10 @@ class Loop:
         self.prepare: Callable[[], None] | None = None
         self._prepared = False
 
-    def watch_item(self, item: Any) -> None:
-        """The pytest item whose own lists a call can append to (see ``Hygiene.watch``)."""
-        self._hygiene.watch(item)
+    def watch_item(self, item: Any, recorder_at_setup: object) -> None:
+        """The pytest item whose own lists a call can append to, and where warnings went
+        before its set-up (see ``Hygiene.watch``)."""
+        self._hygiene.watch(item, recorder_at_setup)
 
     # -- measuring ---------------------------------------------------------------------------
     def settle(self, clear: bool = True) -> None:

@@ -704,6 +704,48 @@ def test_varying_warning_message_is_no_false_alarm(pytester: pytest.Pytester) ->
     assert result.parseoutcomes().get("passed") == 1
 
 
+def test_recwarn_and_a_recording_fixture_see_the_bodys_warnings(pytester: pytest.Pytester) -> None:
+    """A fixture that records warnings (``recwarn``, or one around
+    ``warnings.catch_warnings(record=True)``) is set up before the loop begins: the loop's own
+    recorder, entered after it, took the body's warnings from it, and these plain-passing
+    tests failed at their first call."""
+    _module(
+        pytester,
+        "test_recorded",
+        """
+        import warnings
+        import pytest
+
+        @pytest.fixture
+        def recorded():
+            with warnings.catch_warnings(record=True) as log:
+                warnings.simplefilter("always")
+                yield log
+
+        @pytest.mark.memcheck
+        def test_recwarn(recwarn):
+            warnings.warn("w", DeprecationWarning)
+            assert len(recwarn) == 1
+
+        @pytest.mark.memcheck
+        def test_own_recorder(recorded):
+            warnings.warn("mine", UserWarning)
+            assert [str(w.message) for w in recorded] == ["mine"]
+
+        @pytest.mark.memcheck
+        def test_no_recorder():
+            warnings.warn("summary", UserWarning)
+        """,
+    )
+    result = _run(pytester)
+    result.assert_outcomes(passed=3, warnings=1)
+    assert sum("UserWarning: summary" in line for line in result.outlines) == 1
+    tests = _tests(_report(pytester))
+    for name in ("test_recwarn", "test_own_recorder", "test_no_recorder"):
+        t = tests[f"test_recorded.py::{name}"]
+        assert t["verdict"] == "ok", t["message"]
+
+
 def test_logging_each_call_is_no_false_alarm(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
