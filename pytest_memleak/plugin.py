@@ -215,7 +215,7 @@ class MemleakPlugin:
     # -- collection: decide and validate per test ------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if self.settings.disable:
+        if self.settings.disable or not _runs_bodies(self.config):
             return
         from .iteration import unrepeatable
 
@@ -674,6 +674,15 @@ def leak_failure(text: str, summary: str, item: pytest.Item) -> object:
         reprtraceback=ReprTracebackNative([line + "\n" for line in text.splitlines()]),
         reprcrash=ReprFileLocation(path, (lineno or 0) + 1, summary),
     )
+
+
+#: Options under which pytest runs no test body: nothing is checked, no report is written
+#: (the last run's stays), no summary is printed.
+_NO_BODIES = ("collectonly", "setuponly", "setupplan", "showfixtures", "show_fixtures_per_test")
+
+
+def _runs_bodies(config: pytest.Config) -> bool:
+    return not any(config.getoption(name, False) for name in _NO_BODIES)
 
 
 def _is_async(fn: Any) -> bool:

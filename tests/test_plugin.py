@@ -1166,3 +1166,23 @@ def test_a_clean_run_does_not_import_the_diagnosis(pytester, run_memleak):
     run = run_memleak("--memleak-all", "test_leak.py")
     run.result.assert_outcomes(failed=1)
     assert "pytest_memleak.diagnose.passes" in (pytester.path / "loaded.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["--collect-only", "--setup-plan", "--setup-only", "--fixtures", "--fixtures-per-test"],
+)
+def test_a_run_of_no_test_body_leaves_the_last_report_and_prints_no_summary(
+    pytester: pytest.Pytester, option: str
+) -> None:
+    """``--co``, ``--fixtures`` and ``--setup-plan`` run no body: the last run's report used to
+    be replaced by one with nothing checked and not partial, as if every test were clean."""
+    pytester.makepyfile(test_co=SUMMARY_MODULE)
+    _run(pytester).assert_outcomes(failed=1, passed=2)
+    before = (pytester.path / REPORT).read_bytes()
+    assert _tests(json.loads(before))["test_co.py::test_leaky"]["verdict"] == "leak"
+    result = _run(pytester, option, "--memleak-all")
+    assert result.ret == 0, _output(result)
+    assert (pytester.path / REPORT).read_bytes() == before
+    assert not any(line.startswith("memleak:") for line in result.outlines), _output(result)
+    assert "not checked" not in _output(result)
