@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -1186,3 +1187,48 @@ def test_a_run_of_no_test_body_leaves_the_last_report_and_prints_no_summary(
     assert (pytester.path / REPORT).read_bytes() == before
     assert not any(line.startswith("memleak:") for line in result.outlines), _output(result)
     assert "not checked" not in _output(result)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallinfo2")
+def test_leaks_are_caught_through_malloc_under_pythonmalloc_malloc(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Python's object allocator off, ``py_blocks`` reads 0 and malloc carries the
+    leaks. The diagnosis's re-reading began before the state its calls are read in: the
+    verdict's garbage and the caches its census filled were freed at its first call, read as
+    memory the body freed, and a 640 B/call and a 10 KiB/call leak were judged "not
+    confirmed" (the tests passed)."""
+    _module(
+        pytester,
+        "test_pm",
+        """
+        import itertools
+        import pytest
+
+        KEPT = {}
+        HELD = []
+        _ids = itertools.count()
+
+        @pytest.mark.memcheck
+        def test_memo_grows():
+            n = next(_ids)
+            KEPT[f"req-{n}"] = f"<page of user {n % 100}>" * 8
+
+        @pytest.mark.memcheck
+        def test_buffer_kept():
+            HELD.append(bytearray(10240))
+
+        @pytest.mark.memcheck
+        def test_clean():
+            sum(range(100))
+        """,
+    )
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    result = _run(pytester, fast=False)
+    result.assert_outcomes(failed=2, passed=1)
+    tests = _tests(_report(pytester))
+    assert "py_blocks" in tests["test_pm.py::test_clean"]["probe_notes"]
+    for name in ("test_memo_grows", "test_buffer_kept"):
+        t = tests[f"test_pm.py::{name}"]
+        assert t["verdict"] == "leak", t["findings"]
+        assert [f["metric"] for f in t["findings"] if f["failing"]] == ["malloc"], t["findings"]
