@@ -497,6 +497,12 @@ class MemleakPlugin:
                 from .model import TestResult, from_json
 
                 typed = [from_json(TestResult, d) for d in data]
+            if report.skipped and hasattr(report, "wasxfail"):  # xfailed: the body raised
+                from .model import to_object
+                from .outcome import expected_failure
+
+                typed = [expected_failure(r) for r in typed]
+                data = [to_object(r) for r in typed]
             for result, d in zip(typed, data):
                 self.encoded.add(result, d)
             self.results.extend(typed)

@@ -1232,3 +1232,36 @@ def test_leaks_are_caught_through_malloc_under_pythonmalloc_malloc(
         t = tests[f"test_pm.py::{name}"]
         assert t["verdict"] == "leak", t["findings"]
         assert [f["metric"] for f in t["findings"] if f["failing"]] == ["malloc"], t["findings"]
+
+
+def test_an_expected_failure_is_skipped_in_the_report_not_an_error(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest reports a test marked xfail whose body raises as xfailed; the report called it an
+    error of the body and counted it among the errors."""
+    _module(
+        pytester,
+        "test_xf",
+        """
+        import pytest
+
+        @pytest.mark.memcheck
+        @pytest.mark.xfail(reason="known bug")
+        def test_marked():
+            assert 0
+
+        @pytest.mark.memcheck
+        def test_plain_failure():
+            assert 0
+        """,
+    )
+    result = _run(pytester)
+    result.assert_outcomes(xfailed=1, failed=1)
+    doc = _report(pytester)
+    tests = _tests(doc)
+    assert tests["test_xf.py::test_marked"]["verdict"] == "skipped"
+    assert tests["test_xf.py::test_marked"]["error"].startswith("AssertionError")
+    assert tests["test_xf.py::test_plain_failure"]["verdict"] == "error"
+    assert doc["summary"]["error"] == 1
+    assert doc["summary"]["skipped"] == 1
+    result.stdout.fnmatch_lines(["memleak: 2 checked: 1 error, 1 skipped"])
