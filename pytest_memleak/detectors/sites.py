@@ -146,78 +146,96 @@ def find_sites_in(grouped: list[Grouped], limit: int = 5, stacks: bool = True) -
     )
 
 
+class _Acc:
+    """One source's growing tracebacks added up (see :func:`_find`)."""
+
+    __slots__ = ("blocks", "frames", "growing", "sizes", "top", "total", "user")
+
+    def __init__(self, total: int, blocks: int, growing: int, sizes: list[int], frames: Frames):
+        self.total, self.blocks, self.growing, self.sizes = total, blocks, growing, sizes
+        self.top, self.frames = total, frames  # the largest traceback's growth and frames
+        self.user = False
+
+
 def _find(
     grouped: list[dict[Key, tuple[int, int]]], limit: int, relaxed: bool, stacks: bool = True
 ) -> list[Site]:
     steps = len(grouped) - 1
     first, last = grouped[0], grouped[-1]
-    by_source: dict[tuple[str, bool], Site] = {}
-    largest: dict[tuple[str, bool], tuple[int, Frames]] = {}  # its largest caller's growth
+    found: dict[tuple[str, bool], _Acc] = {}
     # Only a traceback larger in the last snapshot than in the first can be a site: one of the
     # last snapshot's (most of the thousands of tracebacks are not: looked up first).
-    for key, (last_size, _) in last.items():
-        total = last_size - first.get(key, _NONE)[0]
+    for key, (last_size, last_count) in last.items():
+        start = first.get(key, _NONE)
+        total = last_size - start[0]
         if total <= 0:
             continue
-        sizes = [g.get(key, _NONE)[0] for g in grouped]
-        counts = [g.get(key, _NONE)[1] for g in grouped]
-        growing = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
-        shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
         domain, frames = key
         if not frames:
             continue
-        # Allocated by a call of the loop (this plugin's frames below it), or by another thread
-        # (a background thread of the process: its transient objects can look like two steps).
-        in_call = any(is_plugin_file(f) for f, _ in frames)
+        if steps == 1:  # (most tracebacks, when the pass stops after one call)
+            sizes, blocks, growing, shrinking = [start[0], last_size], last_count - start[1], 1, 0
+            counts: tuple[int, ...] = (start[1], last_count)
+        else:
+            sizes = [g.get(key, _NONE)[0] for g in grouped]
+            counts = tuple(g.get(key, _NONE)[1] for g in grouped)
+            blocks = counts[-1] - counts[0]
+            growing = sum(1 for a, b in zip(sizes, sizes[1:]) if b > a)
+            shrinking = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
         if relaxed:
             # The same block(s) resized larger: a constant number of blocks that never shrank.
             if shrinking or not growing or len({c for c in counts if c}) != 1:
                 continue
-        elif growing < 0.6 * steps and not (in_call and shrinking == 0 and growing >= 2):
+        elif growing < 0.6 * steps and not (shrinking == 0 and growing >= 2 and _in_call(frames)):
             # Most steps grow, or (in a call of the loop) it never shrinks and grew at least
             # twice: a leak every third call.
             continue
         source, user = _source(frames)
-        if relaxed and not (user and in_call):
+        if relaxed and not (user and _in_call(frames)):
             # Only the body's own calls (run by this plugin's loop): one resize in pytest's or a
             # library's bookkeeping, or a block a background thread happens to hold, says nothing.
             continue
-        numpy = domain == NUMPY_DOMAIN
-        merged = by_source.get((source, numpy))
-        if merged is None:
-            by_source[(source, numpy)] = Site(
-                source=source,
-                stack=(),  # written for the sites kept only (below): reading lines costs
-                bytes_per_iter=total / steps,
-                blocks_per_iter=(counts[-1] - counts[0]) / steps,
-                total_bytes=total,
-                growing_steps=growing,
-                steps=steps,
-                numpy=numpy,
-                user=user,
-                sizes=tuple(sizes),
-                frames=frames,
-                resized=relaxed,
-                package=_package_frame(frames),
-            )
-            largest[(source, numpy)] = (total, frames)
-        else:  # the same line reached through different callers: add up
-            # The stack shown is the largest caller's (ties: the first in frame order), not
-            # the first met: tracemalloc's traces come in address order, which varies by run.
-            top_total, top_frames = largest[(source, numpy)]
-            if total > top_total or (total == top_total and frames < top_frames):
-                largest[(source, numpy)] = (total, frames)
-                merged = dataclasses.replace(merged, frames=frames, package=_package_frame(frames))
-            by_source[(source, numpy)] = dataclasses.replace(
-                merged,
-                bytes_per_iter=merged.bytes_per_iter + total / steps,
-                blocks_per_iter=merged.blocks_per_iter + (counts[-1] - counts[0]) / steps,
-                total_bytes=merged.total_bytes + total,
-                growing_steps=max(merged.growing_steps, growing),
-                sizes=tuple(a + b for a, b in zip(merged.sizes, sizes)),
-            )
-    sites = sorted(by_source.values(), key=lambda s: (not s.user, -s.total_bytes))
-    return sites[:limit] if not stacks else with_stacks(sites[:limit])
+        where = (source, domain == NUMPY_DOMAIN)
+        acc = found.get(where)
+        if acc is None:
+            found[where] = acc = _Acc(total, blocks, growing, sizes, frames)
+            acc.user = user
+            continue
+        # The same line reached through different callers: add up. The stack shown is the
+        # largest caller's (ties: the first in frame order), not the first met: tracemalloc's
+        # traces come in address order, which varies by run.
+        acc.total += total
+        acc.blocks += blocks
+        acc.growing = max(acc.growing, growing)
+        acc.sizes = [a + b for a, b in zip(acc.sizes, sizes)]
+        if total > acc.top or (total == acc.top and frames < acc.frames):
+            acc.top, acc.frames = total, frames
+    ranked = sorted(found.items(), key=lambda kv: (not kv[1].user, -kv[1].total, kv[0]))
+    sites = [
+        Site(
+            source=source,
+            stack=(),  # written for the sites kept only (below): reading lines costs
+            bytes_per_iter=acc.total / steps,
+            blocks_per_iter=acc.blocks / steps,
+            total_bytes=acc.total,
+            growing_steps=acc.growing,
+            steps=steps,
+            numpy=numpy,
+            user=acc.user,
+            sizes=tuple(acc.sizes),
+            frames=acc.frames,
+            resized=relaxed,
+            package=_package_frame(acc.frames),
+        )
+        for (source, numpy), acc in ranked[:limit]
+    ]
+    return sites if not stacks else with_stacks(sites)
+
+
+def _in_call(frames: Frames) -> bool:
+    """Allocated by a call of the loop (this plugin's frames below it), not by another thread
+    (a background thread of the process: its transient objects can look like two steps)."""
+    return any(is_plugin_file(f) for f, _ in frames)
 
 
 def with_stacks(found: list[Site]) -> list[Site]:
