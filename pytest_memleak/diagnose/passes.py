@@ -2,7 +2,8 @@
 
 1. Untraced: which objects survive (a type census before and after), which resources are new
    (an inventory of fds, threads and children), how malloc and RSS move with glibc's caches
-   settled. These findings can overturn the verdict; then the diagnosis ends here.
+   settled. These findings can overturn the verdict; then the diagnosis ends here. (Fewer
+   calls when only the Python heap's growth was confirmed: nothing to overturn.)
 2. tracemalloc (``trace_frames`` frames), a snapshot after every call: the growing allocation
    sites.
 3. When native memory or resources grew: a line tracer and a C-call profile hook reading the
@@ -33,6 +34,10 @@ from ..series import Measurement
 
 #: Calls of the body in each pass.
 CALLS = 6
+#: Calls of the untraced pass when only the Python heap's growth was confirmed: it has no
+#: native or resource growth to read again, only the surviving objects to count (a type must
+#: gain an object at each call to be listed, as at 5 of the 6 calls otherwise).
+HEAP_ONLY_CALLS = 3
 RESOURCE_METRICS = ("fds", "threads", "children")
 #: Growing types too generic to look for a retainer path first.
 GENERIC = {
@@ -162,11 +167,12 @@ def _iterations(
     after: Callable[[], object] | None = None,
     tracer: native.Attributor | None = None,
     stop: Callable[[], bool] | None = None,
+    count: int = CALLS,
 ) -> Generator[None, None, None]:
-    """:data:`CALLS` calls of the body (one per ``yield``), each followed by the settling a
+    """``count`` calls of the body (one per ``yield``), each followed by the settling a
     snapshot needs and then by ``after``; ``tracer`` is installed during the calls only;
     ``stop`` ends the pass early when it returns True after a call."""
-    for _ in range(CALLS):
+    for _ in range(count):
         calls.before_call()
         if tracer is not None:
             tracer.install()
@@ -194,8 +200,10 @@ def _untraced_pass(
     def read_rss() -> None:
         rss_seen.append(calls.rss())
 
+    heap_only = not confirmed & {"malloc", "malloc_main", "rss", *RESOURCE_METRICS}
+    count = HEAP_ONLY_CALLS if heap_only else CALLS
     # Made before the census: our own objects must not count as survivors.
-    each_call = _iterations(calls, d, after=read_rss)
+    each_call = _iterations(calls, d, after=read_rss, count=count)
     inv_before = resources.capture(want_children="children" in confirmed)
     calls.settle()  # the verdict's garbage: not counted as existing before
     objects.census()  # a first call fills ABC caches (sets) that would count as new objects
@@ -211,18 +219,18 @@ def _untraced_pass(
     rss_seen = [rss_start]
     yield from each_call
     d.rss_rising_steps = sum(1 for a, b in zip(rss_seen, rss_seen[1:]) if b > a)
-    d.untraced_calls = CALLS
+    d.untraced_calls = count
     # malloc read before the trim and after it: trimming moves what glibc keeps (a small
     # native leak served from its per-thread cache can read as nothing after it, a buffer
     # grown in place as nothing before it); the growth is the larger. RSS read after the trim.
     calls.settle_allocator(trim=False)
     untrimmed = calls.malloc()
     calls.settle_allocator()
-    d.untraced_malloc_per_iter = (max(untrimmed, calls.malloc()) - malloc_start) / CALLS
-    d.settled_rss_per_iter = (calls.rss() - rss_start) / CALLS
+    d.untraced_malloc_per_iter = (max(untrimmed, calls.malloc()) - malloc_start) / count
+    d.settled_rss_per_iter = (calls.rss() - rss_start) / count
     census_after = objects.census(census_before)
     inv_after = resources.capture("children" in confirmed)
-    d.objects = objects.growth(census_before, census_after, CALLS)
+    d.objects = objects.growth(census_before, census_after, count)
     d.resources = resources.diff(inv_before, inv_after)
     d.notes.append(
         f"census: {census_before.seconds * 1000:.1f} ms + {census_after.seconds * 1000:.1f} ms"
