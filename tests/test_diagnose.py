@@ -431,3 +431,82 @@ def test_a_site_reached_through_several_callers_shows_the_largest_and_adds_them_
         assert site.sizes == (0, 400, 800)
         assert site.total_bytes == 800
         assert site.stack[0].startswith("/usr/lib/python3/site-packages/lib/b.py:2")
+
+
+def test_the_c_call_profile_is_not_run_when_python_allocations_explain_malloc(
+    pytester, run_memleak
+):
+    """The line tracer reads malloc at every event (tens of microseconds a reading in a
+    fragmented heap: 0.08 s a test in click's suite). When the Python allocations tracemalloc
+    located grew as much as malloc did, it has nothing more to charge: it is not run, and the
+    leak is typed and located as before. Native growth beside Python growth still runs it."""
+    pytester.makepyfile(
+        test_py_and_native="""
+        import ctypes
+        import ctypes.util
+
+        KEPT = []
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        _libc.malloc.restype = ctypes.c_void_p
+
+        def test_python_buffers():
+            KEPT.append(bytearray(8192))  # here
+
+        def test_native_beside_python():
+            KEPT.append(bytearray(600))
+            KEPT.append(_libc.malloc(65536))
+        """
+    )
+    run = run_memleak("--memleak-all")
+    py = run.test("test_python_buffers")
+    assert py["verdict"] == "leak", py["findings"]
+    assert any(n.startswith("C-call profile: not run") for n in py["diagnosis"]["notes"]), py[
+        "diagnosis"
+    ]["notes"]
+    assert py["diagnosis"]["lines"] == {}
+    assert [(lk["type"], lk["source"]) for lk in py["leaks"]] == [
+        ("python_object", "test_py_and_native.py:9")
+    ], py["leaks"]
+    native = run.test("test_native_beside_python")
+    assert native["verdict"] == "leak", native["findings"]
+    assert native["diagnosis"]["lines"].get("malloc"), native["diagnosis"]["notes"]
+
+
+def test_the_first_untraced_call_is_line_traced_on_311_and_a_set_tracer_is_left_alone():
+    """CPython 3.11 looks up a line number for every frame of every allocation tracemalloc
+    traces, by scanning the code's line table unless the code was line-traced once: the
+    untraced pass of a heap-only leak line-traces its first call (with a trace function that
+    traces nothing) and restores none afterwards; a trace function already set (a debugger,
+    coverage) is never replaced. Other versions: never set."""
+    import sys
+
+    from pytest_memleak.diagnose import passes
+
+    if sys.gettrace() is not None:
+        pytest.skip("a trace function is set (coverage, a debugger)")
+    seen: list[object] = []
+
+    def body() -> None:
+        seen.append(sys.gettrace())
+        _keep_2k()
+
+    leak = Verdict(verdict="leak", severity="low")
+    _drive(diagnose.run(FakeCalls(confirmed=["py_blocks"]), leak, judge=lambda m: leak), body)
+    assert sys.gettrace() is None
+    first, rest = seen[0], seen[1:]
+    assert (first is not None) == passes.LINE_ARRAYS == (sys.version_info[:2] == (3, 11))
+    assert rest == [None] * len(rest)
+
+    def mine(frame: object, event: str, arg: object) -> None:
+        return None
+
+    seen.clear()
+    previous = sys.gettrace()
+    sys.settrace(mine)
+    try:
+        calls = FakeCalls(confirmed=["py_blocks"])
+        _drive(diagnose.run(calls, leak, judge=lambda m: leak), body)
+        assert sys.gettrace() is mine
+    finally:
+        sys.settrace(previous)
+    assert seen == [mine] * len(seen)
