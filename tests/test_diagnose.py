@@ -510,3 +510,24 @@ def test_the_first_untraced_call_is_line_traced_on_311_and_a_set_tracer_is_left_
     finally:
         sys.settrace(previous)
     assert seen == [mine] * len(seen)
+
+
+def test_the_users_modules_are_found_again_once_modules_are_imported(pytester):
+    """The retainer search by allocation site scans the user's modules first; it finds them
+    once (untraced, before tracemalloc starts) and again only when sys.modules changed."""
+    import sys
+
+    from pytest_memleak.detectors import objects
+
+    before = objects.user_modules()
+    assert any(name.endswith("test_diagnose") for name in before), sorted(before)
+    pytester.makepyfile(fresh_user_module="HELD = []\n")
+    pytester.syspathinsert()
+    try:
+        import fresh_user_module  # noqa: F401
+
+        assert "fresh_user_module" in objects.user_modules()
+    finally:
+        sys.modules.pop("fresh_user_module", None)
+    assert "fresh_user_module" not in objects.user_modules()
+    assert "json" not in objects.user_modules()

@@ -600,6 +600,25 @@ def _containers_of(
     return names
 
 
+_user_modules: tuple[int, frozenset[str]] = (-1, frozenset())
+
+
+def user_modules() -> frozenset[str]:
+    """The names of the imported modules whose file is the user's (see
+    ``frames.is_user_file``), found again only when modules were imported or removed."""
+    global _user_modules
+    from .frames import is_user_file
+
+    count, names = _user_modules
+    if count != len(sys.modules):
+        mods = list(sys.modules.items())
+        names = frozenset(
+            name for name, m in mods if is_user_file(getattr(m, "__file__", None) or "")
+        )
+        _user_modules = (len(mods), names)
+    return names
+
+
 def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[object, str] | None:
     """(object, path) for a recently allocated object whose allocation site is in ``sources``,
     found at the end of a module-level container (list, dict, deque).
@@ -618,13 +637,11 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
         tb = tracemalloc.get_object_traceback(obj)
         return source_of(tb) if tb is not None else None
 
-    from .frames import is_user_file
-
     mods = list(sys.modules.items())
     # The user's modules first (where leaks are held most often), then the libraries' for a
     # short while only: most of their globals are not containers of the test's objects.
-    user = [kv for kv in mods if is_user_file(getattr(kv[1], "__file__", None) or "")]
-    user_names = {name for name, _ in user}
+    user_names = user_modules()
+    user = [kv for kv in mods if kv[0] in user_names]
     library = [kv for kv in mods if kv[0] not in user_names]
     in_library = False
     for n, (modname, module) in enumerate(user + library):
