@@ -139,6 +139,7 @@ def _no_site_diagnosed_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_memleak.diagnose import passes
 
     monkeypatch.setattr(passes, "_known_sites", set())
+    monkeypatch.setattr(passes, "_known_retainers", {})
 
 
 def _keep_2k() -> None:
@@ -341,6 +342,12 @@ def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memle
     early = ["already diagnosed in this run" in " ".join(t["diagnosis"]["notes"]) for t in tests]
     assert early == [False, True, True, True], [t["diagnosis"]["notes"] for t in tests]
     assert tests[1]["diagnosis"]["iterations"] < tests[0]["diagnosis"]["iterations"]
+    # Once a search found the holder for a site and type, it is not searched again for them
+    # (the first test's was found by allocation site, for a type of its own).
+    statuses = [s["status"] for t in tests for s in t["diagnosis"]["retainers"].values()]
+    assert len(statuses) == 4, statuses
+    assert statuses[0].startswith("found ("), statuses
+    assert all("not searched again" in s for s in statuses[2:]), statuses
 
 
 def test_c_calls_of_pytests_machinery_are_not_charged_to_the_body(tmp_path):
