@@ -99,17 +99,17 @@ def _stack(frames: Frames) -> list[str]:
     return stack
 
 
-def _source(frames: Frames) -> tuple[str, bool]:
-    """(source, is_user) for a tracemalloc traceback (oldest first)."""
-    inner_first = list(reversed(frames))
-    for f, n in inner_first:
-        if is_user_file(f):
-            return location(f, n), True
-    for f, n in inner_first:
-        if not is_plugin_file(f):
-            return location(f, n), False
-    f, n = inner_first[0]
-    return location(f, n), False
+def _source(frames: Frames) -> tuple[tuple[str, int], bool]:
+    """(source frame, is_user) for a tracemalloc traceback (oldest first): the innermost user
+    frame, else the innermost not ours. The frame itself, not its text: this runs for every
+    growing traceback while tracemalloc traces, where each allocation costs."""
+    for frame in reversed(frames):
+        if is_user_file(frame[0]):
+            return frame, True
+    for frame in reversed(frames):
+        if not is_plugin_file(frame[0]):
+            return frame, False
+    return frames[-1], False
 
 
 def find_sites(snapshots: list[tracemalloc.Snapshot], limit: int = 5) -> list[Site]:
@@ -162,7 +162,7 @@ def _find(
 ) -> list[Site]:
     steps = len(grouped) - 1
     first, last = grouped[0], grouped[-1]
-    found: dict[tuple[str, bool], _Acc] = {}
+    found: dict[tuple[tuple[str, int], bool], _Acc] = {}
     # Only a traceback larger in the last snapshot than in the first can be a site: one of the
     # last snapshot's (most of the thousands of tracebacks are not: looked up first).
     for key, (last_size, last_count) in last.items():
@@ -213,7 +213,7 @@ def _find(
     ranked = sorted(found.items(), key=lambda kv: (not kv[1].user, -kv[1].total, kv[0]))
     sites = [
         Site(
-            source=source,
+            source=location(*source),
             stack=(),  # written for the sites kept only (below): reading lines costs
             bytes_per_iter=acc.total / steps,
             blocks_per_iter=acc.blocks / steps,
