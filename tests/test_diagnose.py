@@ -538,3 +538,30 @@ def test_the_users_modules_are_found_again_once_modules_are_imported(pytester):
         sys.modules.pop("fresh_user_module", None)
     assert "fresh_user_module" not in objects.user_modules()
     assert "json" not in objects.user_modules()
+
+
+def test_the_census_counts_no_frame_of_ours_when_the_first_call_is_line_traced(
+    pytester, run_memleak
+):
+    """The trace function that makes line arrays (3.11) makes a frame object for each frame it
+    sees: those of the diagnosis's own generators survived the call, and every heap-only leak
+    listed "frame +1/iter" among its surviving objects."""
+    pytester.makepyfile(
+        test_closures="""
+        LISTENERS = []
+
+        def test_listener_left_behind():
+            seen = []
+
+            def audit(topic):
+                seen.append(topic)
+
+            LISTENERS.append(audit)
+        """
+    )
+    run = run_memleak("--memleak-all")
+    t = run.test("test_listener_left_behind")
+    assert t["verdict"] == "leak", t["findings"]
+    objects = t["diagnosis"]["objects"]
+    assert "function" in objects, objects
+    assert "frame" not in objects, objects

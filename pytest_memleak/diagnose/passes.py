@@ -191,6 +191,13 @@ class _LineArrays:
     def __init__(self) -> None:
         self._calls = 0
         self._set = False
+        # A trace function makes a frame object for each frame it sees: those of the
+        # generators this pass runs in (``run``, ``_untraced_pass``) would then survive the
+        # call and count as new objects in the census. Made now, before it, by walking the
+        # stack (each frame's object is made when first asked for).
+        frame: FrameType | None = sys._getframe()
+        while frame is not None:
+            frame = frame.f_back
 
     @staticmethod
     def _nothing(frame: FrameType, event: str, arg: object) -> None:
@@ -250,10 +257,10 @@ def _untraced_pass(
 
     heap_only = not confirmed & {"malloc", "malloc_main", "rss", *RESOURCE_METRICS}
     count = HEAP_ONLY_CALLS if heap_only else CALLS
-    # Line arrays for the traced pass to come, made in the first call: they are memory, so
-    # only where this pass's readings of it judge nothing (the heap's growth was confirmed).
+    # Made before the census: our own objects must not count as survivors. (Line arrays for
+    # the traced pass to come, made in the first call: they are memory, so only where this
+    # pass's readings of it judge nothing, the heap's growth being confirmed.)
     arrays = _LineArrays() if heap_only and LINE_ARRAYS else None
-    # Made before the census: our own objects must not count as survivors.
     each_call = _iterations(calls, d, after=read_rss, count=count, tracer=arrays)
     inv_before = resources.capture(want_children="children" in confirmed)
     calls.settle()  # the verdict's garbage: not counted as existing before
