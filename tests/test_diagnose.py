@@ -518,6 +518,19 @@ def test_the_first_untraced_call_is_line_traced_on_311_and_a_set_tracer_is_left_
         sys.settrace(previous)
     assert seen == [mine] * len(seen)
 
+    # A body that sets a trace function of its own during the line-traced call keeps it.
+    def sets_its_own() -> None:
+        if sys.gettrace() is not None and sys.gettrace() is not mine:
+            sys.settrace(mine)
+        _keep_2k()
+
+    try:
+        calls = FakeCalls(confirmed=["py_blocks"])
+        _drive(diagnose.run(calls, leak, judge=lambda m: leak), sets_its_own)
+        assert sys.gettrace() is (mine if passes.LINE_ARRAYS else None)
+    finally:
+        sys.settrace(None)
+
 
 def test_the_users_modules_are_found_again_once_modules_are_imported(pytester):
     """The retainer search by allocation site scans the user's modules first; it finds them

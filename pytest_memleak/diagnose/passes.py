@@ -211,7 +211,8 @@ class _LineArrays:
 
     def uninstall(self) -> None:
         if self._set:
-            sys.settrace(None)
+            if sys.gettrace() is self._nothing:  # (a body that set its own keeps it)
+                sys.settrace(None)
             self._set = False
 
 
