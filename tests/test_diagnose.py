@@ -146,14 +146,19 @@ def _keep_2k() -> None:
     HOLD.append(bytearray(2048))
 
 
-def _diagnose_steady_leak() -> tuple[FakeCalls, diagnose.Diagnosis]:
-    """The diagnosis of a body that keeps 2 KiB at every call."""
+def _diagnose(body: Callable[[], object]) -> tuple[FakeCalls, diagnose.Diagnosis]:
+    """The diagnosis of ``body``, a leak confirmed on py_blocks."""
     calls = FakeCalls(confirmed=["py_blocks"])
     leak = Verdict(verdict="leak", severity="low")
-    _drive(diagnose.run(calls, leak, judge=lambda m: leak), _keep_2k)
+    _drive(diagnose.run(calls, leak, judge=lambda m: leak), body)
     d = calls.measurement.diagnosis
     assert isinstance(d, diagnose.Diagnosis)
     return calls, d
+
+
+def _diagnose_steady_leak() -> tuple[FakeCalls, diagnose.Diagnosis]:
+    """The diagnosis of a body that keeps 2 KiB at every call."""
+    return _diagnose(_keep_2k)
 
 
 def test_a_site_that_grew_at_each_traced_call_ends_the_traced_pass():
@@ -194,20 +199,12 @@ def test_a_pass_stopped_after_one_call_keeps_only_the_sites_seen_growing_before(
         _keep_2k()  # the line diagnosed before
         extra.append(bytes(256))  # another line, not diagnosed before
 
-    def diagnosis() -> tuple[FakeCalls, diagnose.Diagnosis]:
-        calls = FakeCalls(confirmed=["py_blocks"])
-        leak = Verdict(verdict="leak", severity="low")
-        _drive(diagnose.run(calls, leak, judge=lambda m: leak), body)
-        d = calls.measurement.diagnosis
-        assert isinstance(d, diagnose.Diagnosis)
-        return calls, d
-
-    calls, d = diagnosis()
+    calls, d = _diagnose(body)
     assert calls.calls == UNTRACED + 1, d.notes
     assert [s.source for s in d.sites] == [first.sites[0].source], d.sites
     # With nothing known, the same body is traced for 3 calls and both lines are sites.
     monkeypatch.setattr(passes, "_known_sites", set())
-    calls, d = diagnosis()
+    calls, d = _diagnose(body)
     assert calls.calls == UNTRACED + 3, d.notes
     assert len({s.source for s in d.sites} - {first.sites[0].source}) == 1, d.sites
 
