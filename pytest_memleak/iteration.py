@@ -232,6 +232,17 @@ class FixtureCycle:
         with _same_tmp_path(self._tmp_first):
             item.setup()
         self.live = True
+        # A capsys/capfd set up here, inside pytest's call phase, is already capturing; a
+        # fixture set up after it can suspend and resume the run's capture (--setup-show
+        # prints each set-up), which puts sys.stdout back to the run's stream: capsys then
+        # read nothing at the next call. Its capture is suspended and resumed once more, which
+        # puts its own streams back (a no-op when nothing moved them).
+        capman = item.config.pluginmanager.getplugin("capturemanager")
+        suspend = getattr(capman, "suspend_fixture", None)
+        resume = getattr(capman, "resume_fixture", None)
+        if suspend is not None and resume is not None:
+            suspend()
+            resume()
 
     def restore(self) -> None:
         """After the loop: the fixtures set up (by :meth:`prepare`, normally), so that

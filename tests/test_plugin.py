@@ -1265,3 +1265,25 @@ def test_an_expected_failure_is_skipped_in_the_report_not_an_error(
     assert doc["summary"]["error"] == 1
     assert doc["summary"]["skipped"] == 1
     result.stdout.fnmatch_lines(["memleak: 2 checked: 1 error, 1 skipped"])
+
+
+def test_capsys_still_captures_the_calls_under_setup_show(pytester: pytest.Pytester) -> None:
+    """``--setup-show`` suspends and resumes the run's capture to print each fixture's set-up,
+    which put sys.stdout back to the run's stream after a capsys set up again for the next
+    call: the test read nothing at its second call and was left "not repeatable"."""
+    _module(
+        pytester,
+        "test_shown",
+        """
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_prints(capsys, tmp_path):
+            print("hello out")
+            assert capsys.readouterr().out == "hello out\\n"
+        """,
+    )
+    result = _run(pytester, "--setup-show")
+    result.assert_outcomes(passed=1)
+    assert "not repeatable" not in _output(result)
+    assert _tests(_report(pytester))["test_shown.py::test_prints"]["verdict"] == "ok"
