@@ -1287,3 +1287,48 @@ def test_capsys_still_captures_the_calls_under_setup_show(pytester: pytest.Pytes
     result.assert_outcomes(passed=1)
     assert "not repeatable" not in _output(result)
     assert _tests(_report(pytester))["test_shown.py::test_prints"]["verdict"] == "ok"
+
+
+def test_a_slow_report_rewrite_is_done_less_often(pytester: pytest.Pytester) -> None:
+    """The report is rewritten (marked partial) every few seconds during a run, so that a run
+    that dies leaves one; on a long run the report grows (5 KB a clean test) and each rewrite
+    takes longer: the next waits at least ten times as long as the last took."""
+    pytester.makeconftest(
+        """
+        import time
+        from pytest_memleak import plugin
+        from pytest_memleak.render import json_report
+
+        plugin.CHECKPOINT_S = 0.0  # without the share: a rewrite after every test
+        WRITES = []
+        _write = json_report.write_atomic
+
+        def slow_write(*args, **kwargs):
+            WRITES.append(time.monotonic())
+            time.sleep(0.1)
+            return _write(*args, **kwargs)
+
+        json_report.write_atomic = slow_write
+
+        def pytest_unconfigure(config):
+            with open("writes.txt", "w") as f:
+                f.write(str(len(WRITES)))
+        """
+    )
+    _module(
+        pytester,
+        "test_many",
+        """
+        import pytest
+
+        @pytest.mark.memcheck
+        @pytest.mark.parametrize("i", range(12))
+        def test_tiny(i):
+            x = [i]
+        """,
+    )
+    _run(pytester).assert_outcomes(passed=12)
+    writes = int((pytester.path / "writes.txt").read_text())
+    # The first result is written at once; the next rewrite waits ~1 s (10 x 0.1 s), longer
+    # than the 12 tests take.
+    assert 1 <= writes <= 3, writes
