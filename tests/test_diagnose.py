@@ -222,6 +222,20 @@ def test_the_traced_pass_stops_after_three_calls_once_its_budget_is_spent(monkey
     assert d.sites, d.notes
 
 
+def test_a_body_of_seconds_is_traced_for_two_calls_once_its_slow_budget_is_spent(monkeypatch):
+    """A body of seconds, traced (pyparsing's select_parser example: 1.6 s a call, 15 s
+    traced), paid 45 s for the 3 traced calls: once the pass has spent its slow budget (here
+    0 s) it stops after 2, and the site is still found."""
+    from pytest_memleak.diagnose import passes
+
+    monkeypatch.setattr(passes, "TRACE_SLOW_S", 0.0)
+    calls, d = _diagnose_steady_leak()
+    assert calls.calls == d.iterations == UNTRACED + 2
+    assert any("2 of 6 calls traced (0 s budget)" in n for n in d.notes), d.notes
+    assert d.sites, d.notes
+    assert d.sites[0].source.startswith("tests/test_diagnose.py:"), d.sites
+
+
 def test_growth_the_untraced_pass_does_not_confirm_ends_the_diagnosis():
     calls = FakeCalls(confirmed=["malloc"])
     leak, ok = Verdict(verdict="leak", severity="low"), Verdict(verdict="ok", severity="none")

@@ -82,6 +82,9 @@ NATIVE_BUDGET_S = 0.3
 #: Time the tracemalloc pass may spend (after its first KNOWN_AT calls) before it stops
 #: tracing: a slow body traced 6 times (tracing slows allocation 6-35x) took minutes.
 TRACE_BUDGET_S = 0.5
+#: Time after which the tracemalloc pass stops once 2 calls are traced: a body of seconds,
+#: traced (pyparsing's select_parser example: 1.6 s a call, 15 s traced) paid 45 s for 3 calls.
+TRACE_SLOW_S = 5.0
 
 
 class Retainer(TypedDict):
@@ -307,7 +310,8 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     at each of at least 2 traced calls are kept (one call's growth also holds what the next
     call frees). After :data:`KNOWN_AT` calls, so does a body whose largest site is in
     the user's code and grew at each of those calls (its source is known), and one that has
-    spent :data:`TRACE_BUDGET_S` by then (a slow body, traced). A leak every few calls is
+    spent :data:`TRACE_BUDGET_S` by then (a slow body, traced), or after 2 calls one that has
+    spent :data:`TRACE_SLOW_S` (a body of seconds, traced). A leak every few calls is
     traced for all :data:`CALLS` calls."""
     # The retainer search by allocation site needs tracing on after the calls; otherwise it
     # stops before the grouping, which then allocates untraced.
@@ -333,7 +337,10 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         # (Grouping allocates, traced: what it keeps past this check would swell every later
         # snapshot; it keeps nothing unless the pass stops here.)
         nonlocal over_budget, why
-        if len(snaps) - 1 >= KNOWN_AT and time.perf_counter() - t0 > TRACE_BUDGET_S:
+        spent = time.perf_counter() - t0
+        if (len(snaps) - 1 >= KNOWN_AT and spent > TRACE_BUDGET_S) or (
+            len(snaps) - 1 >= 2 and spent > TRACE_SLOW_S
+        ):
             over_budget = True
             return True
         traced = len(snaps) - 1
@@ -371,9 +378,8 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         d.traced_per_iter = sites.traced_growth_in(grouped) / max(1, traced)
         grouped.clear()
         if over_budget:
-            d.notes.append(
-                f"tracemalloc: {traced} of {CALLS} calls traced ({TRACE_BUDGET_S:g} s budget)"
-            )
+            budget = TRACE_BUDGET_S if traced >= KNOWN_AT else TRACE_SLOW_S
+            d.notes.append(f"tracemalloc: {traced} of {CALLS} calls traced ({budget:g} s budget)")
         elif stopped and d.sites:
             d.notes.append(
                 f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} {why})"
