@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 from typing import Callable
 
 from .detectors.verdict import Verdict, judge
-from .model import Leak, TestResult, to_object
+from .model import Json, Leak, TestResult, to_object
 from .origin import code_origin
 from .runner import Calls, Loop, drive
 from .series import Measurement
@@ -70,6 +70,23 @@ def _verdict(loop: Loop) -> Verdict:
     return hook.judge(loop.m) if isinstance(hook, _Verdicts) else judge(loop.m)
 
 
+#: The report's copy of a Settings object, by the object (kept alive here, so its id is not
+#: reused): tests that share one settings object share one record (a long run keeps every
+#: result: 2.4 KB a test otherwise).
+_settings_records: dict[int, tuple[Settings, dict[str, Json]]] = {}
+
+
+def _settings_record(settings: Settings) -> dict[str, Json]:
+    kept = _settings_records.get(id(settings))
+    if kept is None:
+        if len(_settings_records) >= 256:
+            _settings_records.clear()
+        record = to_object(settings.to_dict())
+        assert isinstance(record, dict)
+        kept = _settings_records[id(settings)] = (settings, record)
+    return kept[1]
+
+
 def result_of(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") -> TestResult:
     """Judge what the loop measured and build the result (with leaks from the diagnosis)."""
     m = loop.m
@@ -106,7 +123,7 @@ def result_of(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker
         findings=tuple(v.findings),
         noise=dict(v.noise),
         leaks=leaks,
-        settings=to_object(m.settings.to_dict()),
+        settings=_settings_record(m.settings),
         probe_notes=dict(m.probe_notes),
         diagnosis=m.diagnosis.record() if m.diagnosis is not None else None,
     )

@@ -195,6 +195,7 @@ class MemleakPlugin:
         self.final: RunReport | None = None  # the report as written at the session's end
         self._last_write = float("-inf")
         self._next_write = float("-inf")  # no partial rewrite before (see _checkpoint)
+        self._unmarked: Settings | None = None  # the settings of tests without marker values
         self._announced = False  # a report saying this run is under way was written
         self._started = False  # the first checked test has started
         self._first_result = False  # the first result is written at once
@@ -233,7 +234,12 @@ class MemleakPlugin:
             selected = True
             try:
                 marker = marker_layers(((m.args, m.kwargs) for m in marks), item.nodeid)
-                settings = resolve([("marker", marker), *self.layers])
+                if marker:
+                    settings = resolve([("marker", marker), *self.layers])
+                else:  # the run's own: one object for all such tests (a long run keeps them)
+                    if self._unmarked is None:
+                        self._unmarked = resolve([("marker", marker), *self.layers])
+                    settings = self._unmarked
             except ConfigError as exc:
                 text = str(exc)
                 if item.nodeid not in text:

@@ -1307,3 +1307,47 @@ def test_pytest_help_lists_every_option(pytester):
     for option in OPTIONS:
         assert option.cli_flag in out
         assert option.ini_key in out
+
+
+def test_tests_without_marker_values_share_one_settings_object_and_record(pytester):
+    """A long run keeps every test's result: tests whose marker gives no value share the run's
+    settings object and its report record (2.4 KB a test otherwise); a marker value makes its
+    own."""
+    pytester.makeconftest(
+        """
+        from pytest_memleak import plugin
+
+        SEEN = {}
+
+        def pytest_runtest_teardown(item):
+            results = item.stash.get(plugin.results_key, [])
+            SEEN[item.name] = (id(item.stash[plugin.settings_key]), id(results[0].settings))
+
+        def pytest_sessionfinish(session):
+            session.config.seen = SEEN
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_a():
+            pass
+
+        @pytest.mark.memcheck
+        def test_b():
+            pass
+
+        @pytest.mark.memcheck(iterations=6)
+        def test_c():
+            pass
+        """
+    )
+    result = pytester.inline_run(
+        "--memleak-all", "-p", "no:cacheprovider", "-p", "no:asyncio", "--memleak-report=off"
+    )
+    result.assertoutcome(passed=3)
+    seen = result.getcalls("pytest_sessionfinish")[0].session.config.seen
+    assert seen["test_a"] == seen["test_b"]
+    assert seen["test_c"][0] != seen["test_a"][0]
+    assert seen["test_c"][1] != seen["test_a"][1]
