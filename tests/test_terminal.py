@@ -202,3 +202,34 @@ def test_a_cause_shared_by_several_tests_is_one_entry(pytester, run_memleak):
     assert any(ln.startswith("      held by: shared_helper.KEPT") for ln in section), section
     # no separate line per test for the grouped leak
     assert not any(ln.startswith("  ") and ", in test_uses_the_helper[" in ln for ln in section)
+
+
+def test_a_long_run_lists_only_the_tests_that_are_not_plainly_ok(pytester):
+    """A run of thousands of checked tests printed a table row for each: beyond 50 results the
+    table lists the leaks (and errors, skips) and counts the ok tests it leaves out; -v lists
+    every test."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        KEPT = []
+
+        @pytest.mark.parametrize("i", range(60))
+        def test_tiny(i):
+            x = [i]
+
+        def test_leaks():
+            KEPT.append(bytearray(4096))
+        """
+    )
+    args = ("--memleak-all", "-p", "no:cacheprovider", "--memleak-report=off", "-p", "no:randomly")
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=60, failed=1)
+    out = result.stdout.str()
+    assert "(60 ok tests not listed: -v lists every test)" in out
+    assert "test_tiny[" not in out.split("memleak summary")[1]
+    result.stdout.fnmatch_lines(["LEAK *test_leaks*", "memleak: 61 checked: 1 leak, 60 ok"])
+    verbose = pytester.runpytest_subprocess(*args, "-v")
+    assert "not listed" not in verbose.stdout.str()
+    table = verbose.stdout.str().split("memleak summary")[1].splitlines()
+    assert sum(line.startswith("ok ") for line in table) == 60, table

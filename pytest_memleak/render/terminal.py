@@ -215,6 +215,20 @@ def written_line(written: Written) -> str | None:
     return None
 
 
+#: Up to this many results the table lists every test; beyond, only those that are not plainly
+#: ok (a run of thousands of checked tests printed a row for each), unless every column was
+#: asked for (-v, table=wide).
+TABLE_ALL = 50
+
+
+def _listed(results: Sequence[TestResult], wide: bool) -> tuple[list[TestResult], int]:
+    """The results the table lists, and how many ok ones it leaves out."""
+    if wide or len(results) <= TABLE_ALL:
+        return list(results), 0
+    listed = [r for r in results if r.verdict != "ok" or r.partial or r.leaks]
+    return listed, len(results) - len(listed)
+
+
 def summary(
     tr: Any,
     results: Sequence[TestResult],
@@ -236,10 +250,13 @@ def summary(
     fit = width or 10**9
     out = _Fitted(tr, fit)
     tr.write_sep("=", "memleak summary")
-    if results:
-        for line in table_lines(results, fit, wide):
+    listed, unlisted = _listed(results, wide)
+    if listed:
+        for line in table_lines(listed, fit, wide):
             # every column was asked for: the wide table takes the room it needs
             tr.write_line(line) if wide else out.line(line)
+    if unlisted:
+        out.line(f"({unlisted} ok tests not listed: -v lists every test)")
     grouped = {key for g in groups for key in g.tests if g.count > 1}
     # a test's leak of a group's type is that group's (the group's entry stands for it)
     in_groups = {(key, g.type) for g in groups for key in g.tests}
