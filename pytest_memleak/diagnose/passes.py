@@ -73,10 +73,6 @@ SEEN_AT = 1
 #: Sites remembered as diagnosed (a bound on this process's memory over a long run).
 MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
-#: (site, growing type) -> the retainer path a search found for them in this process: a body
-#: whose cause is known (see ``_tracemalloc_pass``) and whose objects are of that type is not
-#: searched again (within MAX_KNOWN_SITES entries).
-_known_retainers: dict[tuple[str, str], str] = {}
 #: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
 NATIVE_BUDGET_S = 0.3
 #: Time the tracemalloc pass may spend (after its first KNOWN_AT calls) before it stops
@@ -113,7 +109,6 @@ class Diagnosis:
     allocator_settled: bool = False  # the untraced pass read malloc and rss with glibc settled
     rss_rising_steps: int | None = None  # untraced calls after which rss was higher than before
     untraced_calls: int = 0
-    known_cause: bool = False  # the traced pass stopped at a site an earlier diagnosis found
 
     def record(self) -> DiagnosisRecord:
         """The report's copy of what the diagnosis found."""
@@ -353,7 +348,6 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         top = found[0]
         if top.source in _known_sites and (traced == KNOWN_AT or top.growing_steps == top.steps):
             why = "already diagnosed in this run"
-            d.known_cause = True
             if traced < KNOWN_AT:
                 found = [s for s in found if s.source in _known_sites]
         elif traced == KNOWN_AT and _steady(top):
@@ -484,15 +478,6 @@ def _find_retainer(calls: Calls, d: Diagnosis, census_before: Census) -> None:
     candidates = [t for t in d.objects if t not in GENERIC]
     candidates.sort(key=lambda t: (t in CONTAINERS, "." not in t, -d.objects[t]))
     name = candidates[0] if candidates and not d.retainers else None
-    site = d.sites[0].source if d.sites else None
-    known = _known_retainers.get((site, name)) if d.known_cause and site and name else None
-    if known is not None and name is not None:  # not twice for one cause (_known_retainers)
-        calls.unfreeze()
-        d.retainers[name] = {
-            "path": known,
-            "status": "found earlier in this run for the same site and type (not searched again)",
-        }
-        return
     # Samples are new objects: found among the young ones while the freeze still holds.
     samples = objects.find_new_instances(name, census_before, limit=3) if name else []
     calls.unfreeze()  # the retainer search must see the objects that existed before the loop
@@ -502,5 +487,3 @@ def _find_retainer(calls: Calls, d: Diagnosis, census_before: Census) -> None:
     d.retainers[name] = {"path": path, "status": status}
     if status.startswith("gave up"):
         d.notes.append("retainer search stopped: time budget used")
-    elif path and site and status.startswith("found") and len(_known_retainers) < MAX_KNOWN_SITES:
-        _known_retainers[(site, name)] = path
