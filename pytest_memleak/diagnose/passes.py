@@ -452,10 +452,12 @@ def _native_pass(calls: Calls, d: Diagnosis, confirmed: set[str]) -> Generator[N
 
 def _python_explains_malloc(d: Diagnosis, confirmed: set[str]) -> bool:
     """malloc's growth is the Python allocations tracemalloc located: they grew at least as
-    much per call as malloc did over the untraced calls, and neither RSS nor a resource count
-    grew as well. The line tracer, which reads malloc at every event (tens of microseconds a
-    reading in a fragmented heap), would then only charge those same allocations."""
-    if confirmed & {"rss", *RESOURCE_METRICS} or not d.sites:
+    much per call as malloc did over the untraced calls, neither RSS nor a resource count grew
+    as well, and the largest site is in the user's code (the leak's type is then read from
+    that line, never from the line the profile would charge). The line tracer, which reads
+    malloc at every event (tens of microseconds a reading in a fragmented heap), would only
+    charge those same allocations."""
+    if confirmed & {"rss", *RESOURCE_METRICS} or not d.sites or not d.sites[0].user:
         return False
     malloc = d.untraced_malloc_per_iter
     return malloc is not None and d.traced_per_iter >= malloc
