@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 from typing import Callable
 
 from .detectors.verdict import Verdict, judge
-from .model import Json, Leak, TestResult, to_object
+from .model import JsonObject, Leak, TestResult, to_object
 from .origin import code_origin
 from .runner import Calls, Loop, drive
 from .series import Measurement
@@ -70,21 +70,17 @@ def _verdict(loop: Loop) -> Verdict:
     return hook.judge(loop.m) if isinstance(hook, _Verdicts) else judge(loop.m)
 
 
-#: The report's copy of a Settings object, by the object (kept alive here, so its id is not
-#: reused): tests that share one settings object share one record (a long run keeps every
-#: result: 2.4 KB a test otherwise).
-_settings_records: dict[int, tuple[Settings, dict[str, Json]]] = {}
+#: The report's copy of the last settings object a result was made with: tests that share
+#: one settings object (every test without marker values) share one record, which a long run
+#: keeps for every result (2.4 KB a test otherwise).
+_last_settings: tuple[Settings | None, JsonObject] = (None, {})
 
 
-def _settings_record(settings: Settings) -> dict[str, Json]:
-    kept = _settings_records.get(id(settings))
-    if kept is None:
-        if len(_settings_records) >= 256:
-            _settings_records.clear()
-        record = to_object(settings.to_dict())
-        assert isinstance(record, dict)
-        kept = _settings_records[id(settings)] = (settings, record)
-    return kept[1]
+def _settings_record(settings: Settings) -> JsonObject:
+    global _last_settings
+    if _last_settings[0] is not settings:
+        _last_settings = (settings, to_object(settings.to_dict()))
+    return _last_settings[1]
 
 
 def result_of(loop: Loop, nodeid: str, *, label: str = "", origin: str = "marker") -> TestResult:

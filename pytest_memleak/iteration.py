@@ -118,6 +118,13 @@ class FixtureCycle:
         self.item = item
         self.live = True  # pytest set them up for the first call
         self._state: Any = getattr(item.session, "_setupstate")  # noqa: B009 - pytest-private
+        # pytest's capture manager's suspend/resume of a capture fixture (see :meth:`setup`)
+        capman = item.config.pluginmanager.getplugin("capturemanager")
+        suspend = getattr(capman, "suspend_fixture", None)
+        resume = getattr(capman, "resume_fixture", None)
+        self._capture_fixture: tuple[Callable[[], None], Callable[[], None]] | None = (
+            (suspend, resume) if suspend is not None and resume is not None else None
+        )
         self._tmp_key, self._tmp_saved = _tmp_path_stash(item)
         # The first call's tmp_path, handed again (emptied) to every later call: a fixture
         # that puts it in the environment (monkeypatch.setenv("HOME", tmp_path)) would
@@ -237,10 +244,8 @@ class FixtureCycle:
         # prints each set-up), which puts sys.stdout back to the run's stream: capsys then
         # read nothing at the next call. Its capture is suspended and resumed once more, which
         # puts its own streams back (a no-op when nothing moved them).
-        capman = item.config.pluginmanager.getplugin("capturemanager")
-        suspend = getattr(capman, "suspend_fixture", None)
-        resume = getattr(capman, "resume_fixture", None)
-        if suspend is not None and resume is not None:
+        if self._capture_fixture is not None:
+            suspend, resume = self._capture_fixture
             suspend()
             resume()
 
