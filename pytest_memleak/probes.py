@@ -22,6 +22,11 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Callable
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
 NAN = float("nan")
 
 #: Fields of a snapshot, in storage order. ``heap`` and ``external`` are derived (see ``derive``).
@@ -520,6 +525,18 @@ def fd_table_psutil() -> dict[int, str]:
         return table
     except Exception:
         return {}
+
+
+def other_threads_cpu() -> float:
+    """CPU seconds this process's threads other than the calling one have used, ended threads
+    included (``getrusage``: the process's less the calling thread's; ~1 us). NaN where
+    ``RUSAGE_THREAD`` is missing (not Linux)."""
+    who = getattr(resource, "RUSAGE_THREAD", None) if resource is not None else None
+    if who is None:
+        return math.nan
+    own = resource.getrusage(who)  # first: the process's reading then includes all of it
+    all_ = resource.getrusage(resource.RUSAGE_SELF)
+    return (all_.ru_utime + all_.ru_stime) - (own.ru_utime + own.ru_stime)
 
 
 def os_thread_count() -> int:

@@ -30,7 +30,16 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 from .caches import CacheClearer
 from .hygiene import Hygiene
 from .iteration import REPEAT_FAILURES, NotRepeatable
-from .probes import FIELDS, INDEX, WIDTH, Probes, derive, identities, os_thread_count
+from .probes import (
+    FIELDS,
+    INDEX,
+    WIDTH,
+    Probes,
+    derive,
+    identities,
+    os_thread_count,
+    other_threads_cpu,
+)
 from .series import Measurement
 from .settings import Settings
 from .stats import analyse
@@ -62,6 +71,11 @@ QUICK_MAX_CALLS = 7
 #: What the quick check may wait in all for helpers that hold a count above its baseline: at
 #: most HANDOFF_WAIT_S a snapshot, apart from the measured rounds' own budget.
 QUICK_WAIT_BUDGET_S = 0.04
+#: Other threads' CPU time since the quick check's baseline above which their work may move
+#: the readings (two ``getrusage`` calls a microsecond apart read ~2 us even when idle).
+OTHERS_RAN_S = 20e-6
+#: The most calls the quick check makes while other threads' work moves the readings.
+QUICK_NOISY_MAX_CALLS = 10
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -226,6 +240,7 @@ class Loop:
         self._quick = False  # the quick check's snapshots (a shorter wait, its own budget)
         self._quick_waited = 0.0
         self._read_main = True  # malloc_main is read (not during the quick check)
+        self._others_cpu = math.nan  # other threads' CPU at the quick check's baseline
         self._rss0 = math.nan
         p = self.probes
         self._readers: dict[str, Callable[[], float]] = {
@@ -484,6 +499,7 @@ class Loop:
         if s.warmup >= 2 + QUICK_MEASURED and not s.thorough:
             k = 0
             base = 1  # the call after which the baseline was taken
+            noisy = False  # other threads ran: see :meth:`_through_noise`
             while True:
                 yield from self._call()
                 m.warmup += 1
@@ -494,6 +510,8 @@ class Loop:
                 if k == 1:  # the first call (imports, first-call caches) is never measured
                     self._freeze()
                     self._read_main = False  # not judged here (see Probes.read)
+                    # (read before the baseline: the reading is an object the baseline counts)
+                    self._others_cpu = other_threads_cpu()
                     self._prime_and_snap(passes=QUICK_PRIME_PASSES)
                     self._quick = True
                     continue
@@ -506,8 +524,12 @@ class Loop:
                     base = k
                     continue
                 else:
-                    moved = self._malloc_only(measured)
-                    if moved == "moved" or (moved == "more" and k >= QUICK_MAX_CALLS):
+                    moved = "moved" if noisy else self._malloc_only(measured)
+                    if moved == "moved" and (noisy or self._others_ran()):
+                        noisy = True
+                        moved = self._through_noise(k)
+                    cap = self._noisy_cap() if noisy else QUICK_MAX_CALLS
+                    if moved == "moved" or (moved == "more" and k >= cap):
                         break
                     if moved == "more":
                         continue
@@ -527,6 +549,64 @@ class Loop:
             if self._warmup_over() or self._runaway():
                 break
         return False
+
+    def _others_ran(self) -> bool:
+        """Since the quick check's baseline: did threads other than the loop's use the CPU
+        (more than ``OTHERS_RAN_S``)? Their allocations and frees land between snapshots
+        at their own pace."""
+        return other_threads_cpu() - self._others_cpu > OTHERS_RAN_S
+
+    def _noisy_cap(self) -> int:
+        """The most calls the quick check makes through other threads' noise (fewer when
+        the series buffer is short: a small ``max_iterations``)."""
+        return min(QUICK_NOISY_MAX_CALLS, len(self._buf) // WIDTH - 2)
+
+    def _through_noise(self, k: int) -> str:
+        """During the quick check of a body whose calls ran other threads (their allocations
+        and frees land between snapshots at their own pace), when the exact counters or
+        memory moved: "clean", "more" (calls needed) or "moved" (the quick check ends).
+
+        The Python blocks and malloc: each rise by its floor above the level of the last
+        rise counts; a reading is clean when its last rise is followed by
+        ``QUICK_MEASURED`` calls without one and then by a reading back below its baseline's
+        floor (threads' objects freed later: an oscillation), or, for the Python blocks, when
+        it rose once only (a one-time object, like a cache filled at a later call). A leak
+        rises again and again: three rises, or a rise at a call after which no
+        ``QUICK_MEASURED`` calls fit, end the quick check. RSS keeps what the threads'
+        arenas and stacks touched: it is judged by its rise over the last
+        ``QUICK_MEASURED`` calls, below its floor per call (the quick check's own rule). The
+        descriptor, thread and child counts must not have moved (their waits decide). At
+        least ``QUICK_MEASURED`` calls are measured."""
+        if not self._flat(0, only=COUNT_METRICS):
+            return "moved"
+        n = self._n
+        cap = self._noisy_cap()
+        verdict = "clean" if n - 1 >= QUICK_MEASURED else "more"
+        for name in ("py_blocks", "malloc", "rss"):
+            col = self._column(name, 0, n)
+            if any(v != v for v in col):  # NaN: not read here
+                continue
+            tol = FLOORS[name]
+            if name == "rss":
+                if (
+                    n - 1 >= QUICK_MEASURED
+                    and col[-1] - col[-1 - QUICK_MEASURED] >= tol * QUICK_MEASURED
+                ):
+                    verdict = "more"
+                continue
+            level, rises, last = col[0], 0, 0
+            for i in range(1, n):
+                if col[i] - level >= tol:
+                    level, rises, last = col[i], rises + 1, i
+            if not rises:
+                continue
+            if rises >= 3 or (last == n - 1 and k + QUICK_MEASURED > cap):
+                return "moved"
+            quiet = n - 1 - last >= QUICK_MEASURED
+            back = min(col[last + 1 :], default=math.inf) <= level - tol
+            if not (quiet and (back or (name == "py_blocks" and rises == 1))):
+                verdict = "more"
+        return verdict
 
     def _moved_once(self, first: bool) -> bool:
         """During the quick check, when the last snapshot is not flat: may it become the
