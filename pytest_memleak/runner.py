@@ -71,9 +71,10 @@ QUICK_MAX_CALLS = 7
 #: What the quick check may wait in all for helpers that hold a count above its baseline: at
 #: most HANDOFF_WAIT_S a snapshot, apart from the measured rounds' own budget.
 QUICK_WAIT_BUDGET_S = 0.04
-#: Other threads' CPU time since the quick check's baseline above which their work may move
-#: the readings (two ``getrusage`` calls a microsecond apart read ~2 us even when idle).
-OTHERS_RAN_S = 20e-6
+#: Other threads' CPU time above which their work may move the readings: a thread started
+#: and joined that does nothing uses ~170 us; two readings with no other thread differ by up
+#: to ~30 us (see ``probes.other_threads_cpu``).
+OTHERS_RAN_S = 200e-6
 #: The most calls the quick check makes while other threads' work moves the readings.
 QUICK_NOISY_MAX_CALLS = 10
 #: Mann-Kendall p value under which a round counts as growing.
@@ -374,6 +375,9 @@ class Loop:
     def reader(self, metric: str) -> Callable[[], float] | None:
         if metric == "malloc":
             return self.probes.malloc if self.probes.status["malloc"].available else None
+        if metric == "malloc_main":
+            status = self.probes.status.get("malloc_main")
+            return self.probes.malloc_main if status is not None and status.available else None
         return self._readers.get(metric)
 
     def _snap(self) -> None:
@@ -500,6 +504,7 @@ class Loop:
             k = 0
             base = 1  # the call after which the baseline was taken
             noisy = False  # other threads ran: see :meth:`_through_noise`
+            others_before = other_threads_cpu()
             while True:
                 yield from self._call()
                 m.warmup += 1
@@ -509,9 +514,12 @@ class Loop:
                 k += 1
                 if k == 1:  # the first call (imports, first-call caches) is never measured
                     self._freeze()
-                    self._read_main = False  # not judged here (see Probes.read)
                     # (read before the baseline: the reading is an object the baseline counts)
                     self._others_cpu = other_threads_cpu()
+                    # malloc_main is not judged here (see Probes.read), unless other threads
+                    # ran during the first call: through their noise the main arena is what
+                    # shows the body's own native growth (see :meth:`_through_noise`)
+                    self._read_main = self._others_cpu - others_before > OTHERS_RAN_S
                     self._prime_and_snap(passes=QUICK_PRIME_PASSES)
                     self._quick = True
                     continue
@@ -525,7 +533,7 @@ class Loop:
                     continue
                 else:
                     moved = "moved" if noisy else self._malloc_only(measured)
-                    if moved == "moved" and (noisy or self._others_ran()):
+                    if moved == "moved" and (noisy or (self._read_main and self._others_ran())):
                         noisy = True
                         moved = self._through_noise(k)
                     cap = self._noisy_cap() if noisy else QUICK_MAX_CALLS
@@ -566,11 +574,17 @@ class Loop:
         and frees land between snapshots at their own pace), when the exact counters or
         memory moved: "clean", "more" (calls needed) or "moved" (the quick check ends).
 
-        The Python blocks and malloc: each rise by its floor above the level of the last
-        rise counts; a reading is clean when its last rise is followed by
-        ``QUICK_MEASURED`` calls without one and then by a reading back below its baseline's
-        floor (threads' objects freed later: an oscillation), or, for the Python blocks, when
-        it rose once only (a one-time object, like a cache filled at a later call). A leak
+        Entered only when other threads also ran during the first call, so that the quick
+        check's snapshots read the main arena's malloc too (``malloc_main``): the main
+        thread's own native growth, which a thread churning memory in its own arena hides
+        in the total.
+
+        The Python blocks, malloc and the main arena's malloc: each rise by its floor above
+        the level of the last rise counts; a reading is clean when its last rise is followed by
+        ``QUICK_MEASURED`` calls without one and then by a reading back below that level
+        (threads' objects freed later: an oscillation), or when it rose once only: the Python
+        blocks (a one-time object, like a cache filled at a later call), and malloc while
+        the main arena did not rise (what the threads' arenas keep). A leak
         rises again and again: three rises, or a rise at a call after which no
         ``QUICK_MEASURED`` calls fit, end the quick check. RSS keeps what the threads'
         arenas and stacks touched: it is judged by its rise over the last
@@ -582,7 +596,8 @@ class Loop:
         n = self._n
         cap = self._noisy_cap()
         verdict = "clean" if n - 1 >= QUICK_MEASURED else "more"
-        for name in ("py_blocks", "malloc", "rss"):
+        main_rose = True  # unknown unless malloc_main was read
+        for name in ("py_blocks", "malloc_main", "malloc", "rss"):
             col = self._column(name, 0, n)
             if any(v != v for v in col):  # NaN: not read here
                 continue
@@ -598,13 +613,20 @@ class Loop:
             for i in range(1, n):
                 if col[i] - level >= tol:
                     level, rises, last = col[i], rises + 1, i
+            if name == "malloc_main":
+                main_rose = rises > 0
             if not rises:
                 continue
             if rises >= 3 or (last == n - 1 and k + QUICK_MEASURED > cap):
                 return "moved"
             quiet = n - 1 - last >= QUICK_MEASURED
             back = min(col[last + 1 :], default=math.inf) <= level - tol
-            if not (quiet and (back or (name == "py_blocks" and rises == 1))):
+            # One step that stays: an object made once (blocks), or memory the threads'
+            # arenas keep while the main arena stayed put (malloc; a native leak of the main
+            # thread served from memory freed elsewhere also reads as one step, in the main
+            # arena)
+            once = rises == 1 and (name == "py_blocks" or (name == "malloc" and not main_rose))
+            if not (quiet and (back or once)):
                 verdict = "more"
         return verdict
 

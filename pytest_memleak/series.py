@@ -43,6 +43,10 @@ class DiagnosisFindings(Protocol):
         """malloc in-use growth per untraced call."""
 
     @property
+    def untraced_main_per_iter(self) -> float | None:
+        """The main arena's malloc in-use growth per untraced call (None where not read)."""
+
+    @property
     def settled_rss_per_iter(self) -> float | None:
         """RSS growth per untraced call."""
 

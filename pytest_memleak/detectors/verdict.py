@@ -435,6 +435,10 @@ def _unconfirmed_native(m: Measurement, metric: str, rate: float | None) -> str:
         settled = d.settled_rss_per_iter
     else:
         settled = d.untraced_malloc_per_iter
+        main = d.untraced_main_per_iter
+        if settled is not None and main is not None:
+            # what the main thread's own arena kept counts, whatever other threads freed
+            settled = max(settled, main)
         if _steps_too_sparse(m.series.get(metric) or [], d.untraced_calls):
             return ""
     if settled is None or settled >= NATIVE_CONFIRM_SHARE * rate:
