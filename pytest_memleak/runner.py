@@ -508,10 +508,11 @@ class Loop:
             while True:
                 yield from self._call()
                 m.warmup += 1
-                if self._warmup_over() or self._runaway():
+                k += 1
+                # (after later calls, the runaway guard reads the snapshot's RSS: one read less)
+                if self._warmup_over() or (k == 1 and self._runaway()):
                     self._quick = False
                     return False
-                k += 1
                 if k == 1:  # the first call (imports, first-call caches) is never measured
                     self._freeze()
                     # (read before the baseline: the reading is an object the baseline counts)
@@ -524,6 +525,10 @@ class Loop:
                     self._quick = True
                     continue
                 self._exact_snap()
+                # (no local name: a float kept alive would move the exact counters)
+                if self._runaway(self._buf[(self._n - 1) * WIDTH + INDEX["rss"]]):
+                    self._quick = False
+                    return False
                 measured = k - base
                 if self._flat(0, quick=True):
                     if measured < QUICK_MEASURED:
