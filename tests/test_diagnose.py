@@ -647,4 +647,6 @@ def test_a_native_leak_under_a_thread_churning_memory_is_caught(pytester, run_me
     )
     for _ in range(5):  # 3 of 8 runs were "ok" before
         run = run_memleak("-p", "no:randomly")
-        assert run.test("test_bytearray_growth")["verdict"] == "leak"
+        entry = run.test("test_bytearray_growth")
+        why = (entry["stop_reason"], entry["screens"], [f["reason"] for f in entry["findings"]])
+        assert entry["verdict"] == "leak", why

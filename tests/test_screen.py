@@ -8,6 +8,7 @@ from collections.abc import Generator
 from typing import Callable
 
 import pytest
+from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 from pytest_memleak.probes import FIELDS, Probes
 from pytest_memleak.runner import screen
@@ -567,6 +568,7 @@ def test_growth_through_other_threads_noise_ends_the_quick_check(name, after, mo
     assert not quick, (name, calls)
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_a_threaded_body_with_objects_freed_late_is_clean_in_a_few_calls(pytester, run_memleak):
     """End to end, with real threads: each call's worker holds an object until the next
     call's worker frees it, so the Python blocks go up and down between snapshots. The
