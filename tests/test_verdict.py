@@ -168,3 +168,33 @@ def test_growth_in_steps_wider_than_the_untraced_window_is_not_refuted_by_it():
     assert not _steps_too_sparse(every_call, 6)
     assert not _steps_too_sparse([5.0] * 61, 6)  # no step at all: nothing to protect
     assert not _steps_too_sparse([None, 1.0, 2.0, 3.0], 6)
+
+
+def test_a_malloc_finding_stands_while_the_main_arena_grew_over_the_untraced_calls():
+    """A thread churning buffers in its own arena moves the total malloc by kilobytes over the
+    diagnosis's 6 untraced calls: a 1.2 KiB/call leak of the main thread's read -208 B/iter
+    there and was refuted ("not confirmed"). The main arena's own growth over those calls
+    now counts: the finding stands while it grew by a quarter of the rate."""
+    from types import SimpleNamespace
+
+    from pytest_memleak.detectors.verdict import _unconfirmed_native
+
+    series = {"malloc": [float(1216 * i) for i in range(21)]}
+
+    def measurement(total: float, main: float | None) -> SimpleNamespace:
+        d = SimpleNamespace(
+            allocator_settled=True,
+            untraced_malloc_per_iter=total,
+            untraced_main_per_iter=main,
+            untraced_calls=6,
+        )
+        return SimpleNamespace(diagnosis=d, confirmed={"malloc"}, series=series)
+
+    assert _unconfirmed_native(measurement(-208.0, 1216.0), "malloc", 1216.0) == ""
+    # the main arena still unread (no malloc_info) or flat: refuted as before
+    assert _unconfirmed_native(measurement(-208.0, None), "malloc", 1216.0).startswith(
+        "not confirmed"
+    )
+    assert _unconfirmed_native(measurement(-208.0, 10.0), "malloc", 1216.0).startswith(
+        "not confirmed"
+    )
