@@ -151,8 +151,9 @@ class Calls(Protocol):
         """Resident set size in bytes."""
 
     def reader(self, metric: str) -> Callable[[], float] | None:
-        """A reader of the counter ``metric`` (malloc, fds, threads, children) cheap enough to
-        call at every traced line; None when its probe is not available."""
+        """A reader of the counter ``metric``; None when its probe is not available. malloc,
+        fds, threads and children are cheap enough to call at every traced line; malloc_main
+        (a ``malloc_info`` walk, ~30 us) is read at the untraced pass's ends only."""
 
 
 #: Runs after the measured rounds (unless the runaway guard stopped the loop): yields once per
