@@ -923,7 +923,11 @@ class Loop:
         m.series = series
         m.probe_notes = {k: v.note for k, v in self.probes.status.items() if v.note}
         times = [r["t"] for r in rows]
-        for metric in [*JUDGED_MEMORY_METRICS, "heap", "external", *COUNT_METRICS]:
+        metrics = [*JUDGED_MEMORY_METRICS, "heap", "external", *COUNT_METRICS]
+        if "malloc" in m.confirmed:
+            # the verdict's second reading of a confirmed malloc growth (see judge)
+            metrics.append("malloc_main")
+        for metric in metrics:
             values = series[metric]
             if len(values) < 2 or any(v is None for v in values):
                 continue

@@ -623,8 +623,9 @@ def test_a_native_leak_under_a_thread_churning_memory_is_not_refuted(pytester, r
     confirmed as a leak, then "not confirmed" by the diagnosis in 3 runs of 8: over its 6
     untraced calls the total malloc moved with the thread's buffers (-208 B/iter). The main
     arena's growth over those calls now counts too (1.2-3 KiB/iter): the diagnosis never
-    refutes it. (Whether the whole series of the total then reads as a trend is the
-    analysis's own matter: in rare runs it rates it stable, and the test passes.)"""
+    refutes it. In rare runs the whole series of the total read "stable, confidence 0.00"
+    and the finding was tolerated as no trend (once in a CI run): the main arena's series
+    now speaks for a confirmed malloc growth then, and the verdict is a leak every time."""
     pytester.makepyfile(
         test_churn="""
         import random
@@ -652,8 +653,4 @@ def test_a_native_leak_under_a_thread_churning_memory_is_not_refuted(pytester, r
         entry = run.test("test_bytearray_growth")
         reasons = [f["reason"] for f in entry["findings"]]
         assert not [r for r in reasons if "over the diagnosis's calls" in r], reasons
-        assert (
-            entry["diagnosis"] is None
-            or entry["verdict"] == "leak"
-            or any("is no trend" in r for r in reasons)
-        ), (entry["verdict"], reasons)
+        assert entry["verdict"] == "leak", (entry["stop_reason"], entry["screens"], reasons)

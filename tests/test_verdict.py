@@ -198,3 +198,63 @@ def test_a_malloc_finding_stands_while_the_main_arena_grew_over_the_untraced_cal
     assert _unconfirmed_native(measurement(-208.0, 10.0), "malloc", 1216.0).startswith(
         "not confirmed"
     )
+
+
+def test_a_confirmed_malloc_growth_is_judged_by_the_main_arena_when_the_total_reads_no_trend():
+    """A thread churning 0-16 KiB of buffers in its own arena moves the total malloc by
+    kilobytes between snapshots. The rounds confirmed a 1.2 KiB/call leak of the main thread's
+    (through the main arena's screen), but the whole series of the total once read "stable,
+    confidence 0.00" and the finding was tolerated as no trend: the test passed. The main
+    arena's own series (the steps of a real run) now speaks for it."""
+    from pytest_memleak.detectors.verdict import MAIN_ARENA_READING, judge
+    from pytest_memleak.series import Measurement
+    from pytest_memleak.stats import analyse
+
+    steps = [1152, 1153, 2447, 0, 2592, 0, 2592, 0, 2592, 0, 2592, 0, 0, 3888, 0, 0, 3888]
+    steps += [0, 0, 3888]
+    churned = [1152, 113, 2447, 0, 2592, 0, 2592, 0, 2592, -2080, -3648, 0, -6240, 3888, 0]
+    churned += [0, 3888, 0, 0, 19488]
+    main, total = [9e6], [9e6]
+    for a, b in zip(steps, churned):
+        main.append(main[-1] + a)
+        total.append(total[-1] + b)
+    times = [i * 1.5e-4 for i in range(len(main))]
+
+    def measured(with_main: bool) -> Measurement:
+        m = Measurement(settings=Settings(), iterations=20, rounds=[10, 20], confirmed=["malloc"])
+        m.series = {"malloc": list(total), "t": list(times)}
+        m.growth["malloc"] = analyse(total, times, metric="malloc", unit="bytes", min_slope=160)
+        if with_main:
+            m.growth["malloc_main"] = analyse(
+                main, times, metric="malloc_main", unit="bytes", min_slope=160
+            )
+        return m
+
+    before = judge(measured(with_main=False))
+    (f,) = before.findings
+    assert (before.verdict, f.pattern, f.failing) == ("ok", "stable", False)
+    assert "is no trend" in f.reason
+
+    after = judge(measured(with_main=True))
+    (f,) = after.findings
+    assert (after.verdict, f.metric, f.failing) == ("leak", "malloc", True)
+    assert f.pattern != "stable"
+    assert f.bytes_per_iter == pytest.approx(1296.0)
+    assert f.reason.startswith(f"malloc grew +1.3 KiB/iter {MAIN_ARENA_READING}, ")
+
+
+def test_the_main_arena_does_not_speak_for_malloc_when_it_did_not_grow():
+    """The fallback reads the main arena only for a confirmed malloc whose total reads no
+    trend, and only when the main arena itself grew with a trend: a flat main arena leaves
+    the finding tolerated."""
+    from pytest_memleak.detectors.verdict import judge
+    from pytest_memleak.series import Measurement
+
+    m = Measurement(settings=Settings(), iterations=20, rounds=[10, 20], confirmed=["malloc"])
+    m.growth["malloc"] = growth("malloc", 900.0, 0.0, 18000.0, pattern="stable", confidence=0.0)
+    m.growth["malloc_main"] = growth("malloc_main", 0.0, 0.0, 0.0, pattern="stable")
+    v = judge(m)
+    assert v.verdict == "ok"
+    assert "is no trend" in v.findings[0].reason
+    m.growth["malloc_main"] = growth("malloc_main", 1200.0, 0.0, 24000.0, pattern="linear")
+    assert judge(m).verdict == "leak"

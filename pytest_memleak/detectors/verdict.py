@@ -93,6 +93,8 @@ class SeriesFacts:
     block_size: float | None = None
     #: metric -> why the diagnosis does not confirm its growth (tolerated)
     unconfirmed: Mapping[str, str] = field(default_factory=dict)
+    #: metric -> which reading of it was judged, when not its own series (see judge)
+    readings: Mapping[str, str] = field(default_factory=dict)
     breaches: Sequence[Breach] = ()
 
 
@@ -197,7 +199,7 @@ def _tolerated(
         and b.total <= s.max_growth
     ):
         checks.append(f"total within max_growth={format_size(s.max_growth)}")
-    if g.pattern == "stable" or g.confidence <= 0.0:
+    if _no_trend(g):
         # The analysis of the whole series calls it no trend (one step, then flat): a finding
         # the analysis rates stable never fails a test.
         checks.append(f"pattern {g.pattern} with confidence {g.confidence:.2f} is no trend")
@@ -205,6 +207,10 @@ def _tolerated(
     if unconfirmed:
         checks.append(unconfirmed)
     return checks
+
+
+def _no_trend(g: Growth) -> bool:
+    return g.pattern == "stable" or g.confidence <= 0.0
 
 
 def _reason(
@@ -229,6 +235,8 @@ def _reason(
     rate = _describe(metric, g.slope_per_iter) + "/iter"
     if b.per_iter is not None and metric == "py_blocks":
         rate += f" (~{format_size(b.per_iter)}/iter)"
+    if metric in facts.readings:
+        rate += f" {facts.readings[metric]}"
     reason = (
         f"{metric} grew {rate}, {_describe(metric, g.total_growth)} over {facts.length} "
         f"iterations; pattern {g.pattern}, confidence {g.confidence:.2f}, severity {severity}"
@@ -309,6 +317,9 @@ def _one_memory_growth(findings: list[Finding]) -> list[Finding]:
 
 # ------------------------------------------------------------------------- the repeat loop
 
+#: How a malloc finding read from the main arena's series says so.
+MAIN_ARENA_READING = "in the main arena (the total moved with other threads' memory)"
+
 
 def judge(m: Measurement) -> Verdict:
     """The verdict of the repeat loop's measurement."""
@@ -318,6 +329,20 @@ def judge(m: Measurement) -> Verdict:
         v.verdict = "skipped" if m.outcome == "skipped" else "error"
         return v
     growth = {metric: m.growth[metric] for metric in m.confirmed if metric in m.growth}
+    readings: dict[str, str] = {}
+    main = m.growth.get("malloc_main")
+    if (
+        "malloc" in growth
+        and _no_trend(growth["malloc"])
+        and main is not None
+        and not _no_trend(main)
+        and main.slope_per_iter > 0
+    ):
+        # The rounds confirmed malloc through the main arena's screen, or the total's; other
+        # threads' memory moving the total by kilobytes can leave its whole series without a
+        # trend. The main arena's own series then speaks for the test's growth.
+        growth["malloc"] = main
+        readings["malloc"] = MAIN_ARENA_READING
     unconfirmed: dict[str, str] = {}
     for metric, g in growth.items():
         why = _unconfirmed_count(m, metric) or _unconfirmed_native(m, metric, g.slope_per_iter)
@@ -328,6 +353,7 @@ def judge(m: Measurement) -> Verdict:
         seconds=_window_s(m),
         block_size=m.block_size or 64.0,
         unconfirmed=unconfirmed,
+        readings=readings,
         breaches=_breaches(m, v.trend),
     )
     j = judge_growth(growth, "iter", m.settings, facts)
