@@ -273,8 +273,15 @@ class Loop:
         if clear:
             self._clear()
         gc.collect()
-        if self._waiting and self._above_last():
+        if self._waiting and self._wait_left() > 0 and self._above_last():
             self._await_helpers()
+
+    def _wait_left(self) -> float:
+        """What is left of the budget for waiting on helpers (once a wait expired: nothing,
+        and the counts need not be read at every snapshot to find out)."""
+        if self._quick:
+            return QUICK_WAIT_BUDGET_S - self._quick_waited
+        return HELPER_BUDGET_S - self._waited
 
     def _above_last(self) -> bool:
         for name, last in self._counts.items():
@@ -307,7 +314,7 @@ class Loop:
         child kept with no new thread would only pay the wait twice)."""
         quick = self._quick
         budget = QUICK_WAIT_BUDGET_S if quick else HELPER_BUDGET_S
-        left = budget - (self._quick_waited if quick else self._waited)
+        left = self._wait_left()
         limit = self._wait_limit() if left > 0 else 0.0
         if quick:
             limit = HANDOFF_WAIT_S if limit == HELPER_WAIT_S else 0.0

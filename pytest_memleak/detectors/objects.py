@@ -118,6 +118,10 @@ _KEY_TEXT = 60
 KNOWN_HOLDERS = 8
 #: Objects a walk down from a known holder queues at most.
 KNOWN_WALK_LIMIT = 20_000
+#: Objects and levels the walk down from the user's globals visits at most (see
+#: ``_Search.from_user_globals``): a few milliseconds where it finds nothing.
+USER_WALK_LIMIT = 5_000
+USER_WALK_DEPTH = 4
 
 
 def retainer_path(
@@ -148,7 +152,11 @@ def find_retainer(
     if not targets:
         return None, "no sample object"
     search = _Search(budget_s)
-    return search.from_known(targets) or search.run(targets, max_depth)
+    return (
+        search.from_known(targets)
+        or search.from_user_globals(targets)
+        or search.run(targets, max_depth)
+    )
 
 
 #: How to find a holder again without keeping it alive: returns (holder, its child on the
@@ -292,15 +300,83 @@ class _Search:
             chain = self._walk_down(pair[1], want)
             if chain is None:
                 continue
-            nodes = [pair[0], *chain]
-            path: Path = []
-            for i in range(len(nodes) - 1, 1, -1):
-                path = self._step(nodes[i - 1], nodes[i], path)
-            found = self._holder(nodes[0], nodes[1], path)
+            found = self._holder_of([pair[0], *chain])
             if found is not None:
                 _KNOWN.remove(locate)
                 _KNOWN.insert(0, locate)
                 return found[0], found[1].removesuffix(")") + ", a holder found before)"
+        return None
+
+    def _holder_of(self, nodes: list[object]) -> tuple[str, str] | None:
+        """(path, status) of a chain [holder, its child, ..., target] found walking down."""
+        path: Path = []
+        for i in range(len(nodes) - 1, 1, -1):
+            path = self._step(nodes[i - 1], nodes[i], path)
+        return self._holder(nodes[0], nodes[1], path)
+
+    def from_user_globals(self, targets: Sequence[object]) -> tuple[str, str] | None:
+        """The path from a global of the user's modules (or an attribute of a class defined
+        there), walking down from them all at once, breadth first and newest first, through
+        at most :data:`USER_WALK_LIMIT` objects and :data:`USER_WALK_DEPTH` levels: no heap
+        scan. Most leaks are held there (a module-level list, a class registry, a module-level
+        object's list), and each level of the search from below scans the whole heap (~4 ms
+        in the zoo's run). Functions, caches and other callables are left to that search,
+        which names them as holders."""
+        want = {id(t) for t in targets if t is not None}
+        holder_of: dict[int, object] = {}
+        parent: dict[int, object | None] = {}
+        level: list[object] = []
+        for modname in sorted(user_modules()):
+            namespace = getattr(sys.modules.get(modname), "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for value in list(namespace.values()):
+                holder: object = namespace
+                child: object | None = value
+                if isinstance(value, type):
+                    if getattr(value, "__module__", None) != modname:
+                        continue
+                    holder = value
+                    child = next(
+                        (x for x in gc.get_referents(value.__dict__) if isinstance(x, dict)), None
+                    )
+                elif callable(value) or isinstance(value, types.ModuleType):
+                    continue
+                if child is None or id(child) in parent:
+                    continue
+                if id(child) in want:
+                    return self._holder_of([holder, child])  # the target is a global itself
+                if not gc.is_tracked(child):
+                    continue
+                parent[id(child)] = None
+                holder_of[id(child)] = holder
+                level.append(child)
+        for _ in range(USER_WALK_DEPTH):
+            nxt: list[object] = []
+            for obj in level:
+                if time.perf_counter() > self.deadline:
+                    return None
+                for ref in reversed(gc.get_referents(obj)):
+                    rid = id(ref)
+                    if rid in parent or rid in self.roots:
+                        continue
+                    if rid in want:
+                        chain = [ref, obj]
+                        while (up := parent[id(chain[-1])]) is not None:
+                            chain.append(up)
+                        chain.reverse()
+                        top = holder_of[id(chain[0])]
+                        found = self._holder_of([top, *chain])
+                        if found is not None:
+                            _remember(_locator(top, chain[0], self.roots.get(id(top))))
+                        return found
+                    if len(parent) >= USER_WALK_LIMIT or callable(ref):
+                        continue
+                    if isinstance(ref, (types.ModuleType, types.FrameType, types.CodeType)):
+                        continue
+                    parent[rid] = obj
+                    nxt.append(ref)
+            level = nxt
         return None
 
     def _walk_down(self, start: object, want: set[int]) -> list[object] | None:
