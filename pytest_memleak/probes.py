@@ -8,6 +8,7 @@ Python object that survives an iteration (our own bookkeeping must not look like
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import math
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -218,8 +220,53 @@ _HEAP0 = re.compile(
 )
 
 
-def _load_main_arena_reader() -> Callable[[], float] | None:
-    """A reader of the main arena's in-use bytes through ``malloc_info`` (~5 us), or None."""
+_HEAP = b'<heap nr="'
+
+
+def arena_limit(environ: Mapping[str, str] = os.environ) -> int:
+    """How many arenas glibc makes at most before threads share them (the main arena among
+    them): ``MALLOC_ARENA_MAX`` or the ``glibc.malloc.arena_max`` tunable, else 8 per CPU the
+    process may run on (64-bit; 2 on 32-bit), counted low where they differ."""
+    tunables = dict(
+        kv.partition("=")[::2] for kv in environ.get("GLIBC_TUNABLES", "").split(":") if kv
+    )
+    for text in (tunables.get("glibc.malloc.arena_max"), environ.get("MALLOC_ARENA_MAX")):
+        if text and text.strip().isdigit() and int(text) > 0:
+            return int(text)
+    cpus = os.cpu_count() or 1
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        with contextlib.suppress(OSError):
+            cpus = min(cpus, len(affinity(0)) or cpus)
+    return cpus * (8 if sys.maxsize > 2**32 else 2)
+
+
+def main_arena_in_use(text: bytes, limit: int) -> float | None:
+    """The main arena's in-use bytes from ``malloc_info``'s XML; NaN when it cannot be read;
+    None when the process has as many arenas as glibc makes (``limit``): threads then share
+    arenas, the main one too, and it no longer shows the main thread's memory alone."""
+    if text.count(_HEAP) >= limit:
+        return None
+    m = _HEAP0.search(text)
+    if m is None:
+        return NAN
+    fast, rest, current = (int(g) for g in m.groups())
+    return float(current - fast - rest)
+
+
+#: Why malloc_main is switched off once the main arena is shared (see main_arena_in_use).
+SHARED_MAIN_ARENA = (
+    "malloc_main: not read from here on: the process reached glibc's limit of {limit} arenas, "
+    "so threads share them, the main arena too (malloc alone is judged)"
+)
+
+
+def _load_main_arena_reader(
+    limit: int | None = None,
+) -> Callable[[], float | None] | None:
+    """A reader of the main arena's in-use bytes through ``malloc_info`` (~5 us), or None.
+    The reader returns None once the main arena is shared (see :func:`main_arena_in_use`)."""
+    limit = arena_limit() if limit is None else limit
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
         open_memstream = libc.open_memstream
@@ -239,7 +286,7 @@ def _load_main_arena_reader() -> Callable[[], float] | None:
     size = ctypes.c_size_t()
     buf_ref, size_ref = ctypes.byref(buf), ctypes.byref(size)
 
-    def read() -> float:
+    def read() -> float | None:
         fp = open_memstream(buf_ref, size_ref)
         if not fp:
             return NAN
@@ -247,17 +294,13 @@ def _load_main_arena_reader() -> Callable[[], float] | None:
         fclose(fp)
         text = ctypes.string_at(buf, size.value)
         free(buf)
-        m = _HEAP0.search(text)
-        if m is None:
-            return NAN
-        fast, rest, current = (int(g) for g in m.groups())
-        return float(current - fast - rest)
+        return main_arena_in_use(text, limit)
 
     try:
         value = read()
     except Exception:
         return None
-    return read if value == value else None  # NaN: the XML was not understood
+    return read if value is None or value == value else None  # NaN: the XML not understood
 
 
 def mean_block_size() -> float:
@@ -398,7 +441,12 @@ class Probes:
         fn = self._malloc_info
         if fn is None:
             return NAN
-        return fn() - (self._tcache() if self._tcache is not None else 0)
+        value = fn()
+        if value is None:  # shared from now on: arenas are never given back
+            self.disable("malloc_main", SHARED_MAIN_ARENA.format(limit=arena_limit()))
+            self._malloc_info = None
+            return NAN
+        return value - (self._tcache() if self._tcache is not None else 0)
 
     def fds(self) -> float:
         if self._proc_fd:

@@ -1095,6 +1095,47 @@ def test_the_quick_check_does_not_read_the_main_arena(pytester, run_memleak):
         assert all(isinstance(v, float) for v in leak["snapshots"]["malloc_main"]), leak
 
 
+def test_the_main_arena_is_not_judged_once_threads_share_it(pytester, run_memleak, monkeypatch):
+    """Once the process has as many arenas as glibc makes (here 2, by MALLOC_ARENA_MAX), new
+    threads share them, the main arena too: its reading no longer shows the main thread's
+    own memory. The probe switches off with a note for the rest of the run, and malloc is
+    judged alone: a threaded clean test passes, a later leak is still caught."""
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    pytester.makepyfile(
+        test_shared="""
+        import threading
+        import pytest
+
+        SINK = []
+
+        def work(n):
+            held = [bytes(200) for _ in range(n)]
+            return len(held)
+
+        @pytest.mark.memcheck
+        def test_threads_allocate():
+            threads = [threading.Thread(target=work, args=(500,)) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        @pytest.mark.memcheck
+        def test_leak_after():
+            SINK.append(bytearray(64 * 1024))
+        """
+    )
+    run = run_memleak("-p", "no:randomly")
+    run.result.assert_outcomes(passed=1, failed=1)
+    threads, leak = run.test("test_threads_allocate"), run.test("test_leak_after")
+    assert threads["verdict"] == "ok", threads["findings"]
+    assert leak["verdict"] == "leak"
+    note = leak["probe_notes"].get("malloc_main", "")
+    assert note.startswith("malloc_main: not read from here on"), leak["probe_notes"]
+    assert "limit of 2 arenas" in note
+    assert leak["snapshots"]["malloc_main"] == [None] * len(leak["snapshots"]["malloc"])
+
+
 def test_a_run_of_short_series_does_not_import_numpy(pytester, run_memleak):
     """Cheap when clean: a test's series are short, and trend_py analyses them without numpy
     (~0.1 s to import; its ~140 modules slow code that walks sys.modules at every call)."""
