@@ -161,10 +161,47 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{exc} (--memleak-compare / memleak_compare)") from None
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "memleak-manager")
+    plugin.hooks = CheckHooks(plugin)
+    config.pluginmanager.register(plugin.hooks, CHECK_HOOKS)
     if settings.serve and not is_worker:  # --memleak-serve: the live dashboard of the run
         from .monitor.live_run import LiveRun
 
         config.pluginmanager.register(LiveRun(config, settings), "memleak-live")
+
+
+#: The name the per-test hooks are registered under (see :class:`CheckHooks`).
+CHECK_HOOKS = "memleak-tests"
+
+
+class CheckHooks:
+    """The per-test hooks. Registered with the plugin (so that they keep its place among the
+    other plugins' hooks) and unregistered after collection when the run checks nothing: an
+    unmarked suite then runs without them (pluggy calls a wrapper for every test, ~40 us
+    in all; see bench_idle). The work is the plugin's."""
+
+    def __init__(self, plugin: MemleakPlugin) -> None:
+        self.plugin = plugin
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.plugin.runtest_setup(item)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
+        return (yield from self.plugin.pyfunc_call(pyfuncitem))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        return (yield from self.plugin.runtest_call(item))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        return (yield from self.plugin.runtest_makereport(item, call))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.plugin.runtest_logreport(report)
 
 
 class MemleakPlugin:
@@ -199,6 +236,24 @@ class MemleakPlugin:
         self._announced = False  # a report saying this run is under way was written
         self._started = False  # the first checked test has started
         self._first_result = False  # the first result is written at once
+        self.hooks: CheckHooks | None = None  # registered while tests may be checked
+
+    def need_hooks(self) -> None:
+        """Register the per-test hooks again (a test asked for the memcheck fixture by name,
+        after collection found nothing to check)."""
+        manager = self.config.pluginmanager
+        if self.hooks is not None and not manager.is_registered(self.hooks):
+            manager.register(self.hooks, CHECK_HOOKS)
+
+    def _drop_hooks(self, items: list[pytest.Item]) -> None:
+        """Unregister the per-test hooks when nothing in this run can be checked: no test
+        selected, none asking for the memcheck fixture, and no xdist workers' reports to
+        read (this process is not an xdist controller)."""
+        if self.hooks is None or getattr(self.config.option, "dist", "no") != "no":
+            return
+        if any("memcheck" in getattr(item, "fixturenames", ()) for item in items):
+            return
+        self.config.pluginmanager.unregister(self.hooks)
 
     def _storage(self) -> Storage:
         from .baseline import Storage
@@ -222,6 +277,7 @@ class MemleakPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         if self.settings.disable or not _runs_bodies(self.config):
+            self._drop_hooks(items)
             return
         from .iteration import unrepeatable
 
@@ -257,6 +313,8 @@ class MemleakPlugin:
                 continue
             item.stash[settings_key] = _within_timeout(item, settings)
             item.stash[results_key] = []
+        if not selected:
+            self._drop_hooks(items)
         if selected and not self.is_worker and not self._announced:
             # Tests will be checked: a report of this run (empty, partial) replaces the previous
             # run's now, so a run interrupted before its first checked test ends (Ctrl-C in an
@@ -264,8 +322,7 @@ class MemleakPlugin:
             self._announced = True
             self._checkpoint(force=True)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+    def runtest_setup(self, item: pytest.Item) -> None:
         if not item.stash.get(selected_key, False):
             return
         item.stash[recorder_key] = warnings_recorder()  # before its fixtures are set up
@@ -284,8 +341,7 @@ class MemleakPlugin:
             self._checkpoint(running=item.nodeid, force=True)
 
     # -- running: loop inside the call --------------------------------------------------------
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
+    def pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
         settings = pyfuncitem.stash.get(settings_key, None)
         if settings is None:
             return (yield)
@@ -353,8 +409,7 @@ class MemleakPlugin:
         finally:
             pyfuncitem.obj = original
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+    def runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         """TestCase methods and doctests: repeat the item's whole run (``item.runtest``)."""
         settings = item.stash.get(settings_key, None)
         if settings is None or _kind(item) == "function":
@@ -420,8 +475,7 @@ class MemleakPlugin:
         self.fail_if_leaking(item)
         return value
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_makereport(
+    def runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
@@ -492,7 +546,7 @@ class MemleakPlugin:
             item.stash[failure_key] = (text, outcome.short_reason(results, failing))
             pytest.fail(text, pytrace=False)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
         data = getattr(report, "memleak", None)
@@ -802,6 +856,8 @@ def memcheck(request: pytest.FixtureRequest) -> MemcheckFixture:
     """Measure callables for leaks inside a test: ``memcheck.measure(fn)``,
     ``memcheck.assert_no_leak(fn)``, ``memcheck.snapshot()``."""
     plugin = request.config.stash.get(plugin_key, None)
+    if plugin is not None:
+        plugin.need_hooks()  # asked for by name (request.getfixturevalue), after collection
     layers = plugin.layers if plugin is not None else []
     item = request.node
     disabled = plugin is None or plugin.settings.disable

@@ -334,3 +334,27 @@ def test_a_label_that_is_not_a_string_is_refused(pytester, run_memleak):
     run.result.assert_outcomes(passed=3)
     assert [t["label"] for t in run.report["tests"]] == ["noop"]
     jsonschema.validate(run.report, json.loads(SCHEMA_FILE.read_text()))
+
+
+def test_the_fixture_asked_for_by_name_still_reports(pytester: pytest.Pytester) -> None:
+    """In a run that checks nothing, the plugin's per-test hooks are dropped after collection
+    (unmarked suites run without them). A test that asks for the memcheck fixture by name
+    (``request.getfixturevalue``) brings them back: its measurement fails it and is reported."""
+    _module(
+        pytester,
+        "test_by_name",
+        """
+        def test_plain():
+            assert True
+
+        def test_asks_by_name(request):
+            memcheck = request.getfixturevalue("memcheck")
+            memcheck.assert_no_leak(leaky)
+        """,
+    )
+    result = _run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    doc = _report(pytester)
+    (entry,) = doc["tests"]
+    assert entry["nodeid"].endswith("test_asks_by_name")
+    assert entry["verdict"] == "leak"

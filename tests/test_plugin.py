@@ -206,6 +206,53 @@ def test_marker_arguments(pytester: pytest.Pytester) -> None:
     assert at["severity"] == "high"
 
 
+def test_a_run_that_checks_nothing_drops_the_per_test_hooks(pytester: pytest.Pytester) -> None:
+    """Unmarked tests run exactly as without the plugin: with nothing to check, its per-test
+    hooks (a wrapper around every call and report) are unregistered after collection. A
+    marked test keeps them; so does the memcheck fixture named in a test's arguments."""
+    pytester.makeconftest(
+        """
+        def pytest_runtest_setup(item):
+            hooks = item.config.pluginmanager.get_plugin("memleak-tests")
+            with open("hooks.txt", "a") as f:
+                f.write(f"{item.name} {hooks is not None}\\n")
+        """
+    )
+    pytester.makepyfile(
+        test_plain="""
+        def test_one():
+            assert True
+
+        def test_two():
+            assert True
+        """
+    )
+    _run(pytester, "test_plain.py").assert_outcomes(passed=2)
+    assert (pytester.path / "hooks.txt").read_text() == "test_one False\ntest_two False\n"
+    (pytester.path / "hooks.txt").unlink()
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        def test_plain():
+            assert True
+
+        @pytest.mark.memcheck
+        def test_marked():
+            assert True
+        """,
+        test_fixture="""
+        def test_fixture(memcheck):
+            memcheck.snapshot()
+        """,
+    )
+    _run(pytester, "test_marked.py").assert_outcomes(passed=2)
+    _run(pytester, "test_fixture.py").assert_outcomes(passed=1)
+    assert (pytester.path / "hooks.txt").read_text() == (
+        "test_plain True\ntest_marked True\ntest_fixture True\n"
+    )
+
+
 def test_memleak_all_checks_unmarked_tests(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
