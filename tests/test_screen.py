@@ -537,6 +537,34 @@ def test_other_threads_noise_is_decided_by_the_quick_check(name, after, monkeypa
 @pytest.mark.parametrize(
     ("name", "after"),
     [
+        # idna's thread-pool test: a block made at two later calls, kept (an executor's
+        # bookkeeping)
+        ("two blocks kept, at later calls", lambda n: {"py_blocks": 1.0 * (n >= 4) + (n >= 5)}),
+        # the same, with the threads' memory in their own arenas up and down by a kilobyte
+        (
+            "two blocks kept, malloc up and down",
+            lambda n: {"py_blocks": 1.0 * (n >= 4) + (n >= 6), "malloc": 1040.0 * (n % 3 == 0)},
+        ),
+    ],
+)
+def test_noise_that_does_not_settle_makes_the_first_round(name, after, monkeypatch):
+    """When other threads' noise has not settled by the quick check's cap (no growth that
+    ends it, but readings still moving), its window is screened as the first measured round,
+    on as many calls as a round: clean, it decides in 11 calls, where the full rounds after
+    a new baseline took 21 (idna's thread-pool test: 7.6 s instead of 3.4 s)."""
+    from pytest_memleak import runner
+
+    quick, calls = _run_with_others(after, monkeypatch, others=True)
+    assert quick, (name, calls)
+    assert calls == runner.QUICK_NOISY_MAX_CALLS + 1, (name, calls)
+    # the same readings without other threads: the full warm-up and rounds, as before
+    quick, calls = _run_with_others(after, monkeypatch, others=False)
+    assert not quick, (name, calls)
+
+
+@pytest.mark.parametrize(
+    ("name", "after"),
+    [
         ("blocks at each call", lambda n: {"py_blocks": 3.0 * max(0, n - 1)}),
         ("blocks every other call", lambda n: {"py_blocks": float(max(0, n - 1) // 2)}),
         ("blocks every third call", lambda n: {"py_blocks": float(max(0, n - 1) // 3)}),
@@ -548,6 +576,20 @@ def test_other_threads_noise_is_decided_by_the_quick_check(name, after, monkeypa
         ),
         ("malloc up and down, rising", lambda n: {"malloc": 600.0 * n + 2048.0 * (n % 2)}),
         ("RSS up 20 KiB at each call", lambda n: {"rss": 20480.0 * max(0, n - 1)}),
+        # the window made a round: its screens must be clean, and a main-arena step that
+        # stays is never noise
+        (
+            "two blocks kept, then the main arena up twice and kept",
+            lambda n: {
+                "py_blocks": 1.0 * (n >= 4) + (n >= 5),
+                "malloc": 512.0 * (n >= 6) + 512.0 * (n >= 7),
+                "malloc_main": 512.0 * (n >= 6) + 512.0 * (n >= 7),
+            },
+        ),
+        (
+            "two blocks kept, RSS climbing",
+            lambda n: {"py_blocks": 1.0 * (n >= 4) + (n >= 5), "rss": 20480.0 * n},
+        ),
         ("a descriptor kept each call", lambda n: {"fds": float(max(0, n - 1))}),
         # a thread churning memory in its own arena moves the total by kilobytes, up and
         # down, over the main thread's own growth: the main arena shows it
