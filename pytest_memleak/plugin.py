@@ -176,8 +176,8 @@ CHECK_HOOKS = "memleak-tests"
 class CheckHooks:
     """The per-test hooks. Registered with the plugin (so that they keep its place among the
     other plugins' hooks) and unregistered after collection when the run checks nothing: an
-    unmarked suite then runs without them (pluggy calls a wrapper for every test, ~40 us
-    in all; see bench_idle). The work is the plugin's."""
+    unmarked suite then runs without them (they cost ~40 us a test there: 2,000 trivial tests
+    +4.2 % with them, +1.0-1.8 % without; see bench_idle). The work is the plugin's."""
 
     def __init__(self, plugin: MemleakPlugin) -> None:
         self.plugin = plugin
