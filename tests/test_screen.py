@@ -645,5 +645,8 @@ def test_a_threaded_body_with_objects_freed_late_is_clean_in_a_few_calls(pyteste
     run = run_memleak("-p", "no:randomly")
     entry = run.test("test_threads")
     assert entry["verdict"] == "ok", entry["message"]
-    assert entry["warmup"] + entry["iterations"] <= 10, (entry["warmup"], entry["iterations"])
+    # decided by the quick check, or by its window made the first round when the noise has
+    # not settled by its 10th call (one call more): never the full rounds (16 calls or more)
+    calls = entry["warmup"] + entry["iterations"]
+    assert calls <= 11, (entry["warmup"], entry["iterations"], entry["stop_reason"])
     assert run.test("test_threads_leaking")["verdict"] == "leak"
