@@ -76,12 +76,14 @@ MAX_KNOWN_SITES = 10_000
 _known_sites: set[str] = set()
 #: Time the C-call profile pass may spend (after its first 2 calls) before it stops tracing.
 NATIVE_BUDGET_S = 0.3
-#: Time the tracemalloc pass may spend (after its first KNOWN_AT calls) before it stops
-#: tracing: a slow body traced 6 times (tracing slows allocation 6-35x) took minutes.
+#: Time the tracemalloc pass may spend (after its first 2 calls, the fewest that show a site
+#: growing twice) before it stops tracing: a slow body traced 6 times (tracing slows
+#: allocation 6-35x) took minutes; a body of seconds (pyparsing's select_parser example: 1.6 s
+#: a call, 15 s traced) paid 45 s for 3 traced calls, and an allocation-heavy body of
+#: milliseconds (26k dicts a call, 5 ms plain) ~0.39 s for each traced call.
 TRACE_BUDGET_S = 0.5
-#: Time after which the tracemalloc pass stops once 2 calls are traced: a body of seconds,
-#: traced (pyparsing's select_parser example: 1.6 s a call, 15 s traced) paid 45 s for 3 calls.
-TRACE_SLOW_S = 5.0
+#: Traced calls after which a pass that has spent its budget stops.
+BUDGET_AT = 2
 
 
 class Retainer(TypedDict):
@@ -316,10 +318,10 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
     are still its own, read from that call; of them, only those an earlier diagnosis saw grow
     at each of at least 2 traced calls are kept (one call's growth also holds what the next
     call frees). After :data:`KNOWN_AT` calls, so does a body whose largest site is in
-    the user's code and grew at each of those calls (its source is known), and one that has
-    spent :data:`TRACE_BUDGET_S` by then (a slow body, traced), or after 2 calls one that has
-    spent :data:`TRACE_SLOW_S` (a body of seconds, traced). A leak every few calls is
-    traced for all :data:`CALLS` calls."""
+    the user's code and grew at each of those calls (its source is known). After
+    :data:`BUDGET_AT` calls, so does one that has spent :data:`TRACE_BUDGET_S` (a slow or
+    allocation-heavy body, traced). A leak every few calls is traced for all :data:`CALLS`
+    calls."""
     # The retainer search by allocation site needs tracing on after the calls; otherwise it
     # stops before the grouping, which then allocates untraced.
     by_site = not any(t not in GENERIC and t not in CONTAINERS for t in d.objects)
@@ -345,9 +347,7 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         # snapshot; it keeps nothing unless the pass stops here.)
         nonlocal over_budget, why
         spent = time.perf_counter() - t0
-        if (len(snaps) - 1 >= KNOWN_AT and spent > TRACE_BUDGET_S) or (
-            len(snaps) - 1 >= 2 and spent > TRACE_SLOW_S
-        ):
+        if len(snaps) - 1 >= BUDGET_AT and spent > TRACE_BUDGET_S:
             over_budget = True
             return True
         traced = len(snaps) - 1
@@ -384,8 +384,9 @@ def _tracemalloc_pass(calls: Calls, d: Diagnosis, frames: int) -> Generator[None
         d.traced_per_iter = sites.traced_growth_in(grouped) / max(1, traced)
         grouped.clear()
         if over_budget:
-            budget = TRACE_BUDGET_S if traced >= KNOWN_AT else TRACE_SLOW_S
-            d.notes.append(f"tracemalloc: {traced} of {CALLS} calls traced ({budget:g} s budget)")
+            d.notes.append(
+                f"tracemalloc: {traced} of {CALLS} calls traced ({TRACE_BUDGET_S:g} s budget)"
+            )
         elif stopped and d.sites:
             d.notes.append(
                 f"tracemalloc: {traced} of {CALLS} calls traced (site {d.sites[0].source} {why})"
