@@ -261,12 +261,10 @@ SHARED_MAIN_ARENA = (
 )
 
 
-def _load_main_arena_reader(
-    limit: int | None = None,
-) -> Callable[[], float | None] | None:
+def _load_main_arena_reader(limit: int) -> Callable[[], float | None] | None:
     """A reader of the main arena's in-use bytes through ``malloc_info`` (~5 us), or None.
-    The reader returns None once the main arena is shared (see :func:`main_arena_in_use`)."""
-    limit = arena_limit() if limit is None else limit
+    The reader returns None once the process has ``limit`` arenas (see
+    :func:`main_arena_in_use`)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
         open_memstream = libc.open_memstream
@@ -348,7 +346,8 @@ class Probes:
         self._proc_fd = os.path.isdir("/proc/self/fd")
         self._children_files = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
         self._mallinfo = _load_mallinfo2()
-        self._malloc_info = _load_main_arena_reader() if self._mallinfo else None
+        self._arena_limit = arena_limit()
+        self._malloc_info = _load_main_arena_reader(self._arena_limit) if self._mallinfo else None
         self._settle_allocator = _load_allocator_settler() if self._mallinfo else None
         self._tcache = _load_tcache_reader() if self._mallinfo else None
         self._psutil_proc: object | None = None
@@ -443,7 +442,7 @@ class Probes:
             return NAN
         value = fn()
         if value is None:  # shared from now on: arenas are never given back
-            self.disable("malloc_main", SHARED_MAIN_ARENA.format(limit=arena_limit()))
+            self.disable("malloc_main", SHARED_MAIN_ARENA.format(limit=self._arena_limit))
             self._malloc_info = None
             return NAN
         return value - (self._tcache() if self._tcache is not None else 0)

@@ -611,16 +611,8 @@ class Loop:
         if measured < s.iterations:
             return "more" if self._n + 1 < len(self._buf) // WIDTH else "moved"
         times = self._column("t", 0, self._n)
-        for metric in JUDGED_MEMORY_METRICS:
-            col = self._column(metric, 0, self._n)
-            history = col if metric == "malloc" else None
-            verdict = screen(metric, col, times, history)
-            if metric == "malloc" and verdict != "suspect":
-                main = self._column("malloc_main", 0, self._n)
-                if screen("malloc_main", main, times, main) == "suspect":
-                    verdict = "suspect"
-            if verdict != "clean":
-                return "moved"
+        if any(self._screen_metric(m, 0, times) != "clean" for m in JUDGED_MEMORY_METRICS):
+            return "moved"
         return "round"
 
     def _noisy_cap(self) -> int:
@@ -915,14 +907,7 @@ class Loop:
         for metric in state:
             if metric in clean:
                 continue
-            history = self._stitched(metric) if metric == "malloc" else None
-            verdict = screen(metric, self._column(metric, start, self._n), times, history)
-            if metric == "malloc" and verdict != "suspect":
-                # A second opinion from the main arena alone: other threads' memory moves the
-                # total by kilobytes between snapshots and can hide the test's own growth.
-                main = self._column("malloc_main", start, self._n)
-                if screen("malloc_main", main, times, self._stitched("malloc_main")) == "suspect":
-                    verdict = "suspect"
+            verdict = self._screen_metric(metric, start, times)
             self.m.screens.setdefault(metric, []).append(verdict)
             if verdict == "clean":
                 clean.add(metric)
@@ -938,6 +923,18 @@ class Loop:
             else:
                 undecided = True
         return undecided
+
+    def _screen_metric(self, metric: str, start: int, times: list[float]) -> str:
+        """:func:`screen` of ``metric`` over the snapshots from ``start`` on."""
+        history = self._stitched(metric) if metric == "malloc" else None
+        verdict = screen(metric, self._column(metric, start, self._n), times, history)
+        if metric == "malloc" and verdict != "suspect":
+            # A second opinion from the main arena alone: other threads' memory moves the
+            # total by kilobytes between snapshots and can hide the test's own growth.
+            main = self._column("malloc_main", start, self._n)
+            if screen("malloc_main", main, times, self._stitched("malloc_main")) == "suspect":
+                verdict = "suspect"
+        return verdict
 
     def _survivors(self, metric: str) -> bool:
         """For a count metric suspect in this round: are resources that were new at the end of

@@ -297,7 +297,7 @@ class _Search:
             if pair is None:
                 _KNOWN.remove(locate)
                 continue
-            chain = self._walk_down(pair[1], want)
+            chain = self._walk_down([pair[1]], want)
             if chain is None:
                 continue
             found = self._holder_of([pair[0], *chain])
@@ -316,16 +316,15 @@ class _Search:
 
     def from_user_globals(self, targets: Sequence[object]) -> tuple[str, str] | None:
         """The path from a global of the user's modules (or an attribute of a class defined
-        there), walking down from them all at once, breadth first and newest first, through
-        at most :data:`USER_WALK_LIMIT` objects and :data:`USER_WALK_DEPTH` levels: no heap
-        scan. Most leaks are held there (a module-level list, a class registry, a module-level
-        object's list), and each level of the search from below scans the whole heap (~4 ms
-        in the zoo's run). Functions, caches and other callables are left to that search,
-        which names them as holders."""
+        there), walking down from them all at once (see :meth:`_walk_down`), through at most
+        :data:`USER_WALK_LIMIT` objects and :data:`USER_WALK_DEPTH` levels: no heap scan. Most
+        leaks are held there (a module-level list, a class registry, a module-level object's
+        list), and each level of the search from below scans the whole heap (~4 ms in the
+        zoo's run). Functions, caches and other callables are left to that search, which
+        names them as holders."""
         want = {id(t) for t in targets if t is not None}
         holder_of: dict[int, object] = {}
-        parent: dict[int, object | None] = {}
-        level: list[object] = []
+        starts: list[object] = []
         for modname in sorted(user_modules()):
             namespace = getattr(sys.modules.get(modname), "__dict__", None)
             if not isinstance(namespace, dict):
@@ -342,51 +341,40 @@ class _Search:
                     )
                 elif callable(value) or isinstance(value, types.ModuleType):
                     continue
-                if child is None or id(child) in parent:
+                if child is None or id(child) in holder_of:
                     continue
-                if id(child) in want:
-                    return self._holder_of([holder, child])  # the target is a global itself
-                if not gc.is_tracked(child):
-                    continue
-                parent[id(child)] = None
-                holder_of[id(child)] = holder
-                level.append(child)
-        for _ in range(USER_WALK_DEPTH):
-            nxt: list[object] = []
-            for obj in level:
-                if time.perf_counter() > self.deadline:
-                    return None
-                for ref in reversed(gc.get_referents(obj)):
-                    rid = id(ref)
-                    if rid in parent or rid in self.roots:
-                        continue
-                    if rid in want:
-                        chain = [ref, obj]
-                        while (up := parent[id(chain[-1])]) is not None:
-                            chain.append(up)
-                        chain.reverse()
-                        top = holder_of[id(chain[0])]
-                        found = self._holder_of([top, *chain])
-                        if found is not None:
-                            _remember(_locator(top, chain[0], self.roots.get(id(top))))
-                        return found
-                    if len(parent) >= USER_WALK_LIMIT or callable(ref):
-                        continue
-                    if isinstance(ref, (types.ModuleType, types.FrameType, types.CodeType)):
-                        continue
-                    parent[rid] = obj
-                    nxt.append(ref)
-            level = nxt
-        return None
+                if gc.is_tracked(child) or id(child) in want:
+                    holder_of[id(child)] = holder
+                    starts.append(child)
+        chain = self._walk_down(starts, want, USER_WALK_LIMIT, USER_WALK_DEPTH, callables=False)
+        if chain is None:
+            return None
+        top = holder_of[id(chain[0])]
+        found = self._holder_of([top, *chain])
+        if found is not None and len(chain) > 1:
+            _remember(_locator(top, chain[0], self.roots.get(id(top))))
+        return found
 
-    def _walk_down(self, start: object, want: set[int]) -> list[object] | None:
-        """[start, ..., a wanted object]: the shortest way down by strong references, not
-        through types, modules, namespaces, frames or code (bounded in objects and time)."""
-        if id(start) in want:
-            return [start]
-        parent: dict[int, object] = {id(start): start}
-        level = [start]
-        for _ in range(MAX_DEPTH):
+    def _walk_down(
+        self,
+        starts: Sequence[object],
+        want: set[int],
+        limit: int = KNOWN_WALK_LIMIT,
+        depth: int = MAX_DEPTH,
+        callables: bool = True,
+    ) -> list[object] | None:
+        """[a start, ..., a wanted object]: the shortest way down by strong references from
+        any of ``starts``, breadth first, not through types, modules, namespaces, frames or
+        code (``callables=False``: nor through any callable), bounded in objects (``limit``),
+        levels (``depth``) and time."""
+        parent: dict[int, object | None] = {}
+        for start in starts:
+            if id(start) in want:
+                return [start]
+            parent[id(start)] = None
+        level = list(starts)
+        skip = (type, types.ModuleType, types.FrameType, types.CodeType)
+        for _ in range(depth):
             nxt = []
             for obj in level:
                 if time.perf_counter() > self.deadline:
@@ -400,12 +388,12 @@ class _Search:
                         continue
                     if rid in want:
                         chain = [ref, obj]
-                        while chain[-1] is not start:
-                            chain.append(parent[id(chain[-1])])
+                        while (up := parent[id(chain[-1])]) is not None:
+                            chain.append(up)
                         return chain[::-1]
-                    if len(parent) >= KNOWN_WALK_LIMIT or rid in self.roots:
+                    if len(parent) >= limit or rid in self.roots or isinstance(ref, skip):
                         continue
-                    if isinstance(ref, (type, types.ModuleType, types.FrameType, types.CodeType)):
+                    if not callables and callable(ref):
                         continue
                     parent[rid] = obj
                     nxt.append(ref)
