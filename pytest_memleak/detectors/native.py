@@ -2,9 +2,10 @@
 
 During a few diagnosis iterations a line tracer (``sys.settrace``, the user's frames only) and a
 profile hook (``sys.setprofile``, C calls) read cheap counters — malloc in-use bytes, open fds,
-threads, child processes — at every event, and charge each change to the line or the C function
-that was running. What tracemalloc cannot see (libc malloc through ctypes, an extension's own
-allocator, an fd with no Python object) is found this way, with measured evidence.
+threads, child processes — whenever the line running changes and around each C call, and charge
+each change to the line or the C function that was running. What tracemalloc cannot see (libc
+malloc through ctypes, an extension's own allocator, an fd with no Python object) is found this
+way, with measured evidence.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ class LineCharge(TypedDict):
 
     source: str  # path:line
     per_iter: float
-    allocations: int  # events that raised the counter
-    frees: int  # events that lowered it
+    allocations: int  # readings that found the counter raised (a line run again is one reading)
+    frees: int  # readings that found it lowered
     iterations_positive: int  # traced calls in which the line's net charge was positive
 
 
@@ -126,8 +127,8 @@ def _c_module(fn: object) -> str:
 @dataclass
 class Charge:
     total: float = 0.0
-    up: int = 0  # events that raised the counter (allocations)
-    down: int = 0  # events that lowered it (frees)
+    up: int = 0  # readings that found the counter raised (allocations)
+    down: int = 0  # readings that found it lowered (frees)
     per_iter: list[float] = field(default_factory=list)
 
 
@@ -162,6 +163,7 @@ class Attributor:
         self._thread = threading.get_ident()
         self._iter_lines: dict[str, dict[str, float]] = {}
         self._cread = counters.get("malloc")
+        self._locations: dict[tuple[str, int], str] = {}
 
     # -- hooks ---------------------------------------------------------------------------------
     def _read(self) -> list[float]:
@@ -182,20 +184,33 @@ class Attributor:
                 it[where] = it.get(where, 0.0) + d
         self._last = now
 
+    def _location(self, filename: str, lineno: int) -> str:
+        key = (filename, lineno)
+        where = self._locations.get(key)
+        if where is None:
+            where = self._locations[key] = location(filename, lineno)
+        return where
+
+    def _move(self, where: str) -> None:
+        """The running line is now ``where``: the counters' change so far is the last line's.
+        A line run again (a loop, a comprehension, a generator resumed from it) is not read
+        again: its changes add up to the same charge at the next reading."""
+        if where != self._where:
+            self._charge(self._where)
+            self._where = where
+
     def _local(self, frame: FrameType, event: str, arg: object) -> Tracer:
-        self._charge(self._where)
         if event == "line":
-            self._where = location(frame.f_code.co_filename, frame.f_lineno)
+            self._move(self._location(frame.f_code.co_filename, frame.f_lineno))
         elif event == "return":
             back = frame.f_back
             if back is not None and is_user_file(back.f_code.co_filename):
-                self._where = location(back.f_code.co_filename, back.f_lineno)
+                self._move(self._location(back.f_code.co_filename, back.f_lineno))
         return self._local
 
     def _global(self, frame: FrameType, event: str, arg: object) -> Tracer | None:
         if event == "call" and is_user_file(frame.f_code.co_filename):
-            self._charge(self._where)
-            self._where = location(frame.f_code.co_filename, frame.f_lineno)
+            self._move(self._location(frame.f_code.co_filename, frame.f_lineno))
             return self._local
         return None
 
