@@ -98,7 +98,10 @@ def main() -> int:
     report = os.path.join(folder, "report.json")
     try:
         generate(folder, tests)
+        # flaky and pytest-rerunfailures (installed with the test extras) keep every failed
+        # call's traceback, its frames, for the session, whatever failed it: not ours to measure.
         base = [c.PYTHON, "-m", "pytest", folder, "-q", "-p", "no:cacheprovider"]
+        base += ["-p", "no:flaky", "-p", "no:rerunfailures"]
         c.log("plain run ...")
         plain, plain_wall, plain_rss = c.run(base + ["-p", "no:memleak"], cwd=folder, timeout=3600,
                                             time_v=True)

@@ -10,23 +10,30 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ReportError
 
 
 @contextlib.contextmanager
-def temp_file(folder: str | os.PathLike[str], data: bytes, *, prefix: str) -> Iterator[str]:
-    """A new temporary file in ``folder`` (which must exist) holding ``data``, flushed to disk:
-    yields its path, and removes it on exit unless it was renamed away meanwhile."""
+def temp_file(
+    folder: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], None], *, prefix: str
+) -> Iterator[str]:
+    """A new temporary file in ``folder`` (which must exist) holding ``data`` (or what the
+    function ``data`` writes to it), flushed to disk: yields its path, and removes it on exit
+    unless it was renamed away meanwhile."""
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             # mkstemp makes 0600: give the file the mode a plain open() would (0666 less the
             # umask), so CI steps of other users can read it unless the umask says otherwise.
             os.chmod(tmp, 0o666 & ~_umask())
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         yield tmp
@@ -35,9 +42,12 @@ def temp_file(folder: str | os.PathLike[str], data: bytes, *, prefix: str) -> It
             os.unlink(tmp)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``: a reader sees
-    the old file or the new one, never half of one."""
+def write_bytes_atomic(
+    path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], None]
+) -> None:
+    """Write ``data`` (or what the function ``data`` writes) to a temporary file beside
+    ``path``, then rename it over ``path``: a reader sees the old file or the new one, never
+    half of one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with temp_file(target.parent, data, prefix=f".{target.name}.") as tmp:

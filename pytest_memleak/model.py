@@ -254,6 +254,35 @@ class TestResult:
         return tuple(lk for lk in self.leaks if not lk.suppressed)
 
 
+#: The series whose first and last readings a session keeps (the terminal's wide table).
+SUMMARY_SERIES = ("rss", "heap", "external")
+
+
+def slimmed(result: TestResult) -> TestResult:
+    """``result`` as a session keeps it once its JSON text is written out: what the terminal
+    summary, the leak groups and the baseline comparison read (the verdict, findings, leaks,
+    trend, and the first and last readings of :data:`SUMMARY_SERIES`). The series, the growth
+    of every metric, the noise floors, screens, settings, probe notes, message and the
+    diagnosis's raw output (~12 KB of JSON a leaking test) are read back from that text when
+    needed (the HTML report)."""
+    series = result.snapshots
+    return dataclasses.replace(
+        result,
+        message="",
+        screens=_NONE,
+        snapshots={k: (series[k][0], series[k][-1]) for k in SUMMARY_SERIES if series.get(k)},
+        growth=_NONE,
+        noise=_NONE,
+        settings=_NONE,
+        probe_notes=_NONE,
+        diagnosis=None,
+    )
+
+
+#: The empty mapping every slimmed result shares (results are frozen: never written to).
+_NONE: dict[str, Any] = {}
+
+
 # ------------------------------------------------------------------------------------ per run
 
 

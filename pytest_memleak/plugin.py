@@ -519,6 +519,11 @@ class MemleakPlugin:
         # Key figures as user properties: junitxml writes the item's properties (they reach the
         # teardown report), so they show in CI systems that read JUnit XML.
         item.user_properties.extend(outcome.junit_properties(results))
+        # The report carries them from here: the item (which the session keeps to its end)
+        # does not hold them, nor the failure's text, any longer.
+        item.stash[results_key] = []
+        if failure_key in item.stash:
+            del item.stash[failure_key]
         return report
 
     def _failures(self, item: pytest.Item) -> list[str]:
@@ -539,11 +544,10 @@ class MemleakPlugin:
         item.stash[judged_key] = True
         failing = self._failures(item)
         if failing:
-            from . import outcome
-
             text = "\n\n".join(failing)
-            results = item.stash.get(results_key, [])
-            item.stash[failure_key] = (text, outcome.short_reason(results, failing))
+            # (No local holds the results: the failure's traceback keeps this frame, and
+            # flaky and pytest-rerunfailures keep that traceback for the session.)
+            item.stash[failure_key] = (text, _short_reason(item, failing))
             pytest.fail(text, pytrace=False)
 
     def runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -568,11 +572,16 @@ class MemleakPlugin:
 
                 typed = [expected_failure(r) for r in typed]
                 data = [to_object(r) for r in typed]
+            from .model import slimmed
+
             for result, d in zip(typed, data):
-                self.encoded.add(result, d)
-            self.results.extend(typed)
+                # The whole result goes to the spooled text; the session keeps what its
+                # summary reads, so that its memory stays flat over a long run.
+                kept = slimmed(result)
+                self.encoded.add(kept, d)
+                self.results.append(kept)
             # Consumed: pytest's terminal reporter keeps every report to the end of the run, and
-            # this JSON form (~30 KB a leaking test) is held in the encoded text already.
+            # this JSON form (~30 KB a leaking test) is in the spooled text already.
             del report.memleak
             self._seen.add(report.nodeid)
             self._checkpoint()
@@ -648,11 +657,11 @@ class MemleakPlugin:
         self.final = doc
         self._step_summary(doc)
         saving = self.settings.save or self.settings.autosave
-        # encoded once, for the file and the saved run
-        text = json_report.encode(doc, self.encoded) if self.settings.report or saving else ""
+        # The file and the saved run are written test by test from the spooled texts.
+        encoded = self.encoded
         if self.settings.report:
             try:
-                json_report.write_text_atomic(self.settings.report, text)
+                json_report.write_atomic(self.settings.report, doc, encoded)
                 self.report_path = self.settings.report
             except OSError as exc:
                 self.report_error = f"{self.settings.report}: {exc.strerror or exc}"
@@ -660,15 +669,18 @@ class MemleakPlugin:
             from .render import html
 
             try:
-                html.write(self.settings.html, html.render(doc))
+                html.write(self.settings.html, html.render(encoded.whole(doc)))
                 self.html_path = self.settings.html
             except OSError as exc:
                 self.html_error = f"{self.settings.html}: {exc.strerror or exc}"
         if saving:
             try:
-                self.saved_path = self._storage().save(doc, text=text)
+                self.saved_path = self._storage().save(
+                    doc, write=lambda out: json_report.write(out, doc, encoded)
+                )
             except (ReportError, OSError) as exc:
                 self.save_error = str(exc)
+        encoded.close()
 
     def _step_summary(self, doc: RunReport) -> None:
         """GitHub Actions (or any CI that sets $GITHUB_STEP_SUMMARY): append a short Markdown
@@ -778,6 +790,13 @@ def _why_not_checked(item: pytest.Item) -> tuple[str, str]:
     if item.stash.get(uses_fixture_key, False):
         return ("not run", "uses the memcheck fixture but measured nothing with it")
     return ("not run", "the body did not run under the plugin (another plugin ran it)")
+
+
+def _short_reason(item: pytest.Item, failing: list[str]) -> str:
+    from . import outcome
+
+    results: list[TestResult] = item.stash.get(results_key, [])
+    return outcome.short_reason(results, failing)
 
 
 def _record(item: pytest.Item, loop: Any, origin: str) -> None:

@@ -111,6 +111,28 @@ HELPER_BUDGET_S = 0.3
 #: child leak of the zoo paid the full 100 ms here, for nothing.
 HANDOFF_WAIT_S = 0.02
 
+#: A full collection after a loop once the Python heap is this many times what it was after
+#: the last one. While a loop holds everything frozen, the collector's own full collections
+#: never reach what existed before it: the garbage that earlier tests left (their failures'
+#: tracebacks, fixtures in reference cycles). Unfrozen, those objects rejoin the oldest
+#: generation without counting towards its next full collection, so on CPython 3.13 none came
+#: (58,000 objects of garbage after 300 leaking tests: RSS +34 MiB per 1,000 tests). The same
+#: growth rule as CPython's own (25 %), on the allocated blocks (a reading of ~35 us; it reads
+#: 0 under ``PYTHONMALLOC=malloc``, where the loop then leaves the collector to itself).
+FULL_COLLECT_GROWTH = 1.25
+_blocks_after_full = 0  # the allocated blocks after this process's last such collection
+
+
+def collect_if_owed() -> None:
+    """After a loop: the full collection the collector owes, if the heap grew by
+    :data:`FULL_COLLECT_GROWTH` since the last one (~100 ms per million objects, once per
+    25 % of growth)."""
+    global _blocks_after_full
+    if sys.getallocatedblocks() > _blocks_after_full * FULL_COLLECT_GROWTH:
+        gc.collect()
+        _blocks_after_full = sys.getallocatedblocks()
+
+
 _probes: Probes | None = None
 
 
@@ -485,6 +507,7 @@ class Loop:
                 m.duration_s = time.perf_counter() - self._t_start
                 if not m.series:
                     self._finish_series()
+        collect_if_owed()
 
     def _call(self) -> Generator[None, None, None]:
         """One call of the body, with pytest's per-call bookkeeping rewound around it."""

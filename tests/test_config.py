@@ -1315,13 +1315,18 @@ def test_tests_without_marker_values_share_one_settings_object_and_record(pytest
     own."""
     pytester.makeconftest(
         """
+        import pytest
         from pytest_memleak import plugin
 
         SEEN = {}
 
-        def pytest_runtest_teardown(item):
-            results = item.stash.get(plugin.results_key, [])
-            SEEN[item.name] = (id(item.stash[plugin.settings_key]), id(results[0].settings))
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_call(item):  # (the item holds its results until its report)
+            try:
+                return (yield)
+            finally:
+                results = item.stash.get(plugin.results_key, [])
+                SEEN[item.name] = (id(item.stash[plugin.settings_key]), id(results[0].settings))
 
         def pytest_sessionfinish(session):
             session.config.seen = SEEN

@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..atomic import temp_file
 from ..encoding import encode
@@ -61,17 +63,24 @@ class Storage:
                 self._commit = text
         return self._commit
 
-    def save(self, report: RunReport, *, now: float | None = None, text: str | None = None) -> str:
+    def save(
+        self,
+        report: RunReport,
+        *,
+        now: float | None = None,
+        write: Callable[[BinaryIO], None] | None = None,
+    ) -> str:
         """Write ``report`` as a new run and return its path; never overwrites a saved run.
-        ``text``: the report already encoded as JSON (the session's report file)."""
+        ``write``: writes the report's JSON text to a file (the session's, test by test)."""
         root = Path(self.root)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         commit = re.sub(r"[^A-Za-z0-9]", "", self.commit()) or "nogit"
-        if text is None:
-            text = encode(report)
+        data: bytes | Callable[[BinaryIO], None] = (
+            write if write is not None else encode(report).encode("utf-8")
+        )
         try:
             root.mkdir(parents=True, exist_ok=True)
-            with temp_file(root, text.encode("utf-8"), prefix=".save.") as tmp:
+            with temp_file(root, data, prefix=".save.") as tmp:
                 for n in itertools.count(1):
                     suffix = "" if n == 1 else f"-{n}"
                     target = root / f"{stamp}_{commit}{suffix}.json"

@@ -8,18 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_bytes_atomic
-from ..encoding import EncodedTests, encode
+from ..encoding import EncodedTests, encode, write
 from ..errors import ReportError
 from ..model import SCHEMA, RunReport, from_json
 
-__all__ = ["EncodedTests", "encode", "read_report", "write_atomic", "write_text_atomic"]
+__all__ = [
+    "EncodedTests",
+    "encode",
+    "read_report",
+    "write",
+    "write_atomic",
+    "write_text_atomic",
+]
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
 
 
 def write_atomic(path: str, report: RunReport, tests: EncodedTests | None = None) -> None:
-    """Write the report as JSON, atomically."""
-    write_text_atomic(path, encode(report, tests))
+    """Write the report as JSON, atomically, test by test from ``tests``."""
+    write_bytes_atomic(path, lambda out: write(out, report, tests))
 
 
 def write_text_atomic(path: str, text: str) -> None:
