@@ -20,7 +20,6 @@ import pytest
 
 from .atomic import check_writable
 from .errors import ConfigError, ReportError
-from .hygiene import UNKNOWN, warnings_recorder
 from .settings import (
     MARKER_KEYS,
     OPTIONS,
@@ -279,8 +278,6 @@ class MemleakPlugin:
         if self.settings.disable or not _runs_bodies(self.config):
             self._drop_hooks(items)
             return
-        from .iteration import unrepeatable
-
         selected = False
         for item in items:
             marks = list(item.iter_markers(MARKER))
@@ -305,6 +302,8 @@ class MemleakPlugin:
                 # Measured by its own memcheck fixture calls, which read the marker.
                 item.stash[uses_fixture_key] = True
                 continue
+            from .iteration import unrepeatable  # (imported once a test is checked)
+
             why = unrepeatable(item)
             if why is None and settings.mode == "soak" and not isinstance(item, pytest.Function):
                 why = ("fixture", "soak mode runs test functions only")
@@ -325,6 +324,8 @@ class MemleakPlugin:
     def runtest_setup(self, item: pytest.Item) -> None:
         if not item.stash.get(selected_key, False):
             return
+        from .hygiene import warnings_recorder
+
         item.stash[recorder_key] = warnings_recorder()  # before its fixtures are set up
         # Each run of the test starts afresh (pytest-rerunfailures and flaky run it again).
         item.stash[results_key] = []
@@ -349,12 +350,12 @@ class MemleakPlugin:
         origin = "marker" if pyfuncitem.get_closest_marker(MARKER) else "all"
         if settings.mode == "soak":
             return (yield from self._soak(pyfuncitem, settings, origin))
-        from . import analysis
+        from . import analysis, hygiene
         from .iteration import function_call
         from .runner import drive, drive_async
 
         loop = analysis.make_loop(settings)
-        loop.watch_item(pyfuncitem, pyfuncitem.stash.get(recorder_key, UNKNOWN))
+        loop.watch_item(pyfuncitem, pyfuncitem.stash.get(recorder_key, hygiene.UNKNOWN))
 
         def record() -> None:
             _record(pyfuncitem, loop, origin)
@@ -414,7 +415,7 @@ class MemleakPlugin:
         settings = item.stash.get(settings_key, None)
         if settings is None or _kind(item) == "function":
             return (yield)
-        from . import analysis
+        from . import analysis, hygiene
         from .iteration import UnittestRun, doctest_call, kind
         from .runner import drive
 
@@ -425,7 +426,7 @@ class MemleakPlugin:
 
         def repeat() -> None:
             loop = analysis.make_loop(settings)
-            loop.watch_item(item, item.stash.get(recorder_key, UNKNOWN))
+            loop.watch_item(item, item.stash.get(recorder_key, hygiene.UNKNOWN))
             item.stash[looping_key] = True
             try:
                 drive(loop, call, repeat_failures_pass=True)
