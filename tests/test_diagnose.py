@@ -487,9 +487,19 @@ def test_the_c_call_profile_is_not_run_when_python_allocations_explain_malloc(
         def test_native_beside_python():
             KEPT.append(bytearray(600))
             KEPT.append(_libc.malloc(65536))
+
+        CACHE = {}
+
+        def test_kilobyte_bytes():  # malloc counts each chunk's header: a few bytes more
+            CACHE[len(CACHE)] = bytes(1024) + b"%d" % len(CACHE)
         """
     )
     run = run_memleak("--memleak-all")
+    kb = run.test("test_kilobyte_bytes")
+    assert kb["verdict"] == "leak", kb["findings"]
+    assert any(n.startswith("C-call profile: not run") for n in kb["diagnosis"]["notes"]), kb[
+        "diagnosis"
+    ]
     py = run.test("test_python_buffers")
     assert py["verdict"] == "leak", py["findings"]
     assert any(n.startswith("C-call profile: not run") for n in py["diagnosis"]["notes"]), py[
