@@ -561,26 +561,28 @@ class MemleakPlugin:
             self._forget(report.nodeid)
             self.not_checked.pop(report.nodeid, None)
             made = self._made.pop(id(data), None)
-            if made is not None and made[0] is data:  # made in this process: already typed
-                typed = made[1]
-            else:  # from an xdist worker
-                from .model import TestResult, from_json
+            # Made in this process: already typed; from an xdist worker: read from its JSON
+            # (only what the session keeps, unless it must be made again).
+            typed = made[1] if made is not None and made[0] is data else None
+            from .model import TestResult, from_json, slimmed, slimmed_from_json
 
-                typed = [from_json(TestResult, d) for d in data]
             if report.skipped and hasattr(report, "wasxfail"):  # xfailed: the body raised
                 from .model import to_object
                 from .outcome import expected_failure
 
-                typed = [expected_failure(r) for r in typed]
-                data = [to_object(r) for r in typed]
-            from .model import slimmed
-
-            for result, d in zip(typed, data):
+                whole = typed or [from_json(TestResult, d) for d in data]
+                whole = [expected_failure(r) for r in whole]
+                data = [to_object(r) for r in whole]
+                kept = [slimmed(r) for r in whole]
+            elif typed is not None:
+                kept = [slimmed(r) for r in typed]
+            else:
+                kept = [slimmed_from_json(d) for d in data]
+            for result, d in zip(kept, data):
                 # The whole result goes to the spooled text; the session keeps what its
                 # summary reads, so that its memory stays flat over a long run.
-                kept = slimmed(result)
-                self.encoded.add(kept, d)
-                self.results.append(kept)
+                self.encoded.add(result, d)
+                self.results.append(result)
             # Consumed: pytest's terminal reporter keeps every report to the end of the run, and
             # this JSON form (~30 KB a leaking test) is in the spooled text already.
             del report.memleak
