@@ -1221,28 +1221,34 @@ def test_a_run_of_short_series_does_not_import_numpy(pytester, run_memleak):
     assert (pytester.path / "numpy.txt").read_text() == "False"
 
 
+def _record_imports(pytester: pytest.Pytester, prefix: str) -> None:
+    """A clean test, and a conftest that writes the modules named ``prefix...`` imported by the
+    session's end to loaded.txt."""
+    pytester.makeconftest(
+        f"""
+        import sys
+
+        def pytest_sessionfinish(session):
+            loaded = sorted(m for m in sys.modules if m.startswith({prefix!r}))
+            with open("loaded.txt", "w") as f:
+                f.write(",".join(loaded))
+        """
+    )
+    pytester.makepyfile(
+        test_clean="""
+        def test_clean():
+            assert sum(range(10)) == 45
+        """
+    )
+
+
 def test_an_unchecked_run_imports_only_the_plugin_and_its_settings(pytester):
     """Unmarked tests run at no measurable cost: a run that checks nothing imports the hooks,
     the settings and what validates them, not the loop or its helpers. pytest rewrites the
     asserts of every module of a plugin's distribution at import, and where bytecode is not
     written (PYTHONDONTWRITEBYTECODE, common in containers) it does so at every run:
     iteration.py and hygiene.py cost 10 ms of the 38 an unmarked run spent there."""
-    pytester.makeconftest(
-        """
-        import sys
-
-        def pytest_sessionfinish(session):
-            loaded = sorted(m for m in sys.modules if m.startswith("pytest_memleak."))
-            with open("loaded.txt", "w") as f:
-                f.write(",".join(loaded))
-        """
-    )
-    pytester.makepyfile(
-        test_plain="""
-        def test_plain():
-            assert sum(range(10)) == 45
-        """
-    )
+    _record_imports(pytester, "pytest_memleak.")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     loaded = set((pytester.path / "loaded.txt").read_text().split(","))
@@ -1259,22 +1265,7 @@ def test_an_unchecked_run_imports_only_the_plugin_and_its_settings(pytester):
 def test_a_clean_run_does_not_import_the_diagnosis(pytester, run_memleak):
     """Cheap when clean: the diagnosis (tracemalloc passes, the C-call profile, the holder
     search) is imported by the first test that leaks, not by a run whose tests are clean."""
-    pytester.makeconftest(
-        """
-        import sys
-
-        def pytest_sessionfinish(session):
-            loaded = sorted(m for m in sys.modules if m.startswith("pytest_memleak.diagnose"))
-            with open("loaded.txt", "w") as f:
-                f.write(",".join(loaded))
-        """
-    )
-    pytester.makepyfile(
-        test_clean="""
-        def test_clean():
-            assert sum(range(10)) == 45
-        """
-    )
+    _record_imports(pytester, "pytest_memleak.diagnose")
     run = run_memleak("--memleak-all")
     run.result.assert_outcomes(passed=1)
     assert run.test("test_clean")["verdict"] == "ok"
