@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import os
+import sys
 import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Union
@@ -352,7 +353,7 @@ class MemleakPlugin:
             return (yield from self._soak(pyfuncitem, settings, origin))
         from . import analysis, hygiene
         from .iteration import function_call
-        from .runner import drive, drive_async
+        from .runner import drive, drive_async, line_the_callers
 
         loop = analysis.make_loop(settings)
         loop.watch_item(pyfuncitem, pyfuncitem.stash.get(recorder_key, hygiene.UNKNOWN))
@@ -401,6 +402,7 @@ class MemleakPlugin:
                         # keep it for the session: it must not hold the loop (measurements,
                         # diagnosis) nor the fixture cycle (~150 KiB a failed test).
                         del call, restore, loop
+                        line_the_callers()  # (once: removed when the report is made)
                 self.fail_if_leaking(pyfuncitem)
                 return value
 
@@ -417,7 +419,7 @@ class MemleakPlugin:
             return (yield)
         from . import analysis, hygiene
         from .iteration import UnittestRun, doctest_call, kind
-        from .runner import drive
+        from .runner import drive, line_the_callers
 
         original = item.runtest
         origin = "marker" if item.get_closest_marker(MARKER) else "all"
@@ -438,6 +440,7 @@ class MemleakPlugin:
             finally:
                 item.stash[looping_key] = False
                 _record(item, loop, origin)
+                line_the_callers()  # (once: removed when the report is made)
             self.fail_if_leaking(item)
 
         item.runtest = repeat  # type: ignore[method-assign]
@@ -479,6 +482,10 @@ class MemleakPlugin:
     def runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        if call.when == "call" and item.stash.get(selected_key, False):
+            from .runner import stop_lining_the_callers
+
+            stop_lining_the_callers()
         report = yield
         if item.stash.get(looping_key, False):
             return report  # a subtest's report, made while the loop runs the body
@@ -639,6 +646,9 @@ class MemleakPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        runner = sys.modules.get(f"{__package__}.runner")
+        if runner is not None:  # (a call that never reached its report)
+            runner.stop_lining_the_callers()
         if self.is_worker or not (self.results or self.not_checked or self._written()):
             return
         partial = self.interrupted or exitstatus in (2, 3) or bool(self.crashed)
