@@ -723,7 +723,7 @@ def test_the_first_loop_lines_pytests_frames_under_it_on_311(pytester, own_trace
             SEEN.append(("teardown", getattr(sys.gettrace(), "__name__", None)))
 
         def pytest_unconfigure(config):
-            with open("seen.txt", "w") as f:
+            with open("tracers_seen.txt", "w") as f:
                 f.write(repr(SEEN))
         """
     )
@@ -740,7 +740,7 @@ def test_the_first_loop_lines_pytests_frames_under_it_on_311(pytester, own_trace
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--memleak-all")
     result.assert_outcomes(passed=2)
-    seen = eval((pytester.path / "seen.txt").read_text())
+    seen = eval((pytester.path / "tracers_seen.txt").read_text())
     ours = "_trace_nothing" if sys.version_info[:2] == (3, 11) else None
     if own_tracer:
         assert seen == [(when, "mine") for when in ("unwinding", "teardown") * 2], seen

@@ -849,7 +849,7 @@ def test_every_call_gets_the_first_calls_tmp_path_again_and_empty(pytester, run_
     run = run_memleak()
     test = run.test("test_home")
     assert test["verdict"] == "ok", test["findings"]
-    seen = list(pytester.path.parent.glob("**/seen.txt"))  # in the inner run's basetemp
+    seen = list(pytester.path.glob("**/seen.txt"))  # in the inner run's basetemp (inside)
     assert len(seen) == 1, seen
     lines = seen[0].read_text().splitlines()
     assert len(lines) >= 4, lines  # the quick check: 4 calls
