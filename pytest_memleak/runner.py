@@ -137,7 +137,7 @@ def collect_if_owed() -> None:
 #: unless the code has a line array, which it builds the first time the code runs while a trace
 #: function is set (see ``diagnose.passes.LINE_ARRAYS``). Each traced allocation looks up the
 #: lines of all its frames, pytest's and this plugin's under the test included: bench_scale's
-#: 8 leaking 5 ms bodies spent 5.7 s in the tracemalloc pass, 2.6 s once those frames had
+#: 8 leaking 5 ms bodies spent 5.7 s in the tracemalloc pass, 3.1 s once those frames had
 #: arrays. So the first loop of the process leaves a trace function that traces nothing set
 #: while the call unwinds through them (:func:`line_the_callers`), removed before the report is
 #: made (:func:`stop_lining_the_callers`); never where a trace function is set (a debugger,

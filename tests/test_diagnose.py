@@ -692,7 +692,7 @@ def test_a_native_leak_under_a_thread_churning_memory_is_not_refuted(pytester, r
 def test_the_first_loop_lines_pytests_frames_under_it_on_311(pytester, own_tracer):
     """Each traced allocation looks up the line of every frame under it, pytest's included;
     on CPython 3.11 that scans the code's line table unless the code ran once while a trace
-    function was set (bench_scale's 8 leaking 5 ms bodies: 5.7 s in the tracemalloc pass, 2.6 s
+    function was set (bench_scale's 8 leaking 5 ms bodies: 5.7 s in the tracemalloc pass, 3.1 s
     with those frames' line arrays). The first loop of the process leaves a trace function that
     traces nothing set while its call unwinds through them, and removes it before the call's
     report is made; a trace function already set (coverage, a debugger) is left alone, and no
