@@ -59,9 +59,6 @@ class EncodedTests:
         self._spool.seek(held[1])
         return self._spool.read(held[2])
 
-    def text(self, result: TestResult) -> str:
-        return self.raw(result).decode("ascii")
-
     def decoded(self, result: TestResult) -> TestResult:
         """``result`` whole, read back from its text (the session keeps results slimmed)."""
         return from_json(TestResult, json.loads(self.raw(result)))

@@ -258,6 +258,20 @@ class TestResult:
 SUMMARY_SERIES = ("rss", "heap", "external")
 
 
+#: What :func:`slimmed` empties (the bulk of a result's JSON), and with what. One mapping,
+#: shared by every slimmed result (results are frozen: never written to).
+_NONE: dict[str, Any] = {}
+_EMPTIED: dict[str, Any] = {
+    "message": "",
+    "screens": _NONE,
+    "growth": _NONE,
+    "noise": _NONE,
+    "settings": _NONE,
+    "probe_notes": _NONE,
+    "diagnosis": None,
+}
+
+
 def slimmed(result: TestResult) -> TestResult:
     """``result`` as a session keeps it once its JSON text is written out: what the terminal
     summary, the leak groups and the baseline comparison read (the verdict, findings, leaks,
@@ -266,29 +280,16 @@ def slimmed(result: TestResult) -> TestResult:
     diagnosis's raw output (~12 KB of JSON a leaking test) are read back from that text when
     needed (the HTML report)."""
     series = result.snapshots
-    return dataclasses.replace(
-        result,
-        message="",
-        screens=_NONE,
-        snapshots={k: (series[k][0], series[k][-1]) for k in SUMMARY_SERIES if series.get(k)},
-        growth=_NONE,
-        noise=_NONE,
-        settings=_NONE,
-        probe_notes=_NONE,
-        diagnosis=None,
-    )
-
-
-#: The empty mapping every slimmed result shares (results are frozen: never written to).
-_NONE: dict[str, Any] = {}
-#: The fields :func:`slimmed` empties (the bulk of a result's JSON).
-_SLIMMED = ("message", "screens", "snapshots", "growth", "noise", "settings", "probe_notes")
+    kept: dict[str, tuple[Optional[float], ...]] = {
+        k: (series[k][0], series[k][-1]) for k in SUMMARY_SERIES if series.get(k)
+    }
+    return dataclasses.replace(result, snapshots=kept, **_EMPTIED)
 
 
 def slimmed_from_json(data: JsonObject) -> TestResult:
     """``slimmed(from_json(TestResult, data))``, reading only what it keeps: an xdist
     controller reads every test's JSON (0.6-1 ms a test read whole, ~0.1 ms so)."""
-    light = {k: v for k, v in data.items() if k not in _SLIMMED and k != "diagnosis"}
+    light = {k: v for k, v in data.items() if k not in _EMPTIED and k != "snapshots"}
     series = data.get("snapshots")
     if isinstance(series, dict):
         light["snapshots"] = {

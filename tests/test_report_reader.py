@@ -197,7 +197,7 @@ def test_a_rerun_test_keeps_only_its_last_encoded_run():
     encoded.add(second)
     encoded.keep_only([second])
     assert len(encoded._texts) == 1
-    assert json.loads(encoded.text(second))["verdict"] == "ok"
+    assert json.loads(encoded.raw(second))["verdict"] == "ok"
 
 
 def test_a_result_read_slimmed_from_json_is_the_slimmed_result():

@@ -18,7 +18,6 @@ __all__ = [
     "read_report",
     "write",
     "write_atomic",
-    "write_text_atomic",
 ]
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
@@ -27,11 +26,6 @@ SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.json"
 def write_atomic(path: str, report: RunReport, tests: EncodedTests | None = None) -> None:
     """Write the report as JSON, atomically, test by test from ``tests``."""
     write_bytes_atomic(path, lambda out: write(out, report, tests))
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write a report already encoded by :func:`encode`, atomically."""
-    write_bytes_atomic(path, text.encode("ascii"))
 
 
 def load_json(path: str) -> Any:
