@@ -650,3 +650,47 @@ def test_a_threaded_body_with_objects_freed_late_is_clean_in_a_few_calls(pyteste
     calls = entry["warmup"] + entry["iterations"]
     assert calls <= 11, (entry["warmup"], entry["iterations"], entry["stop_reason"])
     assert run.test("test_threads_leaking")["verdict"] == "leak"
+
+
+def test_a_step_at_each_rounds_first_call_only_is_clean():
+    """A helper thread still exiting at the snapshot right after each call holds its Thread
+    and target (~8 blocks); the round's baseline, taken apart from the calls, finds it gone.
+    Each round then read one step at its first call and flat after it: ambiguous, round after
+    round, to the iteration cap (the zoo's reaper thread, 1 run in 2). A step at the first call
+    only is clean, and the first round's early exit allows it; a step at each call is not."""
+    screened = screen("py_blocks", [0.0] + [8.0] * 10, T)
+    assert screened == "clean"
+    assert screen("py_blocks", [8.0 * i for i in range(11)], T) == "suspect"
+    assert screen("py_blocks", [0.0] * 5 + [8.0] * 6, T) == "ambiguous"  # a step later on
+
+    class _ExitingHelper(_ScriptedProbes):
+        """The blocks read 8 higher at the first snapshot after a call, and not at the
+        snapshots that follow it with no call between (priming, a round's new baseline)."""
+
+        def __init__(self) -> None:
+            # malloc moves in the quick check, so the measured rounds run
+            super().__init__(lambda n: 5000.0 if n >= 3 else 0.0)
+            self.seen = -1
+
+        def read(self, buf: array[float], offset: int, main: bool = True) -> None:
+            super().read(buf, offset)
+            if self.calls != self.seen:
+                buf[offset + FIELDS.index("py_blocks")] += 8.0
+            self.seen = self.calls
+
+    from pytest_memleak import runner
+    from pytest_memleak.settings import Settings
+
+    probes = _ExitingHelper()
+    loop = runner.Loop(Settings(), probes)
+
+    def body() -> None:
+        probes.calls += 1
+
+    runner.drive(loop, body)
+    m = loop.m
+    assert (m.stop_reason, m.rounds, m.confirmed) == ("flat", [runner.EARLY_AT], []), (
+        m.stop_reason,
+        m.rounds,
+        m.screens,
+    )
