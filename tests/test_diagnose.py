@@ -751,3 +751,38 @@ def test_the_first_loop_lines_pytests_frames_under_it_on_311(pytester, own_trace
             ("unwinding", None),
             ("teardown", None),
         ], seen
+
+
+def test_strings_kept_in_a_set_or_as_dict_keys_are_found_with_their_holder(pytester, run_memleak):
+    """Objects the collector does not track (strings) kept in a module-level set, or as the
+    keys of a module-level dict (a "seen" registry), are found by their allocation site with
+    their holder, as they are in a list or as a dict's values (both were named by site only)."""
+    pytester.makepyfile(
+        test_registries="""
+        import itertools
+
+        SEEN = set()
+        BY_KEY = {}
+        _N = itertools.count()
+
+
+        def test_seen_ids():
+            SEEN.add("request-%d" % next(_N) * 10)
+
+
+        def test_keyed_sessions():
+            BY_KEY["session-%d" % next(_N) * 10] = None
+        """
+    )
+    run = run_memleak("--memleak-all")
+    held = {}
+    for name in ("test_seen_ids", "test_keyed_sessions"):
+        t = run.test(name)
+        assert t["verdict"] == "leak", t["findings"]
+        paths = [r["path"] for r in t["diagnosis"]["retainers"].values()]
+        held[name] = paths
+    assert held["test_seen_ids"] == ["test_registries.SEEN (set) -> {item} (str)"], held
+    (keyed,) = held["test_keyed_sessions"]
+    assert keyed.startswith("test_registries.BY_KEY (dict) -> [key 'session-"), keyed
+    run.result.assert_outcomes(failed=2)
+    run.result.stdout.fnmatch_lines(["*held by: test_registries.SEEN (set) -> {item} (str)"])

@@ -642,7 +642,10 @@ def _label(obj: object) -> str:
 
 
 #: The module-level containers :func:`find_by_site` looks into.
-_HOLDERS = (list, dict, deque)
+_HOLDERS = (list, dict, deque, set)
+#: Members of a module-level set :func:`find_by_site` looks at (a set keeps no order of
+#: insertion: the leak's traced members can be anywhere in it).
+SET_SCAN = 2048
 LIBRARY_SCAN_S = 0.01  # time given to library modules' globals in find_by_site
 
 
@@ -688,7 +691,8 @@ def user_modules() -> frozenset[str]:
 
 def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[object, str] | None:
     """(object, path) for a recently allocated object whose allocation site is in ``sources``,
-    found at the end of a module-level container (list, dict, deque).
+    found at the end of a module-level container (list, dict: its values or its keys, deque)
+    or among the members of a module-level set.
 
     Needs tracemalloc to be tracing since the object was made. This finds the holder of
     objects the collector does not track (bytes, empty dicts, numpy arrays), which a referrer
@@ -740,14 +744,32 @@ def find_by_site(sources: set[str], *, deadline: float, tail: int = 3) -> tuple[
                 while looked < tail:
                     looked += 1
                     k = next(keys, None)
-                    item = value.get(k) if k is not None else None
+                    if k is None:
+                        break
+                    item = value.get(k)
                     if item is not None and origin(item) in sources:
                         edge = f"[{k!r}]"
+                        break
+                    if origin(k) in sources:  # the leaked objects are the keys (a registry)
+                        item, edge = k, f"[key {_key_text(k)}]"
                         break
             elif isinstance(value, deque):
                 item = value[-1]
                 if origin(item) in sources:
                     edge = f"[{len(value) - 1}]"
+            elif isinstance(value, set):
+                # No order to find the newest by: every member, up to SET_SCAN (those made
+                # before tracing began have no origin; a set that only the leak fills has a
+                # traced member among its last calls' members).
+                try:
+                    for looked, member in enumerate(value):
+                        if looked >= SET_SCAN:
+                            break
+                        if origin(member) in sources:
+                            item, edge = member, "{item}"
+                            break
+                except RuntimeError:  # changed size while iterated (another thread)
+                    pass
             if edge is not None:
                 path = f"{modname}.{name} ({type_name(type(value))}) -> {edge} "
                 return item, path + f"({_label(item)})"
