@@ -825,7 +825,15 @@ def _record(item: pytest.Item, loop: Any, origin: str) -> None:
         # have failed the test). Named as not checked, with why.
         item.stash[run_note_key] = ("not decided", f"not decided: {m.undecided}")
         return
-    result = analysis.result_of(loop, item.nodeid, origin=origin)
+    try:
+        result = analysis.result_of(loop, item.nodeid, origin=origin)
+    except Exception as exc:  # a bug of ours: the test is named as not checked, not failed
+        text = f"{type(exc).__name__}: {exc}"[:300]
+        item.stash[run_note_key] = (
+            "internal error",
+            f"pytest-memleak could not judge it ({text}; a bug: please report it)",
+        )
+        return
     item.stash[results_key].insert(0, result)
     _fire_events(item, result)
 

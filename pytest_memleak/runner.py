@@ -537,6 +537,8 @@ class Loop:
                     self.diagnosing = True
                     try:
                         yield from self.diagnose_hook(self)
+                    except Exception as exc:  # the diagnosis's own code (a call's raise: drive)
+                        self.stop_diagnosis(exc, ours=True)
                     finally:
                         self.diagnosing = False
             finally:
@@ -1071,11 +1073,15 @@ class Loop:
         m.partial = True
         m.stop_reason = "skipped" if m.outcome == "skipped" else "error"
 
-    def stop_diagnosis(self, exc: BaseException) -> None:
-        """A call of the diagnosis raised (a MemoryError under a memory limit, say): the
-        verdict of the measured rounds stands; the diagnosis ends with what it found."""
+    def stop_diagnosis(self, exc: BaseException, ours: bool = False) -> None:
+        """A call of the diagnosis raised (a MemoryError under a memory limit, say), or
+        (``ours``) the diagnosis's own code did: the verdict of the measured rounds stands; the
+        diagnosis ends with what it found. A bug of ours must not fail the user's test."""
         d = self.m.diagnosis
-        text = f"diagnosis stopped: a call raised {type(exc).__name__}: {exc}"[:300]
+        what = "pytest-memleak's own code" if ours else "a call"
+        text = f"diagnosis stopped: {what} raised {type(exc).__name__}: {exc}"[:300]
+        if ours:
+            text += " (a bug in pytest-memleak: please report it)"
         if d is not None:
             d.notes.append(text)
         self.m.probe_notes["diagnosis"] = text

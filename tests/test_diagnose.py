@@ -786,3 +786,30 @@ def test_strings_kept_in_a_set_or_as_dict_keys_are_found_with_their_holder(pytes
     assert keyed.startswith("test_registries.BY_KEY (dict) -> [key 'session-"), keyed
     run.result.assert_outcomes(failed=2)
     run.result.stdout.fnmatch_lines(["*held by: test_registries.SEEN (set) -> {item} (str)"])
+
+
+def test_a_module_global_that_becomes_tracked_is_no_new_instance():
+    """An old dict the collector did not track (an empty cache, as ``linecache.cache`` is
+    once cleared) is listed among the young objects when a tracked value is put in it: taken
+    for a new dict, it was named as the holder of a leak of dicts (``linecache.cache``)."""
+    import gc
+    import sys
+    import types
+
+    from pytest_memleak.detectors import objects
+
+    module = types.ModuleType("memleak_test_registry")
+    module.REG = {}
+    assert not gc.is_tracked(module.REG)
+    sys.modules[module.__name__] = module
+    gc.freeze()
+    try:
+        before = objects.census()
+        module.REG["k"] = [1]  # tracked from now on: a young object to the collector
+        made = {"new": [2]}
+        found = objects.find_new_instances("dict", before, limit=50)
+        assert any(o is made for o in found)
+        assert not any(o is module.REG for o in found)
+    finally:
+        gc.unfreeze()
+        del sys.modules[module.__name__]

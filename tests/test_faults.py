@@ -169,3 +169,95 @@ def test_hostile_ids_are_safe_in_terminal_and_json(pytester, run_memleak):
     assert len(table) == 5
     assert all(len(line) < 400 for line in table)  # the 3000-character id is cut
     assert _schema_errors(run.report) == []
+
+
+def test_a_class_that_is_its_own_metaclass_is_typed_not_an_error(pytester, run_memleak):
+    """h11's sentinels: a class whose type is itself, made per call. The collector clears
+    such a class and cannot free it (a real leak), and its ``__name__`` lookup then fails: the
+    census raised AttributeError, which failed the test as an error, and pytest's own
+    traceback formatting crashed the session on the same class (INTERNALERROR)."""
+    pytester.makepyfile(
+        test_sentinels="""
+        class Sentinel(type):
+            def __new__(cls, name, bases, namespace, **kwds):
+                v = super().__new__(cls, name, bases, namespace, **kwds)
+                v.__class__ = v
+                return v
+
+
+        def test_make_sentinel():
+            class S(Sentinel, metaclass=Sentinel):
+                pass
+
+            assert type(S) is S
+        """
+    )
+    run = run_memleak("--memleak-all")
+    t = run.test("test_make_sentinel")
+    assert t["verdict"] == "leak", (t["verdict"], t["error"])
+    assert t["error"] is None
+    assert "test_make_sentinel.<locals>.S" in t["diagnosis"]["objects"], t["diagnosis"]
+    assert "INTERNALERROR" not in run.output
+    run.result.assert_outcomes(failed=1)
+    run.result.stdout.fnmatch_lines(["*memleak: *test_make_sentinel leaks*"])
+
+
+_BROKEN_CENSUS = """
+import pytest_memleak.detectors.objects as objects
+
+def _census(*mine):
+    raise RuntimeError("census broke")
+
+objects.census = _census
+"""
+
+_BROKEN_RESULT = """
+import pytest_memleak.analysis as analysis
+
+def _result_of(*args, **kwargs):
+    raise RuntimeError("result broke")
+
+analysis.result_of = _result_of
+"""
+
+_LEAKS = """
+KEPT = []
+
+def test_leaks():
+    KEPT.append([object() for _ in range(20)])
+
+def test_clean():
+    [object() for _ in range(20)]
+"""
+
+
+def test_a_bug_in_the_diagnosis_stops_it_and_the_verdict_stands(pytester, run_memleak):
+    """The plugin's own code raising in the diagnosis failed the user's test with that
+    exception (a leak or not). The diagnosis stops with a note, the measured verdict stands."""
+    pytester.makeconftest(_BROKEN_CENSUS)
+    pytester.makepyfile(test_leaks=_LEAKS)
+    run = run_memleak("--memleak-all")
+    t = run.test("test_leaks")
+    assert t["verdict"] == "leak", (t["verdict"], t["error"])
+    assert t["error"] is None
+    notes = " ".join(t["probe_notes"].values())
+    assert "pytest-memleak's own code raised RuntimeError: census broke" in notes, notes
+    assert run.test("test_clean")["verdict"] == "ok"
+    run.result.assert_outcomes(failed=1, passed=1)
+
+
+def test_a_bug_in_the_analysis_names_the_test_as_not_checked(pytester, run_memleak):
+    """The plugin's own analysis raising after the loop failed the user's test with that
+    exception. The test now passes as a single call would, named as not checked (internal
+    error), and the report stays valid."""
+    pytester.makeconftest(_BROKEN_RESULT)
+    pytester.makepyfile(test_leaks=_LEAKS)
+    run = run_memleak("--memleak-all")
+    run.result.assert_outcomes(passed=2)
+    kinds = {n["nodeid"].split("::")[-1]: n for n in run.report["not_checked"]}
+    assert set(kinds) == {"test_leaks", "test_clean"}, kinds
+    note = kinds["test_leaks"]
+    assert note["kind"] == "internal error"
+    assert "RuntimeError: result broke" in note["reason"], note
+    assert _schema_errors(run.report) == []
+    run.result.stdout.fnmatch_lines(["*pytest-memleak could not judge it (R*: please report it)*"])
