@@ -258,6 +258,10 @@ class TestResult:
 SUMMARY_SERIES = ("rss", "heap", "external")
 
 
+#: The probe note a slimmed result keeps: native growth not judged (the test stops
+#: tracemalloc where that leaks), which the terminal summary names.
+KEPT_NOTE = "tracemalloc"
+
 #: What :func:`slimmed` empties (the bulk of a result's JSON), and with what. One mapping,
 #: shared by every slimmed result (results are frozen: never written to).
 _NONE: dict[str, Any] = {}
@@ -283,6 +287,11 @@ def slimmed(result: TestResult) -> TestResult:
     kept: dict[str, tuple[Optional[float], ...]] = {
         k: (series[k][0], series[k][-1]) for k in SUMMARY_SERIES if series.get(k)
     }
+    notes = result.probe_notes
+    if KEPT_NOTE in notes:  # what the terminal summary says of the test
+        return dataclasses.replace(
+            result, snapshots=kept, **{**_EMPTIED, "probe_notes": {KEPT_NOTE: notes[KEPT_NOTE]}}
+        )
     return dataclasses.replace(result, snapshots=kept, **_EMPTIED)
 
 
@@ -290,6 +299,9 @@ def slimmed_from_json(data: JsonObject) -> TestResult:
     """``slimmed(from_json(TestResult, data))``, reading only what it keeps: an xdist
     controller reads every test's JSON (0.6-1 ms a test read whole, ~0.1 ms so)."""
     light = {k: v for k, v in data.items() if k not in _EMPTIED and k != "snapshots"}
+    notes = data.get("probe_notes")
+    if isinstance(notes, dict) and KEPT_NOTE in notes:
+        light["probe_notes"] = {KEPT_NOTE: notes[KEPT_NOTE]}
     series = data.get("snapshots")
     if isinstance(series, dict):
         light["snapshots"] = {

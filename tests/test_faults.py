@@ -261,3 +261,75 @@ def test_a_bug_in_the_analysis_names_the_test_as_not_checked(pytester, run_memle
     assert "RuntimeError: result broke" in note["reason"], note
     assert _schema_errors(run.report) == []
     run.result.stdout.fnmatch_lines(["*pytest-memleak could not judge it (R*: please report it)*"])
+
+
+_STOPS_TRACEMALLOC = """
+import tracemalloc
+
+KEPT = []
+
+
+def _deep(n):
+    if n == 0:
+        return [object() for _ in range(3)]
+    return _deep(n - 1)
+
+
+def _traced():
+    tracemalloc.start(10)
+    for n in range(30):
+        _deep(n % 10)
+    tracemalloc.stop()
+
+
+def test_traces_itself():
+    _traced()
+
+
+def test_traces_itself_and_leaks():
+    _traced()
+    KEPT.append([object() for _ in range(10)])
+"""
+
+
+def test_a_body_that_stops_tracemalloc_is_not_charged_with_its_leak(pytester, run_memleak):
+    """On CPython before 3.12.5, stopping tracemalloc leaks every traceback it traced
+    (cpython#121390): msgpack's tests that measure themselves with tracemalloc read as native
+    leaks (3-24 KiB a call) and took 48 s instead of 3.5. Their native memory is not judged
+    there, and the summary says so; their Python objects still are."""
+    from pytest_memleak.hygiene import TRACEMALLOC_STOP_LEAKS
+
+    pytester.makepyfile(test_tracing=_STOPS_TRACEMALLOC)
+    run = run_memleak("--memleak-all")
+    clean, leaking = run.test("test_traces_itself"), run.test("test_traces_itself_and_leaks")
+    assert clean["verdict"] == "ok", clean["findings"]
+    assert leaking["verdict"] == "leak"
+    assert [f["metric"] for f in leaking["findings"] if f["failing"]] == ["py_blocks"], leaking
+    if TRACEMALLOC_STOP_LEAKS:
+        note = clean["probe_notes"]["tracemalloc"]
+        assert "cpython#121390" in note, note
+        assert "not charged" in note, note
+        assert clean["iterations"] <= 10, clean["iterations"]  # decided as a flat body is
+        run.result.stdout.fnmatch_lines(
+            [
+                "memleak: malloc and rss not judged in 2 tests: they stop tracemalloc,",
+                "  which leaks on this Python (cpython#121390, fixed in 3.12.5):",
+                "      test_tracing.py::test_traces_itself",
+            ]
+        )
+    else:
+        assert "tracemalloc" not in clean["probe_notes"]
+        assert "not judged" not in run.output
+    run.result.assert_outcomes(passed=1, failed=1)
+
+
+def test_a_slimmed_result_keeps_the_note_the_summary_names():
+    from pytest_memleak import model
+
+    note = {"tracemalloc": "the test stopped tracemalloc 3 time(s), ...", "rss": "other"}
+    result = model.TestResult(nodeid="t.py::test", verdict="ok", probe_notes=note)
+    assert model.slimmed(result).probe_notes == {"tracemalloc": note["tracemalloc"]}
+    data = model.to_json(result)
+    assert model.slimmed_from_json(data).probe_notes == {"tracemalloc": note["tracemalloc"]}
+    plain = model.TestResult(nodeid="t.py::test", verdict="ok", probe_notes={"rss": "other"})
+    assert model.slimmed(plain).probe_notes == {}
