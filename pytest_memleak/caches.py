@@ -49,6 +49,11 @@ _CLEARERS = (
     ("fnmatch", "_compile_pattern", "cache_clear"),
     ("linecache", "clearcache"),
     ("filecmp", "_cache", "clear"),
+    # Hypothesis's caches of strategies: a property test that builds strategies inside a
+    # draw (attrs' nested classes) adds to them at every call, until the LRU one holds its
+    # 1,024 entries (the other has no bound). Hypothesis clears the first itself this way.
+    ("hypothesis.strategies._internal.utils", "clear_strategy_cache"),
+    ("hypothesis.internal.conjecture.data", "STRUCTURAL_COVERAGE_CACHE", "clear"),
 )
 
 

@@ -104,3 +104,23 @@ def test_a_pattern_compiled_between_tests_stays_compiled_and_new_patterns_are_cl
     assert run.test("test_new_pattern_each_call")["verdict"] == "ok"
     assert run.test("test_same_pattern_each_call")["verdict"] == "ok"
     run.result.stdout.fnmatch_lines(["same pattern object: 6 of 6"])
+
+
+def test_hypothesis_caches_of_strategies_are_cleared():
+    """A property test that builds strategies inside a draw (attrs' nested classes) added to
+    Hypothesis's strategy cache and its structural-coverage tags at every call: clean tests
+    ran their rounds to the iteration cap (attrs' suite: 141 s under --memleak-all, 59 s
+    since, 9 s plain)."""
+    pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+    from hypothesis.internal.conjecture import data
+    from hypothesis.strategies._internal import utils
+
+    clear = CacheClearer()
+    st.integers(0, 123_457)  # cached by its arguments
+    data.structural_coverage(123_457)
+    assert len(utils._STRATEGY_CACHE) > 0
+    assert 123_457 in data.STRUCTURAL_COVERAGE_CACHE
+    clear()
+    assert len(utils._STRATEGY_CACHE) == 0
+    assert data.STRUCTURAL_COVERAGE_CACHE == {}

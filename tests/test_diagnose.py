@@ -304,8 +304,51 @@ def test_the_c_call_profile_stops_tracing_a_heavy_body_after_its_budget(pytester
     test = run.test("test_heavy_native_leak")
     assert test["verdict"] == "leak", test["findings"]
     notes = test["diagnosis"]["notes"]
-    assert any(n.startswith("C-call profile: 2 of 6 calls traced") for n in notes), notes
+    # (or cut within its second call, when that call alone outlasts NATIVE_CUT_S)
+    assert any(
+        n.startswith(
+            ("C-call profile: 2 of 6 calls traced", "C-call profile: cut 2 s into its call 2")
+        )
+        for n in notes
+    ), notes
     assert test["leaks"][0]["source"].startswith("test_heavy.py:"), test["leaks"]
+
+
+def test_the_c_call_profile_cuts_a_call_that_runs_past_its_limit(pytester, run_memleak):
+    """A body that makes a million C calls (a Hypothesis test of attrs': 100 examples a call)
+    read malloc twice per C call: one traced call ran for 20 minutes late in a run. The
+    profile now stops tracing within the call once its limit is spent (lowered here to 0.05 s
+    for a body of 300k C calls); the leak is still caught."""
+    pytester.makeconftest(
+        """
+        from pytest_memleak.diagnose import passes
+
+        passes.NATIVE_CUT_S = 0.05
+        """
+    )
+    pytester.makepyfile(
+        test_many_c_calls="""
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        ITEMS = [1, 2, 3]
+
+        def test_many_c_calls_and_a_native_leak():
+            libc.malloc(64 * 1024)
+            total = 0
+            for _ in range(100_000):
+                total += len(ITEMS) + abs(-1) + min(1, 2)
+        """
+    )
+    run = run_memleak("--memleak-all", "--memleak-iterations=5", "--memleak-warmup=1")
+    test = run.test("test_many_c_calls_and_a_native_leak")
+    assert test["verdict"] == "leak", test["findings"]
+    notes = test["diagnosis"]["notes"]
+    assert any(n.startswith("C-call profile: cut 0.05 s into its call 1 (of 6)") for n in notes), (
+        notes
+    )
 
 
 def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memleak):

@@ -265,3 +265,40 @@ def test_a_malformed_fingerprint_entry_is_a_start_up_error(pytester, run_memleak
         "memleak: invalid value for memleak_suppress: 'fingerprint:xyz'; expected fingerprint: "
         "and the 16 hex digits a failure message prints" in run.output
     )
+
+
+def test_hypothesis_caches_are_a_known_cache_but_not_what_the_user_keeps():
+    """attrs' property tests build strategies inside a draw: Hypothesis's own caches of them
+    grew at every call (a structural-coverage tag per label, with no bound) and failed three
+    tests as leaks held by ``hypothesis.internal.conjecture.data.STRUCTURAL_COVERAGE_CACHE``.
+    Accepted by default as a known cache; a holder of the user's is never accepted, nor an
+    allocation of the user's code without a holder."""
+    held = _leak(
+        "aaaaaaaaaaaaaaaa",
+        source="tests/strategies.py:95",
+        retainer_path="hypothesis.internal.conjecture.data.STRUCTURAL_COVERAGE_CACHE (dict) "
+        "-> [7167511461255628743] (StructuralCoverageTag)",
+    )
+    made = _leak(
+        "bbbbbbbbbbbbbbbb",
+        source="tests/strategies.py:96",
+        stack_trace=(
+            "/venv/lib/python3.11/site-packages/hypothesis/strategies/_internal/lazy.py:71: "
+            "s._unwrapped = result",
+            "tests/strategies.py:96: st.dictionaries(keys=keys, values=vals)",
+        ),
+    )
+    kept_by_user = _leak(
+        "cccccccccccccccc",
+        source="tests/test_app.py:12",
+        retainer_path="tests.test_app.SEEN (list) -> [3] (int)",
+        stack_trace=("/venv/lib/python3.11/site-packages/hypothesis/core.py:10: draw",),
+    )
+    users_own = _leak(
+        "dddddddddddddddd", source="app.py:5", stack_trace=("app.py:5: HOLD.append(x)",)
+    )
+    out = suppress([held, made, kept_by_user, users_own], ())
+    by = [(lk.suppressed_by or "").partition(":")[0] for lk in out]
+    assert by == ["known cache hypothesis-caches"] * 2 + [""] * 2, by
+    (on,) = suppress([held], ("-hypothesis-caches",))
+    assert not on.suppressed

@@ -48,6 +48,12 @@ KNOWN_CACHES: dict[str, tuple[str, Matches]] = {
         "pytest's and pluggy's own per-item records",
         lambda lk: _in_file(lk, "_pytest/", "pluggy/"),
     ),
+    "hypothesis-caches": (
+        "Hypothesis's own caches of strategies (its strategy cache, bounded at 1,024 entries, "
+        "and a structural-coverage tag per strategy label): a test that builds strategies "
+        "inside a draw makes new ones at every call",
+        lambda lk: _held_by_hypothesis(lk),
+    ),
 }
 
 
@@ -155,6 +161,15 @@ def _mostly_putenv(lk: model.Leak) -> bool:
         if per_call >= 0.5 * rate:
             return True
     return False
+
+
+def _held_by_hypothesis(lk: model.Leak) -> bool:
+    """Held by a global of Hypothesis's, or (no holder found) allocated by Hypothesis's own
+    code: never what the user's code keeps of the drawn examples (its holder is the user's)."""
+    if lk.retainer_path:
+        return lk.retainer_path.startswith("hypothesis.")
+    top = (lk.stack_trace or ("",))[0].replace("\\", "/")
+    return "/hypothesis/" in top.partition(": ")[0]
 
 
 def _in_file(lk: model.Leak, *parts: str) -> bool:
