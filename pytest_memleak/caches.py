@@ -1,8 +1,8 @@
 """Clear the standard library's caches between iterations, as CPython's regrtest does.
 
 A cache that fills while a test runs (``re``'s compiled patterns, ``typing``'s generic aliases,
-ABC subclass caches, ``linecache``) would otherwise look like growth. Only modules that are
-already imported are touched; nothing is imported here.
+ABC subclass caches, ``linecache``; Hypothesis's caches of strategies) would otherwise look like
+growth. Only modules that are already imported are touched; nothing is imported here.
 """
 
 from __future__ import annotations
