@@ -20,6 +20,7 @@ import gc
 import math
 import platform
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -81,6 +82,11 @@ QUICK_NOISY_MAX_CALLS = 10
 #: The most ``iterations`` for which the quick check's window through noise, at its cap, is
 #: made into the first measured round (see ``Loop._noise_round``).
 NOISE_ROUND_MAX = 12
+#: A call this long, and this many times the median of the calls before it, ends the
+#: diagnosis (see ``Loop.slowing``).
+SLOW_CALL_S = 0.25
+SLOWING_FACTOR = 8.0
+DURATIONS = 64  # calls whose durations are kept
 #: Mann-Kendall p value under which a round counts as growing.
 P_SUSPECT = 0.01
 P_AMBIGUOUS = 0.1
@@ -215,6 +221,10 @@ class Calls(Protocol):
         fds, threads and children are cheap enough to call at every traced line; malloc_main
         (a ``malloc_info`` walk, ~30 us) is read at the untraced pass's ends only."""
 
+    def slowing(self) -> str:
+        """Why no more calls should be made ("" when they may): they grow slower and slower."""
+        ...
+
 
 #: Runs after the measured rounds (unless the runaway guard stopped the loop): yields once per
 #: extra call of the body it wants. ``analysis.make_loop`` sets the diagnosis here.
@@ -301,6 +311,10 @@ class Loop:
         self._hygiene = Hygiene()
         self._t_start = 0.0
         self._t_call = 0.0  # when the current call began (the budget's estimate of the next)
+        # The last DURATIONS calls' durations (see :meth:`slowing`), in place: a float kept per
+        # call would move the exact counters.
+        self._durations = array("d", bytes(8 * DURATIONS))
+        self._calls_made = 0
         self.diagnosing = False  # the measured rounds are over: the calls are the diagnosis's
         # Count metrics at the last snapshot, updated in place (no allocation per snapshot).
         self._counts: dict[str, float] = dict.fromkeys(COUNT_METRICS, math.nan)
@@ -420,10 +434,34 @@ class Loop:
 
     def before_call(self) -> None:
         self._hygiene.before_iteration()
+        self._t_call = time.perf_counter()
 
     def after_call(self) -> None:
+        self._durations[self._calls_made % DURATIONS] = time.perf_counter() - self._t_call
+        self._calls_made += 1
         self._prepare_next()
         self._hygiene.after_iteration()
+
+    def slowing(self) -> str:
+        """The last call took :data:`SLOW_CALL_S` or more, and :data:`SLOWING_FACTOR` times
+        the median of the calls before it: a body that piles state up at every call and
+        walks it all (wrapt's test stacking one more wrapper on a class attribute per call
+        doubled its time at each: 0.56 s at the loop's 21st call, 17 s at the 26th, and the
+        diagnosis's calls took 255 s). No more calls are worth it."""
+        made = self._calls_made
+        if made < 4:
+            return ""
+        last = self._durations[(made - 1) % DURATIONS]
+        if last < SLOW_CALL_S:
+            return ""
+        before = [self._durations[i % DURATIONS] for i in range(max(0, made - DURATIONS), made - 1)]
+        typical = statistics.median(before)
+        if last < SLOWING_FACTOR * typical:
+            return ""
+        return (
+            f"the calls slow down: the last took {last:.2f} s, "
+            f"{last / max(typical, 1e-9):.0f}x the median of the {len(before)} before it"
+        )
 
     def _prepare_next(self) -> None:
         """After a call: ``prepare`` (the next call's fixtures set up), here rather than in the
@@ -556,7 +594,6 @@ class Loop:
     def _call(self) -> Generator[None, None, None]:
         """One call of the body, with pytest's per-call bookkeeping rewound around it."""
         self.before_call()
-        self._t_call = time.perf_counter()
         yield
         self.after_call()
 

@@ -155,6 +155,32 @@ def run(
     d = Diagnosis()
     m.diagnosis = d
     t0 = time.perf_counter()
+    try:
+        yield from _passes(calls, d, m, verdict, judge, t0)
+    except SlowingDown as slow:
+        calls.unfreeze()
+        d.seconds = time.perf_counter() - t0
+        d.notes.append(f"diagnosis stopped after {d.iterations} calls: {slow}")
+
+
+class SlowingDown(Exception):
+    """The body's calls grow slower and slower (see ``Loop.slowing``): no more of them."""
+
+
+def _guard(calls: Calls) -> None:
+    why = calls.slowing()
+    if why:
+        raise SlowingDown(why)
+
+
+def _passes(
+    calls: Calls,
+    d: Diagnosis,
+    m: Measurement,
+    verdict: Verdict,
+    judge: Callable[[Measurement], Verdict],
+    t0: float,
+) -> Generator[None, None, None]:
     confirmed = set(m.confirmed)
     census_before = yield from _untraced_pass(calls, d, confirmed)
     if verdict.verdict == "leak" and judge(m).verdict != "leak":
@@ -168,6 +194,7 @@ def run(
             f"in {d.seconds:.2f} s"
         )
         return
+    _guard(calls)  # (the last untraced call: the traced ones are slower by themselves)
     yield from _tracemalloc_pass(calls, d, m.settings.trace_frames)
     yield from _native_pass(calls, d, confirmed)
     _find_retainer(calls, d, census_before)
@@ -230,11 +257,16 @@ def _iterations(
     tracer: Tracer | None = None,
     stop: Callable[[], bool] | None = None,
     count: int = CALLS,
+    guard: bool = False,
 ) -> Generator[None, None, None]:
     """``count`` calls of the body (one per ``yield``), each followed by the settling a
     snapshot needs and then by ``after``; ``tracer`` is installed during the calls only;
-    ``stop`` ends the pass early when it returns True after a call."""
+    ``stop`` ends the pass early when it returns True after a call. ``guard``: raises
+    :class:`SlowingDown` before a call when the calls grow slower and slower (untraced calls
+    only: tracing slows them by itself)."""
     for _ in range(count):
+        if guard:
+            _guard(calls)
         calls.before_call()
         if tracer is not None:
             tracer.install()
@@ -268,7 +300,7 @@ def _untraced_pass(
     # the traced pass to come, made in the first call: they are memory, so only where this
     # pass's readings of it judge nothing, the heap's growth being confirmed.)
     arrays = _LineArrays() if heap_only and LINE_ARRAYS else None
-    each_call = _iterations(calls, d, after=read_rss, count=count, tracer=arrays)
+    each_call = _iterations(calls, d, after=read_rss, count=count, tracer=arrays, guard=True)
     inv_before = resources.capture(want_children="children" in confirmed)
     calls.settle()  # the verdict's garbage: not counted as existing before
     objects.census()  # a first call fills ABC caches (sets) that would count as new objects
