@@ -53,6 +53,7 @@ _CLEARERS = (
     # draw (attrs' nested classes) adds to them at every call, until the LRU one holds its
     # 1,024 entries (the other has no bound). Hypothesis clears the first itself this way.
     ("hypothesis.strategies._internal.utils", "clear_strategy_cache"),
+    ("hypothesis.strategies._internal.utils", "clear_cache"),  # its name before ~6.150
     ("hypothesis.internal.conjecture.data", "STRUCTURAL_COVERAGE_CACHE", "clear"),
 )
 
