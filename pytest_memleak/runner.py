@@ -1024,7 +1024,7 @@ class Loop:
             if metric in clean:
                 continue
             if excused and metric in _EXCUSED:
-                verdict = "clean"  # not judged: see Measurement.native_excuse
+                verdict = "clean"  # not judged (never confirmed): see _finish_series's note
             else:
                 verdict = self._screen_metric(metric, start, times)
             self.m.screens.setdefault(metric, []).append(verdict)
@@ -1093,12 +1093,11 @@ class Loop:
         m.probe_notes = {k: v.note for k, v in self.probes.status.items() if v.note}
         stops = self._hygiene.tracemalloc_stops
         if stops:
-            m.native_excuse = (
+            m.probe_notes["tracemalloc"] = (
                 f"the test stopped tracemalloc {stops} time(s), which on Python "
                 f"{platform.python_version()} leaks every traceback it traced (cpython#121390, "
                 "fixed in 3.12.5): native growth (malloc, rss) is not charged to it"
             )
-            m.probe_notes["tracemalloc"] = m.native_excuse
         times = [r["t"] for r in rows]
         metrics = [*JUDGED_MEMORY_METRICS, "heap", "external", *COUNT_METRICS]
         if "malloc" in m.confirmed:

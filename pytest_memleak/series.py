@@ -85,6 +85,3 @@ class Measurement:
     block_size: float = 0.0
     runaway: str | None = None  # why the runaway guard stopped the loop
     undecided: str | None = None  # the time budget ran out before a verdict could be reached
-    #: Why native growth (malloc, rss) is not charged to the body: it stops tracemalloc, which
-    #: leaks on this Python (see ``hygiene.TRACEMALLOC_STOP_LEAKS``).
-    native_excuse: str | None = None

@@ -345,11 +345,7 @@ def judge(m: Measurement) -> Verdict:
         readings["malloc"] = MAIN_ARENA_READING
     unconfirmed: dict[str, str] = {}
     for metric, g in growth.items():
-        why = (
-            _unconfirmed_count(m, metric)
-            or _unconfirmed_native(m, metric, g.slope_per_iter)
-            or (m.native_excuse if metric in _NATIVE and m.native_excuse else "")
-        )
+        why = _unconfirmed_count(m, metric) or _unconfirmed_native(m, metric, g.slope_per_iter)
         if why:
             unconfirmed[metric] = why
     facts = SeriesFacts(
@@ -433,10 +429,6 @@ def _unconfirmed_count(m: Measurement, metric: str) -> str:
 
 #: Share of a native finding's rate that the settled re-reading must show to confirm it.
 NATIVE_CONFIRM_SHARE = 0.25
-
-
-#: The readings a body's own use of tracemalloc moves on Pythons where stopping it leaks.
-_NATIVE = ("malloc", "malloc_main", "rss")
 
 
 def _unconfirmed_native(m: Measurement, metric: str, rate: float | None) -> str:

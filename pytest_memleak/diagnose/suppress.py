@@ -52,7 +52,7 @@ KNOWN_CACHES: dict[str, tuple[str, Matches]] = {
         "Hypothesis's own caches of strategies (its strategy cache, bounded at 1,024 entries, "
         "and a structural-coverage tag per strategy label): a test that builds strategies "
         "inside a draw makes new ones at every call",
-        lambda lk: _held_by_hypothesis(lk),
+        lambda lk: _held_by_hypothesis(lk),  # (defined below)
     ),
 }
 
