@@ -875,3 +875,69 @@ def test_tmp_path_asked_for_in_the_body_is_repeatable_and_clean(pytester, run_me
     assert run.report["not_checked"] == [], run.report["not_checked"]
     t = run.test("test_writes_a_file")
     assert t["verdict"] == "ok", t["message"]
+
+
+def test_fixtures_asking_for_request_get_this_calls_request_at_every_call(pytester, run_memleak):
+    """pytest >= 9 makes a FixtureDef for ``request`` at every lookup, reading the signature
+    of its ``lambda: request``; while the loop sets fixtures up again that answer is given at
+    once (``iteration._quick_argnames``). A fixture asking for ``request`` is still set up at
+    every call with the right one, and pytest's function is back once the set-up is done."""
+    pytester.makepyfile(
+        test_request="""
+        import _pytest.compat
+        import _pytest.fixtures
+        import pytest
+
+        # Counters, not a list of calls (which would be a leak of this test's own).
+        CALLS = [0]
+        NAMES = set()
+
+        @pytest.fixture
+        def named(request):
+            CALLS[0] += 1
+            NAMES.add(request.node.name)
+            return (request.node.name, request.fixturename, request.scope)
+
+        @pytest.mark.memcheck
+        def test_named(named, request):
+            assert named == ("test_named", "named", "function")
+            assert request.getfixturevalue("named") is named
+
+        def test_after():
+            assert CALLS[0] > 3 and NAMES == {"test_named"}
+            assert _pytest.fixtures.getfuncargnames is _pytest.compat.getfuncargnames
+        """
+    )
+    run = run_memleak("-p", "no:randomly", *FAST)
+    run.result.assert_outcomes(passed=2)
+    assert run.test("test_named")["verdict"] == "ok"
+
+
+def test_quick_argnames_answers_only_for_functions_without_parameters():
+    import functools
+
+    import _pytest.fixtures
+
+    from pytest_memleak.iteration import _quick_argnames
+
+    def takes(a, b, *, c):
+        return a
+
+    @functools.wraps(takes)
+    def wrapped():
+        return None
+
+    def none():
+        return None
+
+    original = _pytest.fixtures.getfuncargnames
+    with _quick_argnames():
+        quick = _pytest.fixtures.getfuncargnames
+        assert quick is not original
+        assert quick(none, name="x") == ()
+        assert quick(lambda: None, name="request") == ()
+        # __wrapped__ (and any other attribute) goes to pytest's own function
+        assert quick(wrapped, name="wrapped") == ("a", "b", "c")
+        assert quick(takes, name="takes") == ("a", "b", "c")
+        assert quick(lambda x, *, y: None, name="f") == ("x", "y")
+    assert _pytest.fixtures.getfuncargnames is original
