@@ -883,3 +883,21 @@ def test_a_module_global_that_becomes_tracked_is_no_new_instance():
     finally:
         gc.unfreeze()
         del sys.modules[module.__name__]
+
+
+def test_dict_items_are_read_newest_first_and_from_a_copy_when_the_dict_changes():
+    """Holders are read newest first (a leaking test's entries are at the end of a holder that
+    grew through a whole run); a dict changed meanwhile (a weak reference's callback) is read
+    again from a copy instead of raising."""
+    from pytest_memleak.detectors.objects import _edge, _newest_first
+
+    d = {1: "a", 2: "b", 3: "c"}
+    assert list(_newest_first(d)) == [(3, "c"), (2, "b"), (1, "a")]
+    items = _newest_first(d)
+    assert next(items) == (3, "c")
+    d[4] = "d"
+    assert list(items) == [(4, "d"), (3, "c"), (2, "b"), (1, "a")]
+    child = object()
+    big = {f"k{i}": object() for i in range(1000)}
+    big["last"] = child
+    assert _edge(big, child) == "['last']"
