@@ -337,7 +337,6 @@ def _make_malloc_info_reader(limit: int) -> Callable[[], tuple[float, float | No
         finally:
             lock.release()
         return malloc_in_use(text, limit)
-
     try:
         total, main = read()
     except Exception:
@@ -480,19 +479,6 @@ class Probes:
         info = fn()
         cached = self._tcache() if self._tcache is not None else 0
         return float(info.uordblks + info.hblkhd - cached)
-
-    def mallocs(self) -> tuple[float, float]:
-        """malloc and malloc_main, from one ``malloc_info`` walk where it can be read (as in a
-        snapshot: see :meth:`malloc`); malloc_main NaN where it is not read."""
-        self._pairing = True
-        try:
-            total = self.malloc()
-            status = self.status.get("malloc_main")
-            main = self.malloc_main() if status is not None and status.available else NAN
-        finally:
-            self._pairing = False
-            self._paired = None
-        return total, main
 
     def settle_allocator(self, trim: bool = True) -> bool:
         """Fill glibc's per-thread cache and (``trim``) trim free pages before a native reading

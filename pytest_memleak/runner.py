@@ -213,17 +213,13 @@ class Calls(Protocol):
     def malloc(self) -> float:
         """malloc in-use bytes (NaN where unavailable)."""
 
-    def mallocs(self) -> tuple[float, float]:
-        """malloc and malloc_main from one reading (each NaN where unavailable)."""
-
     def rss(self) -> float:
         """Resident set size in bytes."""
 
     def reader(self, metric: str) -> Callable[[], float] | None:
         """A reader of the counter ``metric``; None when its probe is not available. malloc,
         fds, threads and children are cheap enough to call at every traced line; malloc_main
-        (a ``malloc_info`` walk, ~30 us) is read at the untraced pass's ends only (with malloc:
-        :meth:`mallocs`)."""
+        (a ``malloc_info`` walk, ~30 us) is read at the untraced pass's ends only."""
 
     def slowing(self) -> str:
         """Why no more calls should be made ("" when they may): they grow slower and slower."""
@@ -485,9 +481,6 @@ class Loop:
 
     def malloc(self) -> float:
         return self.probes.malloc()
-
-    def mallocs(self) -> tuple[float, float]:
-        return self.probes.mallocs()
 
     def rss(self) -> float:
         return self.probes.rss()

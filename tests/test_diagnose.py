@@ -3,7 +3,6 @@ judged once per decision."""
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Generator
 from typing import Callable
@@ -95,9 +94,6 @@ class FakeCalls:
 
     def malloc(self) -> float:
         return 0.0
-
-    def mallocs(self) -> tuple[float, float]:
-        return 0.0, math.nan
 
     def rss(self) -> float:
         return 0.0

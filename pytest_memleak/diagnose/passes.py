@@ -16,6 +16,7 @@ Then a retainer path for a sample of the surviving objects. Every pass calls the
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import tracemalloc
@@ -311,8 +312,9 @@ def _untraced_pass(
     # -1 KiB and -43 B/call, not confirmed).
     calls.settle()
     d.allocator_settled = calls.settle_allocator()
-    malloc_start, main_start = calls.mallocs()
-    rss_start = calls.rss()
+    main = calls.reader("malloc_main")
+    main_start = main() if main is not None else math.nan
+    malloc_start, rss_start = calls.malloc(), calls.rss()
     rss_seen = [rss_start]
     yield from each_call
     d.rss_rising_steps = sum(1 for a, b in zip(rss_seen, rss_seen[1:]) if b > a)
@@ -321,16 +323,17 @@ def _untraced_pass(
     # native leak served from its per-thread cache can read as nothing after it, a buffer
     # grown in place as nothing before it); the growth is the larger. RSS read after the trim.
     calls.settle_allocator(trim=False)
-    untrimmed, main_untrimmed = calls.mallocs()
+    untrimmed = calls.malloc()
+    main_untrimmed = main() if main is not None else math.nan
     calls.settle_allocator()
-    trimmed, main_trimmed = calls.mallocs()
-    d.untraced_malloc_per_iter = (max(untrimmed, trimmed) - malloc_start) / count
+    d.untraced_malloc_per_iter = (max(untrimmed, calls.malloc()) - malloc_start) / count
     # The main arena alone as well: a thread churning memory in its own arena moves the total
     # by kilobytes over these few calls, which hid a 1.2 KiB/call leak of the main thread's
-    # (read as -208 B/iter, not confirmed). (NaN where it is not read.)
-    main_growth = max(main_untrimmed, main_trimmed) - main_start
-    if main_growth == main_growth:  # not NaN
-        d.untraced_main_per_iter = main_growth / count
+    # (read as -208 B/iter, not confirmed).
+    if main is not None:
+        main_growth = max(main_untrimmed, main()) - main_start
+        if main_growth == main_growth:  # not NaN
+            d.untraced_main_per_iter = main_growth / count
     d.settled_rss_per_iter = (calls.rss() - rss_start) / count
     census_after = objects.census(census_before)
     inv_after = resources.capture("children" in confirmed)
