@@ -215,14 +215,8 @@ def _load_tcache_reader() -> Callable[[], int] | None:
 
 _HEAP0 = re.compile(
     rb'<heap nr="0">.*?<total type="fast" count="\d+" size="(\d+)"/>\s*'
-    rb'<total type="rest" count="(\d+)" size="(\d+)"/>\s*<system type="current" size="(\d+)"/>',
+    rb'<total type="rest" count="\d+" size="(\d+)"/>\s*<system type="current" size="(\d+)"/>',
     re.S,
-)
-#: The totals after the last heap (the only block with an mmap line).
-_TOTALS = re.compile(
-    rb'<total type="fast" count="\d+" size="(\d+)"/>\s*'
-    rb'<total type="rest" count="(\d+)" size="(\d+)"/>\s*'
-    rb'<total type="mmap" count="\d+" size="(\d+)"/>\s*<system type="current" size="(\d+)"/>'
 )
 
 
@@ -247,103 +241,64 @@ def arena_limit(environ: Mapping[str, str] = os.environ) -> int:
     return cpus * (8 if sys.maxsize > 2**32 else 2)
 
 
-def malloc_in_use(text: bytes, limit: int) -> tuple[float, float | None]:
-    """From ``malloc_info``'s XML: (the bytes in use in every arena plus the mmapped chunks,
-    which is what ``mallinfo2``'s ``uordblks + hblkhd`` reads; the main arena's in-use bytes).
-
-    ``malloc_info`` adds each free chunk's size with its flag bit (``PREV_INUSE``, set on every
-    chunk in a bin) and the top chunk's without: the chunks it counts besides each heap's top
-    are taken off again, which makes the total equal to ``mallinfo2``'s to the byte. NaN for
-    what the text does not show; the main arena's None when the process has as many arenas as
-    glibc makes (``limit``): threads then share arenas, the main one too, and it no longer
-    shows the main thread's memory alone."""
-    heaps = text.count(_HEAP)
-    t = _TOTALS.search(text, max(0, text.rfind(b"</heap>")))
-    total = NAN
-    if t is not None:
-        fast, count, rest, mmapped, current = (int(g) for g in t.groups())
-        total = float(current - fast - rest + (count - heaps) + mmapped)
-    if heaps >= limit:
-        return total, None
+def main_arena_in_use(text: bytes, limit: int) -> float | None:
+    """The main arena's in-use bytes from ``malloc_info``'s XML; NaN when it cannot be read;
+    None when the process has as many arenas as glibc makes (``limit``): threads then share
+    arenas, the main one too, and it no longer shows the main thread's memory alone."""
+    if text.count(_HEAP) >= limit:
+        return None
     m = _HEAP0.search(text)
     if m is None:
-        return total, NAN
-    fast, count, rest, current = (int(g) for g in m.groups())
-    return total, float(current - fast - rest + (count - 1))
+        return NAN
+    fast, rest, current = (int(g) for g in m.groups())
+    return float(current - fast - rest)
 
 
-#: Why malloc_main is switched off once the main arena is shared (see malloc_in_use).
+#: Why malloc_main is switched off once the main arena is shared (see main_arena_in_use).
 SHARED_MAIN_ARENA = (
     "malloc_main: not read from here on: the process reached glibc's limit of {limit} arenas, "
     "so threads share them, the main arena too (malloc alone is judged)"
 )
 
-#: Size of the buffer ``malloc_info`` writes into (~2-7 KB a heap); a longer text is not read.
-MALLOC_INFO_BUFFER = 1 << 20
 
-_malloc_info_readers: dict[int, Callable[[], tuple[float, float | None]] | None] = {}
-
-
-def _load_malloc_info_reader(limit: int) -> Callable[[], tuple[float, float | None]] | None:
-    """A reader of :func:`malloc_in_use` through ``malloc_info``, or None; one per process
-    (and ``limit``). It writes into one stream over a buffer made here, both kept for the
-    process: a reading allocates nothing in the C heap it reads (a stream opened per reading
-    was in it, with a size that moved with the text's), so its total equals ``mallinfo2``'s
-    and either can be read for the same series. (NaN, NaN) when the text did not fit, or
-    another thread is reading."""
-    if limit in _malloc_info_readers:
-        return _malloc_info_readers[limit]
-    reader = _make_malloc_info_reader(limit)
-    _malloc_info_readers[limit] = reader
-    return reader
-
-
-def _make_malloc_info_reader(limit: int) -> Callable[[], tuple[float, float | None]] | None:
+def _load_main_arena_reader(limit: int) -> Callable[[], float | None] | None:
+    """A reader of the main arena's in-use bytes through ``malloc_info`` (~5 us), or None.
+    The reader returns None once the process has ``limit`` arenas (see
+    :func:`main_arena_in_use`)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        fmemopen = libc.fmemopen
+        open_memstream = libc.open_memstream
         malloc_info = libc.malloc_info
-        fseek = libc.fseek
-        fflush = libc.fflush
-        ftell = libc.ftell
+        fclose = libc.fclose
+        free = libc.free
     except (OSError, AttributeError):
         return None
-    fmemopen.restype = ctypes.c_void_p
-    fmemopen.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    open_memstream.restype = ctypes.c_void_p
+    open_memstream.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t)]
     malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
     malloc_info.restype = ctypes.c_int
-    fseek.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
-    fflush.argtypes = [ctypes.c_void_p]
-    ftell.argtypes = [ctypes.c_void_p]
-    ftell.restype = ctypes.c_long
-    buf = ctypes.create_string_buffer(MALLOC_INFO_BUFFER)
-    fp = fmemopen(buf, MALLOC_INFO_BUFFER, b"w")
-    if not fp:
-        return None
-    lock = threading.Lock()
-    unread = (NAN, NAN)
+    fclose.argtypes = [ctypes.c_void_p]
+    free.argtypes = [ctypes.c_void_p]
+    free.restype = None
+    buf = ctypes.c_char_p()
+    size = ctypes.c_size_t()
+    buf_ref, size_ref = ctypes.byref(buf), ctypes.byref(size)
 
-    def read() -> tuple[float, float | None]:
-        if not lock.acquire(blocking=False):
-            return unread
-        try:
-            fseek(fp, 0, 0)
-            malloc_info(0, fp)
-            fflush(fp)
-            size = ftell(fp)
-            if not 0 < size < MALLOC_INFO_BUFFER - 1:  # (a text that fills the buffer was cut)
-                return unread
-            text = ctypes.string_at(buf, size)
-        finally:
-            lock.release()
-        return malloc_in_use(text, limit)
+    def read() -> float | None:
+        fp = open_memstream(buf_ref, size_ref)
+        if not fp:
+            return NAN
+        malloc_info(0, fp)
+        fclose(fp)
+        text = ctypes.string_at(buf, size.value)
+        free(buf)
+        return main_arena_in_use(text, limit)
+
     try:
-        total, main = read()
+        value = read()
     except Exception:
         return None
-    if total != total or (main is not None and main != main):
-        return None  # NaN: the XML not understood
-    return read
+    return read if value is None or value == value else None  # NaN: the XML not understood
 
 
 def mean_block_size() -> float:
@@ -392,12 +347,7 @@ class Probes:
         self._children_files = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
         self._mallinfo = _load_mallinfo2()
         self._arena_limit = arena_limit()
-        self._malloc_info = _load_malloc_info_reader(self._arena_limit) if self._mallinfo else None
-        # In a snapshot that reads both (``read(main=True)``), malloc and malloc_main come from
-        # one ``malloc_info`` walk: ``_pairing`` while it is read, ``_paired`` the main arena's
-        # reading and the per-thread cache's, for malloc_main.
-        self._pairing = False
-        self._paired: tuple[float | None, float] | None = None
+        self._malloc_info = _load_main_arena_reader(self._arena_limit) if self._mallinfo else None
         self._settle_allocator = _load_allocator_settler() if self._mallinfo else None
         self._tcache = _load_tcache_reader() if self._mallinfo else None
         self._psutil_proc: object | None = None
@@ -468,14 +418,6 @@ class Probes:
         fn = self._mallinfo
         if fn is None:
             return NAN
-        if self._pairing and self._malloc_info is not None:
-            # Both from one walk of the free chunks, the dearest part of either reading (a
-            # heap fragmented by a leak that runs through a whole suite: ~0.6 ms each).
-            total, main = self._malloc_info()
-            if total == total:  # not NaN
-                cached = self._tcache() if self._tcache is not None else 0
-                self._paired = (main, cached)
-                return total - cached
         info = fn()
         cached = self._tcache() if self._tcache is not None else 0
         return float(info.uordblks + info.hblkhd - cached)
@@ -498,19 +440,12 @@ class Probes:
         fn = self._malloc_info
         if fn is None:
             return NAN
-        paired, self._paired = self._paired, None
-        cached: float | None = None
-        if paired is not None:  # read with malloc in this snapshot (see malloc)
-            value, cached = paired
-        else:
-            value = fn()[1]
+        value = fn()
         if value is None:  # shared from now on: arenas are never given back
             self.disable("malloc_main", SHARED_MAIN_ARENA.format(limit=self._arena_limit))
             self._malloc_info = None
             return NAN
-        if cached is None:
-            cached = self._tcache() if self._tcache is not None else 0
-        return value - cached
+        return value - (self._tcache() if self._tcache is not None else 0)
 
     def fds(self) -> float:
         if self._proc_fd:
@@ -566,27 +501,21 @@ class Probes:
     def read(self, buf: array[float], offset: int, main: bool = True) -> None:
         """Write one snapshot (FIELDS order) into ``buf[offset:offset + WIDTH]``.
         ``main=False``: malloc_main is not read (NaN): the quick check judges without it, and
-        its ``malloc_info`` walk is the dearest probe (~30 us, more in a fragmented heap).
-        ``main=True``: malloc is read from the same walk (see :meth:`malloc`).
+        its ``malloc_info`` walk is the dearest probe (~32 us, more in a fragmented heap).
 
         A probe that raises is switched off for the rest of the process with a note, and reads
         NaN (``null`` in the report) from then on: a snapshot never raises.
         """
         buf[offset] = time.perf_counter() - self._t0
-        self._pairing = main
-        try:
-            for i, name, reader in self._readers:
-                if i == _MAIN and not main:
-                    buf[offset + i] = NAN
-                    continue
-                try:
-                    buf[offset + i] = reader()
-                except Exception as exc:
-                    self.disable(name, f"{name} probe failed at run time: {exc!r}")
-                    buf[offset + i] = NAN
-        finally:
-            self._pairing = False
-            self._paired = None
+        for i, name, reader in self._readers:
+            if i == _MAIN and not main:
+                buf[offset + i] = NAN
+                continue
+            try:
+                buf[offset + i] = reader()
+            except Exception as exc:
+                self.disable(name, f"{name} probe failed at run time: {exc!r}")
+                buf[offset + i] = NAN
 
     def snapshot(self) -> dict[str, float | None]:
         """One snapshot as a dict (for the fixture's ``snapshot()``), derived fields included."""
