@@ -141,6 +141,33 @@ def test_subtests_are_counted_once_and_are_not_a_leak(pytester, run_memleak):
     assert _verdicts(run) == {"test_loop": "ok"}
 
 
+def test_a_unittest_subtest_that_skips_at_every_call_is_checked(pytester, run_memleak):
+    """pathspec's tests skip a subTest per backend that is not installed. pytest >= 9 reports
+    such a skip through the item's excinfo list, which its own addSubTest empties again; the
+    muted addSubTest of later calls left the skip there, and 46 of pathspec's tests were named
+    "not repeatable: call 2 raised Skipped". The plain outcome is kept as it was."""
+    pytester.makepyfile(
+        test_backends="""
+        import unittest
+
+        class BackendTest(unittest.TestCase):
+            def test_each_backend(self):
+                for backend in ("simple", "missing"):
+                    with self.subTest(backend):
+                        if backend == "missing":
+                            raise unittest.SkipTest("backend not installed")
+                        self.assertEqual(len(backend), 6)
+        """
+    )
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:memleak")
+    run = run_memleak("--memleak-all", *FAST)
+    assert run.result.parseoutcomes() == plain.parseoutcomes(), (run.output, plain.outlines)
+    assert run.report["not_checked"] == [], run.report["not_checked"]
+    # (pytest < 9 without pytest-subtests skips the whole test, plainly too)
+    expected = "ok" if plain.parseoutcomes().get("passed") else "skipped"
+    assert _verdicts(run) == {"BackendTest::test_each_backend": expected}
+
+
 def test_items_that_cannot_be_repeated_are_listed_with_the_reason(pytester, run_memleak):
     pytester.makeconftest(
         """
