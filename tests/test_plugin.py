@@ -411,6 +411,35 @@ def test_skip_in_an_iteration(pytester: pytest.Pytester, at: int, outcome: str) 
         ]
 
 
+def test_unittest_skiptest_in_a_plain_function_is_skipped_not_an_error(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest reports a plain test function that raises ``unittest.SkipTest`` as skipped
+    (freezegun's tests skip so when a locale or an optional library is missing); the report
+    named it an error ("SkipTest: ...") and counted it among the errors."""
+    _module(
+        pytester,
+        "test_unittest_skip",
+        """
+        import unittest
+
+        import pytest
+
+        @pytest.mark.memcheck
+        def test_needs_a_locale():
+            raise unittest.SkipTest("could not set locale")
+        """,
+    )
+    result = _run(pytester)
+    result.assert_outcomes(skipped=1)
+    doc = _report(pytester)
+    t = _tests(doc)["test_unittest_skip.py::test_needs_a_locale"]
+    assert t["verdict"] == "skipped", t
+    assert t["error_iteration"] == 1
+    assert doc["summary"]["error"] == 0
+    assert doc["summary"]["skipped"] == 1
+
+
 @pytest.mark.parametrize(
     ("at", "outcome"), [(1, "xfailed"), (3, "passed")], ids=["first-call", "repeat"]
 )
