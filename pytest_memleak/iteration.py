@@ -39,7 +39,7 @@ import functools
 import shutil
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -133,6 +133,7 @@ class FixtureCycle:
         # ever given (~160 B each: a native "leak" of the harness, seen in platformdirs).
         first = (getattr(item, "funcargs", None) or {}).get("tmp_path")
         self._tmp_first: Path | None = first if isinstance(first, Path) else None
+        self._first_dirs: list[tuple[str, Path]] = item.stash.get(_first_dirs_key, [])
         self._failed: BaseException | None = None
 
     def kwargs(self) -> dict[str, Any]:
@@ -237,7 +238,7 @@ class FixtureCycle:
     def setup(self) -> None:
         item = self.item
         item._initrequest()
-        with _same_tmp_path(self._tmp_first), _quick_argnames():
+        with _same_tmp_path(self._tmp_first, self._first_dirs), _quick_argnames():
             item.setup()
         self.live = True
         # A capsys/capfd set up here, inside pytest's call phase, is already capturing; a
@@ -261,11 +262,48 @@ class FixtureCycle:
             self.item.stash[self._tmp_key] = dict(self._tmp_saved)
 
 
+#: The numbered directories ``TempPathFactory.mktemp`` made while pytest set a checked test's
+#: fixtures up for its first call: (basename, path), in the order they were made.
+_first_dirs_key = pytest.StashKey[list[tuple[str, Path]]]()
+
+
 @contextlib.contextmanager
-def _same_tmp_path(first: Path | None) -> Iterator[None]:
-    """While an item's fixtures are set up again: pytest's ``tmp_path`` for this item (a
-    numbered directory named after it) is ``first`` again, emptied, instead of a new one."""
-    if first is None:
+def recording_tmp_dirs(item: pytest.Item) -> Iterator[None]:
+    """While pytest sets a checked test's fixtures up for its first call: note the numbered
+    directories its fixtures make (``tmp_path``'s; ``pytester``'s and its temporary root), so
+    that each later call gets the same ones again (see :func:`_same_tmp_path`)."""
+    try:
+        from _pytest.tmpdir import TempPathFactory
+    except ImportError:  # pragma: no cover - older pytest
+        yield
+        return
+    original = TempPathFactory.mktemp
+    made: list[tuple[str, Path]] = []
+
+    def mktemp(factory: Any, basename: str, numbered: bool = True) -> Path:
+        path: Path = original(factory, basename, numbered)
+        if numbered:
+            made.append((basename, path))
+        return path
+
+    TempPathFactory.mktemp = mktemp  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        TempPathFactory.mktemp = original  # type: ignore[method-assign]
+        item.stash[_first_dirs_key] = made
+
+
+@contextlib.contextmanager
+def _same_tmp_path(first: Path | None, dirs: Sequence[tuple[str, Path]] = ()) -> Iterator[None]:
+    """While an item's fixtures are set up again: the numbered directories its first set-up
+    made (``dirs``: ``tmp_path``'s, ``pytester``'s) are handed out again, emptied, in the same
+    order, instead of new ones; and pytest's ``tmp_path`` for this item is ``first`` again
+    (asked for in the body, it was not made in the set-up). A fixture that puts its directory
+    in the environment (``monkeypatch.setenv("HOME", tmp_path)``; ``pytester`` does so) would
+    otherwise set a new value per call, and glibc's setenv keeps every value it was ever given
+    (a native "leak" of the harness: platformdirs' suite; pytest-mock's, through pytester)."""
+    if first is None and not dirs:
         yield
         return
     try:
@@ -274,13 +312,18 @@ def _same_tmp_path(first: Path | None) -> Iterator[None]:
         yield
         return
     original = TempPathFactory.mktemp
+    pending = list(dirs)
 
     def mktemp(factory: Any, basename: str, numbered: bool = True) -> Path:
-        rest = first.name[len(basename) :] if first.name.startswith(basename) else ""
-        if numbered and rest.isdigit() and first.parent == factory.getbasetemp():
-            shutil.rmtree(first, ignore_errors=True)
-            first.mkdir(mode=0o700)
-            return first
+        if numbered:
+            for i, (name, path) in enumerate(pending):
+                if name == basename and path.parent == factory.getbasetemp():
+                    del pending[i]
+                    return _emptied(path)
+        if first is not None and numbered and first.parent == factory.getbasetemp():
+            rest = first.name[len(basename) :] if first.name.startswith(basename) else ""
+            if rest.isdigit():
+                return _emptied(first)
         return original(factory, basename, numbered)
 
     TempPathFactory.mktemp = mktemp  # type: ignore[method-assign,assignment]
@@ -322,6 +365,12 @@ def _quick_argnames() -> Iterator[None]:
         yield
     finally:
         fixtures.getfuncargnames = original  # type: ignore[union-attr]
+
+
+def _emptied(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    return path
 
 
 def _put_in_stash(item: pytest.Item, key: Any, value: Any) -> None:

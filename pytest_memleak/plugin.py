@@ -182,9 +182,9 @@ class CheckHooks:
     def __init__(self, plugin: MemleakPlugin) -> None:
         self.plugin = plugin
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self.plugin.runtest_setup(item)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        return (yield from self.plugin.runtest_setup(item))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
@@ -322,10 +322,11 @@ class MemleakPlugin:
             self._announced = True
             self._checkpoint(force=True)
 
-    def runtest_setup(self, item: pytest.Item) -> None:
+    def runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
         if not item.stash.get(selected_key, False):
-            return
+            return (yield)
         from .hygiene import warnings_recorder
+        from .iteration import recording_tmp_dirs
 
         item.stash[recorder_key] = warnings_recorder()  # before its fixtures are set up
         # Each run of the test starts afresh (pytest-rerunfailures and flaky run it again).
@@ -341,6 +342,8 @@ class MemleakPlugin:
             # killed now (a timeout, SIGKILL) leaves a report that names it.
             self._announced = self._started = True
             self._checkpoint(running=item.nodeid, force=True)
+        with recording_tmp_dirs(item):
+            return (yield)
 
     # -- running: loop inside the call --------------------------------------------------------
     def pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
