@@ -48,10 +48,6 @@ _CLEARERS = (
     ("fnmatch", "_compile", "cache_clear"),
     ("fnmatch", "_compile_pattern", "cache_clear"),
     ("linecache", "clearcache"),
-    # Caches keyed by classes and by paths that tests make anew at every call (pytester's
-    # in-process runs: new test modules, new directories), cleared by regrtest too.
-    ("inspect", "_shadowed_dict_from_weakref_mro_tuple", "cache_clear"),  # Python >= 3.12
-    ("importlib.metadata", "FastPath", "__new__", "cache_clear"),
     ("filecmp", "_cache", "clear"),
     # Hypothesis's caches of strategies: a property test that builds strategies inside a
     # draw (attrs' nested classes) adds to them at every call, until the LRU one holds its

@@ -13,12 +13,3 @@ QUICK_CHECK_SELDOM_DECIDES_ON_39 = pytest.mark.xfail(
     "first measured calls; known, see the notes since stop 22)",
     strict=False,
 )
-
-#: pytester's in-process runs under pytest 8.4 on 3.9.
-PYTESTER_RUN_GROWS_ON_39 = pytest.mark.xfail(
-    sys.version_info < (3, 10),
-    reason="3.9 with pytest 8.4: a test that runs pytest in-process with pytester still grows "
-    "the Python blocks by ~5 a call (no surviving object type found; not understood yet, see "
-    "the stop 31 note)",
-    strict=False,
-)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from known import PYTESTER_RUN_GROWS_ON_39, QUICK_CHECK_SELDOM_DECIDES_ON_39
+from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 FAST = ("--memleak-iterations=6", "--memleak-warmup=1")
 
@@ -970,15 +970,12 @@ def test_quick_argnames_answers_only_for_functions_without_parameters():
     assert _pytest.fixtures.getfuncargnames is original
 
 
-@PYTESTER_RUN_GROWS_ON_39
 def test_a_test_that_runs_pytest_with_pytester_is_clean(pytester, run_memleak):
     """pytester makes two numbered directories for its test and puts one in the environment
     (HOME); set up again with new ones at every call, glibc's setenv kept each new value, and
     importlib.metadata's path cache each new path: pytest-mock's own suite (pytester
     throughout) had 26 of 168 tests failed with leak verdicts, native ones "at unknown" among
-    them. Each call now gets the first call's directories again, emptied; and on 3.12+ the
-    caches regrtest also clears (inspect's cache of class MROs, importlib.metadata's of paths)
-    are cleared before each snapshot."""
+    them. Each call now gets the first call's directories again, emptied."""
     pytester.makeconftest("pytest_plugins = ['pytester']")
     pytester.makepyfile(
         test_plugin_suite="""
