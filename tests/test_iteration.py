@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
+from known import PYTESTER_RUN_FILLS_CACHES, QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 FAST = ("--memleak-iterations=6", "--memleak-warmup=1")
 
@@ -970,6 +970,7 @@ def test_quick_argnames_answers_only_for_functions_without_parameters():
     assert _pytest.fixtures.getfuncargnames is original
 
 
+@PYTESTER_RUN_FILLS_CACHES
 def test_a_test_that_runs_pytest_with_pytester_is_clean(pytester, run_memleak):
     """pytester makes two numbered directories for its test and puts one in the environment
     (HOME); set up again with new ones at every call, glibc's setenv kept each new value, and
