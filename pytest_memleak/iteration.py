@@ -127,12 +127,8 @@ class FixtureCycle:
             (suspend, resume) if suspend is not None and resume is not None else None
         )
         self._tmp_key, self._tmp_saved = _tmp_path_stash(item)
-        # The first call's tmp_path, handed again (emptied) to every later call: a fixture
-        # that puts it in the environment (monkeypatch.setenv("HOME", tmp_path)) would
-        # otherwise set a new value per call, and glibc's setenv keeps every value it was
-        # ever given (~160 B each: a native "leak" of the harness, seen in platformdirs).
-        first = (getattr(item, "funcargs", None) or {}).get("tmp_path")
-        self._tmp_first: Path | None = first if isinstance(first, Path) else None
+        # The directories the first set-up's function-scoped fixtures made (tmp_path's,
+        # pytester's), handed again (emptied) to every later call (see _same_tmp_path).
         self._first_dirs: list[tuple[str, Path]] = item.stash.get(_first_dirs_key, [])
         self._failed: BaseException | None = None
 
@@ -238,7 +234,7 @@ class FixtureCycle:
     def setup(self) -> None:
         item = self.item
         item._initrequest()
-        with _same_tmp_path(self._tmp_first, self._first_dirs), _quick_argnames():
+        with _same_tmp_path(self._first_dirs), _quick_argnames():
             item.setup()
         self.live = True
         # A capsys/capfd set up here, inside pytest's call phase, is already capturing; a
@@ -270,8 +266,10 @@ _first_dirs_key = pytest.StashKey[list[tuple[str, Path]]]()
 @contextlib.contextmanager
 def recording_tmp_dirs(item: pytest.Item) -> Iterator[None]:
     """While pytest sets a checked test's fixtures up for its first call: note the numbered
-    directories its fixtures make (``tmp_path``'s; ``pytester``'s and its temporary root), so
-    that each later call gets the same ones again (see :func:`_same_tmp_path`)."""
+    directories its function-scoped fixtures make (``tmp_path``'s; ``pytester``'s and its
+    temporary root), so that each later call gets the same ones again (see
+    :func:`_same_tmp_path`). A wider fixture set up then keeps its own: it is not set up again,
+    and its directory (same basename or not) must not be emptied for another."""
     try:
         from _pytest.tmpdir import TempPathFactory
     except ImportError:  # pragma: no cover - older pytest
@@ -282,7 +280,7 @@ def recording_tmp_dirs(item: pytest.Item) -> Iterator[None]:
 
     def mktemp(factory: Any, basename: str, numbered: bool = True) -> Path:
         path: Path = original(factory, basename, numbered)
-        if numbered:
+        if numbered and _in_function_fixture():
             made.append((basename, path))
         return path
 
@@ -294,16 +292,28 @@ def recording_tmp_dirs(item: pytest.Item) -> Iterator[None]:
         item.stash[_first_dirs_key] = made
 
 
+def _in_function_fixture() -> bool:
+    """Is a function-scoped fixture being set up (pytest's ``pytest_fixture_setup`` on the
+    stack, its innermost one for a function-scoped ``fixturedef``)?"""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "pytest_fixture_setup":
+            fixturedef = frame.f_locals.get("fixturedef")
+            return getattr(fixturedef, "scope", None) == "function"
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 @contextlib.contextmanager
-def _same_tmp_path(first: Path | None, dirs: Sequence[tuple[str, Path]] = ()) -> Iterator[None]:
-    """While an item's fixtures are set up again: the numbered directories its first set-up
-    made (``dirs``: ``tmp_path``'s, ``pytester``'s) are handed out again, emptied, in the same
-    order, instead of new ones; and pytest's ``tmp_path`` for this item is ``first`` again
-    (asked for in the body, it was not made in the set-up). A fixture that puts its directory
-    in the environment (``monkeypatch.setenv("HOME", tmp_path)``; ``pytester`` does so) would
-    otherwise set a new value per call, and glibc's setenv keeps every value it was ever given
-    (a native "leak" of the harness: platformdirs' suite; pytest-mock's, through pytester)."""
-    if first is None and not dirs:
+def _same_tmp_path(dirs: Sequence[tuple[str, Path]]) -> Iterator[None]:
+    """While an item's fixtures are set up again: the numbered directories its function-scoped
+    fixtures made at its first set-up (``dirs``: ``tmp_path``'s, ``pytester``'s; see
+    :func:`recording_tmp_dirs`) are handed out again, emptied, in the same order, instead of
+    new ones. A fixture that puts its directory in the environment
+    (``monkeypatch.setenv("HOME", tmp_path)``; ``pytester`` does so) would otherwise set a new
+    value per call, and glibc's setenv keeps every value it was ever given (a native "leak" of
+    the harness: platformdirs' suite; pytest-mock's, through pytester)."""
+    if not dirs:
         yield
         return
     try:
@@ -320,10 +330,6 @@ def _same_tmp_path(first: Path | None, dirs: Sequence[tuple[str, Path]] = ()) ->
                 if name == basename and path.parent == factory.getbasetemp():
                     del pending[i]
                     return _emptied(path)
-        if first is not None and numbered and first.parent == factory.getbasetemp():
-            rest = first.name[len(basename) :] if first.name.startswith(basename) else ""
-            if rest.isdigit():
-                return _emptied(first)
         return original(factory, basename, numbered)
 
     TempPathFactory.mktemp = mktemp  # type: ignore[method-assign,assignment]

@@ -994,3 +994,36 @@ def test_a_test_that_runs_pytest_with_pytester_is_clean(pytester, run_memleak):
     assert run.report["not_checked"] == [], run.report["not_checked"]
     t = run.test("test_inner_run")
     assert t["verdict"] == "ok", t["message"]
+
+
+def test_a_wider_fixtures_directory_is_not_handed_to_a_function_fixture(pytester, run_memleak):
+    """The numbered directories a checked test's first set-up made are handed out again to its
+    function-scoped fixtures at every later set-up, emptied: only theirs. A session-scoped
+    fixture set up in that same first set-up, with the same basename, keeps its directory
+    and what is in it."""
+    pytester.makepyfile(
+        test_dirs="""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def shared_data(tmp_path_factory):
+            path = tmp_path_factory.mktemp("data")
+            (path / "kept.txt").write_text("x")
+            return path
+
+        @pytest.fixture
+        def scratch(tmp_path_factory):
+            return tmp_path_factory.mktemp("data")
+
+        @pytest.mark.memcheck
+        def test_uses_both(shared_data, scratch):
+            assert (shared_data / "kept.txt").read_text() == "x"
+            assert scratch != shared_data
+            assert list(scratch.iterdir()) == []
+            (scratch / "new.txt").write_text("y")
+        """
+    )
+    run = run_memleak(*FAST)
+    run.result.assert_outcomes(passed=1)
+    assert run.report["not_checked"] == [], run.report["not_checked"]
+    assert _verdicts(run) == {"test_uses_both": "ok"}
