@@ -19,10 +19,11 @@ from .settings import Settings
 from .units import format_leak_rate
 
 
-def make_loop(settings: Settings) -> Loop:
-    """A loop whose measured rounds are followed by the diagnosis when a leak is suspected."""
+def make_loop(settings: Settings, name: str = "") -> Loop:
+    """A loop whose measured rounds are followed by the diagnosis when a leak is suspected
+    (``name``: the test's, which the diagnosis remembers a cause it traces under)."""
     loop = Loop(settings)
-    loop.diagnose_hook = _Verdicts()
+    loop.diagnose_hook = _Verdicts(name)
     return loop
 
 
@@ -31,8 +32,9 @@ class _Verdicts:
     after its untraced pass (does the growth hold?), and for the result only when the
     measurement changed since the last judgement. Also the loop's diagnosis hook."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
         self._last: tuple[tuple[object, ...], Verdict] | None = None
+        self.name = name
 
     def judge(self, m: Measurement) -> Verdict:
         """The verdict of ``m``: the last one judged, when nothing it reads changed since."""
@@ -52,7 +54,7 @@ class _Verdicts:
             return
         from . import diagnose  # (imported when a body leaks: a clean run never needs it)
 
-        yield from diagnose.run(calls, verdict, self.judge)
+        yield from diagnose.run(calls, verdict, self.judge, self.name)
 
 
 def _judged_state(m: Measurement) -> tuple[object, ...]:

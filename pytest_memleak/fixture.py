@@ -67,7 +67,7 @@ class MemcheckFixture:
                 origin="fixture",
                 stop_reason="disabled",
             )
-        loop = analysis.make_loop(settings)
+        loop = analysis.make_loop(settings, self._nodeid + (f" [{name}]" if name else ""))
         try:
             drive(loop, call)
         finally:

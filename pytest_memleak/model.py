@@ -168,7 +168,8 @@ class Leak:
 
 @dataclass(frozen=True)
 class SiteRecord:
-    """An allocation site the traced pass found growing (``detectors.sites.Site``)."""
+    """An allocation site the traced pass found growing (``detectors.sites.Site``), or one an
+    earlier test's traced pass found, recognised again (``known_from``)."""
 
     source: str  # path:line of the innermost user frame (or innermost frame)
     stack: tuple[str, ...]  # innermost first
@@ -184,6 +185,9 @@ class SiteRecord:
     #: an installed package called from the user's code (the source is then the calling line)
     package: Optional[str] = None
     sizes: tuple[int, ...] = ()
+    #: The test whose traced diagnosis found this site, when this one recognised it without
+    #: tracing (the same surviving objects, holder and calls: ``diagnose.causes``)
+    known_from: Optional[str] = field(default=None, metadata=_OMIT)
     #: tracemalloc's frames, oldest first (for the detectors; not in the report)
     frames: tuple[tuple[str, int], ...] = field(
         default=(), metadata=_INTERNAL, repr=False, compare=False

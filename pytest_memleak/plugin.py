@@ -358,7 +358,7 @@ class MemleakPlugin:
         from .iteration import function_call
         from .runner import drive, drive_async, line_the_callers
 
-        loop = analysis.make_loop(settings)
+        loop = analysis.make_loop(settings, pyfuncitem.nodeid)
         loop.watch_item(pyfuncitem, pyfuncitem.stash.get(recorder_key, hygiene.UNKNOWN))
 
         def record() -> None:
@@ -430,7 +430,7 @@ class MemleakPlugin:
         call = UnittestRun(item, original) if k == "unittest" else doctest_call(item, original)
 
         def repeat() -> None:
-            loop = analysis.make_loop(settings)
+            loop = analysis.make_loop(settings, item.nodeid)
             loop.watch_item(item, item.stash.get(recorder_key, hygiene.UNKNOWN))
             item.stash[looping_key] = True
             try:

@@ -414,6 +414,130 @@ def test_a_cause_already_diagnosed_is_traced_for_fewer_calls(pytester, run_memle
     assert tests[1]["diagnosis"]["iterations"] < tests[0]["diagnosis"]["iterations"]
 
 
+#: An installed library (a ``site-packages`` folder put on ``sys.path`` by the conftest) whose
+#: ``invoke`` keeps every wrapper it makes in a module-level list: the cause many tests leak
+#: through. Small objects only: the Python heap's growth alone is confirmed.
+CACHING_LIB = """
+_STREAMS = []
+
+
+class Wrapper:
+    def __init__(self):
+        self.items = [0] * 20  # allocated here
+
+
+def invoke():
+    wrapper = Wrapper()
+    _STREAMS.append(wrapper)
+    return wrapper
+
+
+def other():
+    wrapper = Wrapper()
+    _STREAMS.append(wrapper)
+"""
+
+SITE_CONFTEST = """
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "site-packages"))
+"""
+
+
+def _caching_lib(pytester: pytest.Pytester) -> None:
+    lib = pytester.path / "site-packages" / "cachinglib"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text(CACHING_LIB, encoding="utf-8")
+    pytester.makeconftest(SITE_CONFTEST)
+
+
+def _not_traced(test: dict[str, object]) -> bool:
+    notes = " ".join(test["diagnosis"]["notes"])  # type: ignore[index]
+    return "tracemalloc: not run (the cause traced in test_cli.py::test_first" in notes
+
+
+def test_a_library_cause_traced_once_is_recognised_in_later_tests_without_tracing(
+    pytester, run_memleak
+):
+    """Do not pay twice for one cause: once a test's traced diagnosis located a leak inside an
+    installed library, with its holder, a later test whose surviving objects, holder and calls
+    are the same gets its leak without tracemalloc (whose start and stop cost, and on CPython
+    < 3.12.5 leak ~33 KB each). Its source is still its own line, its holder its own entry."""
+    _caching_lib(pytester)
+    pytester.makepyfile(
+        test_cli="""
+        import sys
+        import cachinglib
+
+        def test_first():
+            cachinglib.invoke()
+
+        def test_second():
+            unrelated = [1, 2, 3]
+            cachinglib.invoke()
+
+        def test_other_calls():
+            cachinglib.other()
+
+        def test_no_trace_function_left():
+            assert sys.gettrace() is None
+        """
+    )
+    run = run_memleak("--memleak-all", "-p", "no:randomly")
+    first, second = run.test("test_first"), run.test("test_second")
+    other = run.test("test_other_calls")
+    assert run.test("test_no_trace_function_left")["verdict"] == "ok"
+    for t in (first, second, other):
+        assert t["verdict"] == "leak", t["findings"]
+        (lk,) = t["leaks"]
+        assert lk["type"] == "python_object"
+        assert lk["details"]["allocated_in"].endswith("site-packages/cachinglib/__init__.py:7")
+        assert lk["retainer_path"].startswith("cachinglib._STREAMS (list) -> ["), lk
+    assert first["leaks"][0]["source"] == "test_cli.py:5"
+    assert not _not_traced(first), first["diagnosis"]["notes"]
+    # recognised: its own line, the same fingerprint (the same line text), no trace
+    lk = second["leaks"][0]
+    assert lk["source"] == "test_cli.py:9", lk
+    assert lk["fingerprint"] == first["leaks"][0]["fingerprint"]
+    assert lk["stack_trace"][-1] == "test_cli.py:9: cachinglib.invoke()"
+    assert "not traced: test_cli.py:9 reached" in lk["evidence"][0], lk["evidence"]
+    assert _not_traced(second), second["diagnosis"]["notes"]
+    assert second["diagnosis"]["iterations"] < first["diagnosis"]["iterations"]
+    (site,) = second["diagnosis"]["sites"]
+    assert site["known_from"] == "test_cli.py::test_first"
+    # the same types and holder, but other calls into the allocating line: traced
+    assert other["leaks"][0]["source"] == "test_cli.py:12"
+    assert "not run" not in " ".join(other["diagnosis"]["notes"])
+    run.result.assert_outcomes(failed=3, passed=1)
+
+
+def test_a_recognised_cause_names_each_line_whose_objects_survive(pytester, run_memleak):
+    """A test that goes through a known cause from several of its lines has a leak at each line
+    whose objects survive the call (as a traced diagnosis lists each growing site), and none
+    at a line whose objects are freed again."""
+    _caching_lib(pytester)
+    pytester.makepyfile(
+        test_cli="""
+        import cachinglib
+
+        def test_first():
+            cachinglib.invoke()
+
+        def test_three_lines():
+            cachinglib.invoke()
+            cachinglib.invoke()
+            cachinglib.invoke()
+            cachinglib._STREAMS.pop()  # the last line's wrapper is freed again
+        """
+    )
+    run = run_memleak("--memleak-all", "-p", "no:randomly")
+    t = run.test("test_three_lines")
+    assert t["verdict"] == "leak", t["findings"]
+    assert _not_traced(t), t["diagnosis"]["notes"]
+    assert sorted(lk["source"] for lk in t["leaks"]) == ["test_cli.py:7", "test_cli.py:8"]
+
+
 def test_c_calls_of_pytests_machinery_are_not_charged_to_the_body(tmp_path):
     """The C-call profile charges malloc to the C functions the body calls. pytest's fixture
     machinery runs inside each call too, through the standard library (inspect.signature for

@@ -196,6 +196,15 @@ def find_retainer(
     )
 
 
+def find_known_holder(targets: Sequence[object], budget_s: float) -> tuple[str, str] | None:
+    """(path, status) from a holder an earlier search of this process found down to one of
+    ``targets``, walking down from it (no heap scan: frozen objects are seen too); None when
+    none reaches them within ``budget_s``."""
+    if not targets:
+        return None
+    return _Search(budget_s).from_known(targets)
+
+
 #: How to find a holder again without keeping it alive: returns (holder, its child on the
 #: path), or None when it is gone.
 Locator = Callable[[], "tuple[object, object] | None"]

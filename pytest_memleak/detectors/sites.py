@@ -232,6 +232,28 @@ def _find(
     return sites if not stacks else with_stacks(sites)
 
 
+def known_site(
+    frames: Frames, bytes_per_iter: float, blocks_per_iter: float, known_from: str
+) -> Site:
+    """The site an earlier diagnosis traced, reached again without tracing through the calls
+    ``frames`` (oldest first, as tracemalloc's): source, stack and package from them, the rate
+    measured (see ``diagnose.causes``)."""
+    source, user = _source(frames)
+    return Site(
+        source=location(*source),
+        stack=tuple(_stack(frames)),
+        bytes_per_iter=bytes_per_iter,
+        blocks_per_iter=blocks_per_iter,
+        total_bytes=0,
+        growing_steps=0,
+        steps=0,
+        user=user,
+        package=_package_frame(frames),
+        frames=frames,
+        known_from=known_from,
+    )
+
+
 def _in_call(frames: Frames) -> bool:
     """Allocated by a call of the loop (this plugin's frames below it), not by another thread
     (a background thread of the process: its transient objects can look like two steps)."""

@@ -16,6 +16,7 @@ from typing import Optional
 
 from .. import model
 from ..detectors import native
+from ..detectors.frames import location
 from ..detectors.native import ModuleCharge
 from ..detectors.sites import Site
 from ..detectors.verdict import Verdict
@@ -364,6 +365,13 @@ def _memory_leak(facts: _Facts, kind: LeakType, module: str | None, source: Sour
 
 
 def _site_evidence(site: Site) -> str:
+    if site.known_from:
+        inner = location(*site.frames[-1]) if site.frames else site.source
+        return (
+            f"not traced: {site.source} reached {inner} through the same calls as the leak "
+            f"traced in {site.known_from} earlier in this run, with the same surviving objects "
+            "and holder"
+        )
     if site.resized:
         return (
             f"tracemalloc: a block allocated at {site.source} was resized larger in "

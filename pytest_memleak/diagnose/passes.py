@@ -36,6 +36,7 @@ from ..model import DiagnosisRecord
 from ..runner import Calls
 from ..series import Measurement
 from ..units import format_size
+from . import causes
 
 #: Calls of the body in each pass.
 CALLS = 6
@@ -145,18 +146,20 @@ def run(
     calls: Calls,
     verdict: Verdict,
     judge: Callable[[Measurement], Verdict] = judge_verdict,
+    name: str = "",
 ) -> Generator[None, None, None]:
     """Extra calls of the body; stores a :class:`Diagnosis` on ``calls.measurement``.
 
     ``verdict`` is the measured rounds' verdict. When it is a leak, ``judge`` judges again after
     the untraced pass; if what that pass saw does not confirm the growth, the diagnosis ends.
+    ``name``: the test's (a cause it traces is remembered under it, see :mod:`.causes`).
     """
     m = calls.measurement
     d = Diagnosis()
     m.diagnosis = d
     t0 = time.perf_counter()
     try:
-        yield from _passes(calls, d, m, verdict, judge, t0)
+        yield from _passes(calls, d, m, verdict, judge, t0, name)
     except SlowingDown as slow:
         calls.unfreeze()
         d.seconds = time.perf_counter() - t0
@@ -180,6 +183,7 @@ def _passes(
     verdict: Verdict,
     judge: Callable[[Measurement], Verdict],
     t0: float,
+    name: str,
 ) -> Generator[None, None, None]:
     confirmed = set(m.confirmed)
     census_before = yield from _untraced_pass(calls, d, confirmed)
@@ -195,11 +199,71 @@ def _passes(
         )
         return
     _guard(calls)  # (the last untraced call: the traced ones are slower by themselves)
+    types = _specific(d.objects)
+    cause = yield from _known_cause_pass(calls, d, judge(m), types, confirmed, census_before)
+    if cause is not None:
+        calls.unfreeze()
+        d.seconds = time.perf_counter() - t0
+        d.notes.append(
+            f"tracemalloc: not run (the cause traced in {cause.nodeid}: the same surviving "
+            f"objects, holder and calls); diagnosis: {d.iterations} iterations in "
+            f"{d.seconds:.2f} s"
+        )
+        return
     yield from _tracemalloc_pass(calls, d, m.settings.trace_frames)
     yield from _native_pass(calls, d, confirmed)
     _find_retainer(calls, d, census_before)
+    if d.sites and not confirmed & causes.NOT_HEAP:
+        held = [(t, r["path"]) for t, r in d.retainers.items() if r["path"]]
+        causes.remember(d.sites[0], types, held, name)
     d.seconds = time.perf_counter() - t0
     d.notes.append(f"diagnosis: {d.iterations} traced iterations in {d.seconds:.2f} s")
+
+
+def _specific(grown: dict[str, float]) -> frozenset[str]:
+    """The surviving types that say what leaked: neither generic nor plain containers."""
+    return frozenset(t for t in grown if t not in GENERIC and t not in CONTAINERS)
+
+
+def _known_cause_pass(
+    calls: Calls,
+    d: Diagnosis,
+    verdict: Verdict,
+    types: frozenset[str],
+    confirmed: set[str],
+    census_before: Census,
+) -> Generator[None, None, causes.Cause | None]:
+    """A cause an earlier diagnosis of this process traced, recognised without tracing (see
+    :mod:`.causes`): its surviving types, its holder (walking down from the holders found
+    before, untraced) and, in one watched call, its calls. Sets the site and the holder and
+    returns the cause; None when it is not one (the holder found is kept)."""
+    held: list[causes.Cause] = []
+    for cause in causes.candidates(types, confirmed):
+        samples = objects.find_new_instances(cause.sample, census_before, limit=3)
+        path = causes.held_as(cause, samples)
+        del samples
+        if path is not None:
+            held.append(cause)
+            d.retainers.setdefault(cause.sample, {"path": path[0], "status": path[1]})
+    if held:
+        watch = causes.Watch(held)
+        yield from _iterations(calls, d, tracer=watch, count=1)
+        found = watch.found
+        if found:
+            # The measured growth shared by the lines as they reached the allocating line
+            grew = next((f for f in verdict.findings if f.metric == "py_blocks"), None)
+            blocks_per_iter = grew.rate_per_iter if grew is not None else 0.0
+            rate = (grew.bytes_per_iter or 0.0) if grew is not None else 0.0
+            reaches = sum(n for _, _, n in found)
+            d.sites = [
+                sites.known_site(
+                    frames, rate * n / reaches, blocks_per_iter * n / reaches, cause.nodeid
+                )
+                for cause, frames, n in found[: causes.MAX_SITES]
+            ]
+            d.traced_per_iter = rate
+            return found[0][0]
+    return None
 
 
 class Tracer(Protocol):
