@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pytest_memleak.detectors.sites import Site
 from pytest_memleak.detectors.verdict import Verdict
 from pytest_memleak.diagnose import Diagnosis, leaks_for, suppress
 from pytest_memleak.model import Finding, Leak, LeakDetails
@@ -255,6 +256,62 @@ def test_malloc_line_without_traced_growth_is_native():
     d = Diagnosis(lines={"malloc": [line]}, untraced_malloc_per_iter=-40.0)
     (leak,) = _malloc_leaks(d, rate=300.0, iterations=30)
     assert (leak.type, leak.source) == ("native_module", "t.py:3")
+
+
+def test_rss_rising_with_the_python_heap_while_malloc_stays_flat_is_not_native():
+    """A leak of small Python objects can touch a new pool of the Python allocator (mapped
+    outside malloc) at each call: RSS then rises by 16 KiB a call while the blocks leak 1.4 KiB
+    and malloc stays flat (click's cache late in its whole suite). Python objects, not a
+    native module; RSS with malloc growing, or without the blocks, is still native."""
+
+    def leaks(confirmed: list[str], untraced_malloc: float) -> list[Leak]:
+        site = Site(
+            source="t.py:3",
+            stack=("t.py:3: cache[key] = Wrapper()",),
+            bytes_per_iter=1400.0,
+            blocks_per_iter=18.0,
+            total_bytes=1400,
+            growing_steps=3,
+            steps=3,
+        )
+        d = Diagnosis(
+            sites=[site],
+            objects={"lib.Wrapper": 1.0},
+            traced_per_iter=1400.0,
+            untraced_malloc_per_iter=untraced_malloc,
+        )
+        findings = [
+            _finding("py_blocks", 18.0, 1400.0),
+            _finding("rss", 16384.0, 16384.0),
+            _finding("malloc", 16384.0, 16384.0),
+        ]
+        v = Verdict(
+            verdict="leak", severity="low", findings=[f for f in findings if f.metric in confirmed]
+        )
+        m = SimpleNamespace(
+            diagnosis=d, confirmed=confirmed, iterations=15, settings=SimpleNamespace(suppress=())
+        )
+        return leaks_for(m, v)
+
+    (leak,) = leaks(["py_blocks", "rss"], untraced_malloc=40.0)
+    assert leak.type == "python_object", leak
+    assert leaks(["py_blocks", "rss", "malloc"], untraced_malloc=16384.0)[0].type == "native_module"
+    assert leaks(["rss"], untraced_malloc=40.0)[0].type == "native_module"
+
+
+def _finding(metric: str, rate: float, size: float) -> Finding:
+    return Finding(
+        metric=metric,
+        rate_per_iter=rate,
+        bytes_per_iter=size,
+        rate_per_s=0.0,
+        total=rate * 15,
+        pattern="linear",
+        confidence=0.9,
+        severity="low",
+        failing=True,
+        reason=f"{metric} grew",
+    )
 
 
 def _malloc_leaks(d: Diagnosis, rate: float, iterations: int) -> list[Leak]:
