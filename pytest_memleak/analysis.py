@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 from collections.abc import Generator, Sequence
 from typing import Callable
 
@@ -23,7 +24,9 @@ def make_loop(settings: Settings, name: str = "") -> Loop:
     """A loop whose measured rounds are followed by the diagnosis when a leak is suspected
     (``name``: the test's, which the diagnosis remembers a cause it traces under)."""
     loop = Loop(settings)
-    loop.diagnose_hook = _Verdicts(name)
+    verdicts = _Verdicts(name)
+    loop.diagnose_hook = verdicts
+    loop.known_cause_hook = verdicts.known_cause
     return loop
 
 
@@ -42,6 +45,18 @@ class _Verdicts:
         if self._last is None or self._last[0] != state:
             self._last = (state, judge(m))
         return self._last[1]
+
+    def known_cause(self, calls: Calls) -> Generator[None, None, bool]:
+        """Before a confirmation round: is the growth a cause an earlier test's diagnosis
+        traced? (Only once the diagnosis was imported: a process where nothing leaked yet
+        remembers no cause.)"""
+        if calls.measurement.settings.diagnose == "never":
+            return False
+        if f"{__package__}.diagnose" not in sys.modules:
+            return False
+        from . import diagnose
+
+        return (yield from diagnose.known_cause(calls))
 
     def __call__(self, calls: Calls) -> Generator[None, None, None]:
         """Runs after the measured rounds: trace further calls when a leak is suspected."""
@@ -150,7 +165,9 @@ def failure_message(r: TestResult, v: Verdict) -> str:
     name = r.nodeid + (f" [{r.label}]" if r.label else "")
     lines = [
         f"memleak: {name} leaks ({r.iterations} measured iterations after {r.warmup} warm-up, "
-        f"rounds at {', '.join(map(str, r.rounds))}; severity {r.severity}, health {v.health})"
+        f"rounds at {', '.join(map(str, r.rounds))}"
+        + ("; confirmed by a known cause" if r.stop_reason == "known cause" else "")
+        + f"; severity {r.severity}, health {v.health})"
     ]
     lines += [f"  - {reason}" for reason in v.reasons]
     for lk in r.active_leaks:

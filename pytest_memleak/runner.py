@@ -229,6 +229,11 @@ class Calls(Protocol):
 #: Runs after the measured rounds (unless the runaway guard stopped the loop): yields once per
 #: extra call of the body it wants. ``analysis.make_loop`` sets the diagnosis here.
 DiagnoseHook = Callable[[Calls], Generator[None, None, None]]
+#: Runs, when set, before a confirmation round of the Python heap's growth alone (the first
+#: round suspect, every call growing): yields once per extra call of the body it wants; True
+#: when it recognised the growth as a cause an earlier test's diagnosis traced (see
+#: ``diagnose.causes``), which confirms it: no confirmation round is made.
+KnownCauseHook = Callable[[Calls], Generator[None, None, bool]]
 
 
 def screen(
@@ -335,6 +340,7 @@ class Loop:
         self._tasks_base = -1  # OS threads at the baseline (-1: not known yet)
         self._ids_new: dict[str, set[tuple[object, ...]]] = {}
         self.diagnose_hook: DiagnoseHook | None = None
+        self.known_cause_hook: KnownCauseHook | None = None
         # A test function's fixtures set up for the next call (``iteration.FixtureCycle``):
         # run once the objects that existed before the loop are frozen, then after each call
         # (see :meth:`_prepare_next`).
@@ -908,6 +914,12 @@ class Loop:
             if not undecided:
                 break
             length = self._next_round_length(round_start, clean)
+            if length == CONFIRM_CALLS and self._blocks_alone(state, clean):
+                known = yield from self._known_cause()
+                if known:
+                    state["py_blocks"] += 1
+                    m.stop_reason = "known cause"
+                    break
             if m.iterations + length > s.max_iterations:
                 m.stop_reason = "iteration cap"
                 break
@@ -925,6 +937,26 @@ class Loop:
         m.confirmed = [k for k, v in state.items() if k not in clean and v >= 2]
         if m.stop_reason == "clean" and m.confirmed:
             m.stop_reason = "confirmed growth"
+
+    def _blocks_alone(self, state: dict[str, int], clean: set[str]) -> bool:
+        """Is the Python heap's growth, suspect once, all that is left to confirm?"""
+        undecided = [k for k in state if k not in clean]
+        return undecided == ["py_blocks"] and state["py_blocks"] == 1
+
+    def _known_cause(self) -> Generator[None, None, bool]:
+        """The known-cause hook's calls, as the diagnosis's (a call that raises ends the loop
+        unconfirmed; the hook's own bug is noted and the confirmation round decides)."""
+        if self.known_cause_hook is None or self.settings.thorough:
+            return False
+        self.diagnosing = True
+        try:
+            return (yield from self.known_cause_hook(self))
+        except Exception as exc:  # the hook's own code (a call's raise: drive)
+            self.stop_diagnosis(exc, ours=True)
+            self.m.diagnosis = None
+            return False
+        finally:
+            self.diagnosing = False
 
     def _next_round_length(self, start: int, clean: set[str]) -> int:
         """Calls of the next round: :data:`CONFIRM_CALLS` to confirm a first round whose every

@@ -506,9 +506,15 @@ def test_a_library_cause_traced_once_is_recognised_in_later_tests_without_tracin
     assert second["diagnosis"]["iterations"] < first["diagnosis"]["iterations"]
     (site,) = second["diagnosis"]["sites"]
     assert site["known_from"] == "test_cli.py::test_first"
-    # the same types and holder, but other calls into the allocating line: traced
+    # the known cause confirms the first round's growth: no confirmation round
+    assert first["rounds"] == [10, 15], first["rounds"]
+    assert (second["rounds"], second["stop_reason"]) == ([10], "known cause")
+    assert "rounds at 10; confirmed by a known cause;" in second["message"]
+    # the same types and holder, but other calls into the allocating line: confirmed by a
+    # round, then traced
     assert other["leaks"][0]["source"] == "test_cli.py:12"
     assert "not run" not in " ".join(other["diagnosis"]["notes"])
+    assert (other["rounds"], other["stop_reason"]) == ([10, 15], "confirmed growth")
     run.result.assert_outcomes(failed=3, passed=1)
 
 

@@ -14,7 +14,7 @@ for tracing. The runner calls it after the measured rounds through a hook (set b
 
 from .classify import RULES, Evidence, classify
 from .leaks import RECOMMENDATIONS, Leak, fingerprint, leaks_for
-from .passes import Diagnosis, run
+from .passes import Diagnosis, known_cause, run
 from .suppress import KNOWN_CACHES, suppress
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Leak",
     "classify",
     "fingerprint",
+    "known_cause",
     "leaks_for",
     "run",
     "suppress",

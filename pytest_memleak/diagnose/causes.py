@@ -61,8 +61,17 @@ class Cause:
     nodeid: str  # the test whose diagnosis traced it
 
 
+#: What a watched call reached: the cause, the frames of the first reach (oldest first), and
+#: how many of the objects made there survived.
+Reached = tuple[Cause, Frames, int]
+
 _causes: dict[frozenset[str], list[Cause]] = {}
 _count = 0
+
+
+def remembered() -> bool:
+    """Has this process remembered any cause?"""
+    return _count > 0
 
 
 def forget() -> None:
@@ -164,7 +173,7 @@ class Watch:
         self._set = False
 
     @property
-    def found(self) -> list[tuple[Cause, Frames, int]]:
+    def found(self) -> list[Reached]:
         """Once the call is over and its garbage collected: per user's line whose objects
         survived, the cause, the frames of its first reach (oldest first, as tracemalloc's)
         and how many survived, most first (a test that leaks through one cache from two of its

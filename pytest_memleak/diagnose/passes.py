@@ -118,6 +118,11 @@ class Diagnosis:
     allocator_settled: bool = False  # the untraced pass read malloc and rss with glibc settled
     rss_rising_steps: int | None = None  # untraced calls after which rss was higher than before
     untraced_calls: int = 0
+    #: Set by :func:`known_cause` (before a confirmation round): the untraced pass ran then,
+    #: from the census it returned, and these causes' calls were reached (see ``causes``)
+    early: bool = False
+    census_before: Census | None = None
+    known: list[causes.Reached] = field(default_factory=list)
 
     def record(self) -> DiagnosisRecord:
         """The report's copy of what the diagnosis found."""
@@ -155,9 +160,11 @@ def run(
     ``name``: the test's (a cause it traces is remembered under it, see :mod:`.causes`).
     """
     m = calls.measurement
-    d = Diagnosis()
-    m.diagnosis = d
-    t0 = time.perf_counter()
+    d = m.diagnosis if isinstance(m.diagnosis, Diagnosis) and m.diagnosis.early else None
+    if d is None:
+        d = Diagnosis()
+        m.diagnosis = d
+    t0 = time.perf_counter() - d.seconds
     try:
         yield from _passes(calls, d, m, verdict, judge, t0, name)
     except SlowingDown as slow:
@@ -186,7 +193,11 @@ def _passes(
     name: str,
 ) -> Generator[None, None, None]:
     confirmed = set(m.confirmed)
-    census_before = yield from _untraced_pass(calls, d, confirmed)
+    if d.early and d.census_before is not None:
+        census_before = d.census_before  # (before the confirmation round: see known_cause)
+        d.census_before = None
+    else:
+        census_before = yield from _untraced_pass(calls, d, confirmed)
     if verdict.verdict == "leak" and judge(m).verdict != "leak":
         # What the untraced pass saw does not confirm the growth (no new resource, native
         # memory flat with the allocator settled): the test passes; tracing would cost for
@@ -200,14 +211,20 @@ def _passes(
         return
     _guard(calls)  # (the last untraced call: the traced ones are slower by themselves)
     types = _specific(d.objects)
-    cause = yield from _known_cause_pass(calls, d, judge(m), types, confirmed, census_before)
-    if cause is not None:
+    if d.early:
+        found = d.known
+    else:
+        found = yield from _reach_known(calls, d, types, confirmed, census_before)
+    if found:
+        d.sites = _sites_of_cause(found, judge(m))
+        d.traced_per_iter = sum(site.bytes_per_iter for site in d.sites)
         calls.unfreeze()
         d.seconds = time.perf_counter() - t0
         d.notes.append(
-            f"tracemalloc: not run (the cause traced in {cause.nodeid}: the same surviving "
-            f"objects, holder and calls); diagnosis: {d.iterations} iterations in "
-            f"{d.seconds:.2f} s"
+            f"tracemalloc: not run (the cause traced in {found[0][0].nodeid}: the same "
+            f"surviving objects, holder and calls"
+            + ("; it confirmed the growth: no confirmation round" if d.early else "")
+            + f"); diagnosis: {d.iterations} iterations in {d.seconds:.2f} s"
         )
         return
     yield from _tracemalloc_pass(calls, d, m.settings.trace_frames)
@@ -225,18 +242,40 @@ def _specific(grown: dict[str, float]) -> frozenset[str]:
     return frozenset(t for t in grown if t not in GENERIC and t not in CONTAINERS)
 
 
-def _known_cause_pass(
+def known_cause(calls: Calls) -> Generator[None, None, bool]:
+    """Before a confirmation round of the Python heap's growth alone, in a process that
+    remembers a cause (see :mod:`.causes`): the untraced pass, then the known-cause check.
+    True when the cause is recognised: the objects of a known leak, made by this test's calls,
+    survive in the holder an earlier test's traced diagnosis found leaking; that confirms the
+    growth of the first round without a confirmation round (:func:`run` then ends the
+    diagnosis with its sites). Otherwise the confirmation round decides as usual, and the
+    diagnosis goes on from this untraced pass."""
+    if not causes.remembered():
+        return False
+    m = calls.measurement
+    d = Diagnosis(early=True)
+    m.diagnosis = d
+    t0 = time.perf_counter()
+    confirmed = {"py_blocks"}
+    census_before = yield from _untraced_pass(calls, d, confirmed)
+    _guard(calls)
+    d.census_before = census_before
+    d.known = yield from _reach_known(calls, d, _specific(d.objects), confirmed, census_before)
+    d.seconds = time.perf_counter() - t0
+    return bool(d.known)
+
+
+def _reach_known(
     calls: Calls,
     d: Diagnosis,
-    verdict: Verdict,
     types: frozenset[str],
     confirmed: set[str],
     census_before: Census,
-) -> Generator[None, None, causes.Cause | None]:
-    """A cause an earlier diagnosis of this process traced, recognised without tracing (see
-    :mod:`.causes`): its surviving types, its holder (walking down from the holders found
-    before, untraced) and, in one watched call, its calls. Sets the site and the holder and
-    returns the cause; None when it is not one (the holder found is kept)."""
+) -> Generator[None, None, list[causes.Reached]]:
+    """The causes an earlier diagnosis of this process traced that this body's growth may be
+    (see :mod:`.causes`): its surviving types, its holder (walking down from the holders found
+    before, untraced) and, in one watched call, its calls. Sets the holder found; returns what
+    the watched call reached (empty: not a known cause)."""
     held: list[causes.Cause] = []
     for cause in causes.candidates(types, confirmed):
         samples = objects.find_new_instances(cause.sample, census_before, limit=3)
@@ -245,25 +284,24 @@ def _known_cause_pass(
         if path is not None:
             held.append(cause)
             d.retainers.setdefault(cause.sample, {"path": path[0], "status": path[1]})
-    if held:
-        watch = causes.Watch(held)
-        yield from _iterations(calls, d, tracer=watch, count=1)
-        found = watch.found
-        if found:
-            # The measured growth shared by the lines as they reached the allocating line
-            grew = next((f for f in verdict.findings if f.metric == "py_blocks"), None)
-            blocks_per_iter = grew.rate_per_iter if grew is not None else 0.0
-            rate = (grew.bytes_per_iter or 0.0) if grew is not None else 0.0
-            reaches = sum(n for _, _, n in found)
-            d.sites = [
-                sites.known_site(
-                    frames, rate * n / reaches, blocks_per_iter * n / reaches, cause.nodeid
-                )
-                for cause, frames, n in found[: causes.MAX_SITES]
-            ]
-            d.traced_per_iter = rate
-            return found[0][0]
-    return None
+    if not held:
+        return []
+    watch = causes.Watch(held)
+    yield from _iterations(calls, d, tracer=watch, count=1)
+    return watch.found
+
+
+def _sites_of_cause(found: list[causes.Reached], verdict: Verdict) -> list[Site]:
+    """The sites of a recognised cause: one per user's line whose objects survived, the
+    measured growth of the Python heap shared out as they did."""
+    grew = next((f for f in verdict.findings if f.metric == "py_blocks"), None)
+    blocks_per_iter = grew.rate_per_iter if grew is not None else 0.0
+    rate = (grew.bytes_per_iter or 0.0) if grew is not None else 0.0
+    survived = sum(n for _, _, n in found)
+    return [
+        sites.known_site(frames, rate * n / survived, blocks_per_iter * n / survived, c.nodeid)
+        for c, frames, n in found[: causes.MAX_SITES]
+    ]
 
 
 class Tracer(Protocol):
