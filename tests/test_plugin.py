@@ -143,6 +143,7 @@ def test_marker_without_arguments(pytester: pytest.Pytester) -> None:
     assert _count(pytester, "marked.count") == clean["warmup"] + clean["iterations"] == 7
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_marker_arguments(pytester: pytest.Pytester) -> None:
     _module(
         pytester,
@@ -637,6 +638,7 @@ def test_no_summary_when_nothing_was_checked(pytester: pytest.Pytester) -> None:
     assert not (pytester.path / REPORT).exists()
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_json_report(pytester: pytest.Pytester) -> None:
     _module(pytester, "test_json", SUMMARY_MODULE)
     result = _run(pytester)
@@ -964,6 +966,7 @@ def test_fixture_ignores_a_bad_marker_when_the_plugin_is_disabled(
     result.stderr.fnmatch_lines(["*memcheck(no_such_key=...)*"])
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_quick_check_judges_a_flat_body_after_four_calls_and_lets_growth_through(pytester):
     """At the defaults, a body that leaves every counter where it was is clean after 1 warm-up
     and 3 measured calls (its fixtures set up again before the baseline). A body whose growth
