@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 from pytest_memleak.render import json_report
 from pytest_memleak.settings import OPTIONS
@@ -229,6 +230,7 @@ def test_ini_profile_strict(pytester, run_memleak):
     assert run.test("test_jitter")["iterations"] == 20
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_ini_iterations_sets_the_round_length(pytester, run_memleak, leak_and_clean):
     make_ini(pytester, iterations=7, warmup=1)
     pytester.makepyfile(test_jitter=JITTER)
@@ -253,6 +255,7 @@ def test_ini_warmup(pytester, run_memleak):
     assert run.test("test_clean")["warmup"] == 3
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_ini_thorough_measures_a_flat_body_through_the_full_rounds(pytester, run_memleak):
     """By default a body that leaves every counter flat over its first calls is judged
     clean after 1 warm-up and 3 measured calls; thorough runs the full warm-up (5 and the

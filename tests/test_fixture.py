@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from known import QUICK_CHECK_SELDOM_DECIDES_ON_39
 
 from pytest_memleak.render.json_report import SCHEMA_FILE
 
@@ -225,6 +226,7 @@ def test_measure_with_setup(pytester: pytest.Pytester) -> None:
     assert found["test_setup.py::test_setup_value_per_call", "with_setup"]["verdict"] == "ok"
 
 
+@QUICK_CHECK_SELDOM_DECIDES_ON_39
 def test_check_outside_pytest(pytester: pytest.Pytester) -> None:
     script = pytester.makepyfile(
         check_script="""

@@ -99,9 +99,15 @@ def test_wide_table_with_v(pytester, run_memleak):
     pytester.makepyfile(test_wide=MODULE)
     run = run_memleak(*FAST, "-v")
     run.result.stdout.fnmatch_lines(["verdict*test*grew*rate*severity*measured*RSS Δ*health"])
-    rows = [ln for ln in _section(run.result.outlines) if ln.startswith(("LEAK", "ok"))]
+    section = _section(run.result.outlines)
+    header = next(ln for ln in section if ln.startswith("verdict"))
+    start, end = header.index("external Δ"), header.index("pattern")
+    rows = [ln for ln in section if ln.startswith(("LEAK", "ok"))]
     assert rows
-    assert not any(re.search(r"\s-\d", ln) for ln in rows)  # no bare negative external growth
+    # no bare negative external growth (the heap's may dip: on 3.9 the first call after a
+    # baseline frees one of the measuring path's blocks)
+    external = [ln[start:end].strip() for ln in rows]
+    assert not any(re.match(r"-\d", cell) for cell in external), external
 
 
 def _result(rss: tuple[float, ...], ext: tuple[float, ...], iterations: int = 10) -> TestResult:
