@@ -14,7 +14,7 @@ import inspect
 import os
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING, Any, Union
 
 import pytest
@@ -355,7 +355,7 @@ class MemleakPlugin:
         if settings.mode == "soak":
             return (yield from self._soak(pyfuncitem, settings, origin))
         from . import analysis, hygiene
-        from .iteration import function_call
+        from .iteration import MockerCalls, function_call
         from .runner import drive, drive_async, line_the_callers
 
         loop = analysis.make_loop(settings, pyfuncitem.nodeid)
@@ -370,10 +370,14 @@ class MemleakPlugin:
             async def repeat_async(**kwargs: Any) -> Any:
                 nonlocal loop
                 pyfuncitem.stash[looping_key] = True
+                mocker_calls = MockerCalls(pyfuncitem)
+
+                def call() -> Awaitable[Any]:
+                    mocker_calls.before_call()
+                    return original(**kwargs)  # type: ignore[no-any-return]
+
                 try:
-                    value = await drive_async(
-                        loop, lambda: original(**kwargs), repeat_failures_pass=True
-                    )
+                    value = await drive_async(loop, call, repeat_failures_pass=True)
                 finally:
                     pyfuncitem.stash[looping_key] = False
                     record()
