@@ -10,11 +10,12 @@
   fixtures are set up right after a call's teardown, before the snapshot: every snapshot sees
   them fresh, and the last call leaves them set up for pytest's own teardown. With
   ``fixtures = shared`` they are set up once for all calls. ``async def`` bodies always share
-  them: the event loop they run in is one of them. What a shared ``mocker`` kept of a call is
-  let go before the next (:class:`MockerCalls`). A ``unittest.mock`` object among the test's
-  parameters (``@pytest.mark.parametrize``) is made once for the whole session and records
-  every call made on it: its call records are reset after each call (``reset_mock()``, which
-  keeps its configuration), so each call meets it as the single plain run did. Likewise a
+  them: the event loop they run in is one of them. What a shared ``mocker`` or
+  ``monkeypatch`` kept of a call is let go before the next (:class:`SharedFixtureCalls`).
+  A ``unittest.mock`` object among the test's parameters (``@pytest.mark.parametrize``) is
+  made once for the whole session and records every call made on it: its call records are
+  reset after each call (``reset_mock()``, which keeps its configuration), so each call meets
+  it as the single plain run did. Likewise a
   parameter that is plain data holding a mutable container (a list, dict, set or bytearray of
   numbers, strings and such containers, up to 10,000 items) is handed to each call after the
   first as a fresh copy of its value before the first call: a body that changes its parameter
@@ -423,7 +424,7 @@ def function_call(
     pristine = _plain_parameters(item, first_kwargs)
     if not fresh:
         shared_calls = 0
-        mocker_calls = MockerCalls(item)
+        shared_fixtures = SharedFixtureCalls(item)
 
         def shared_call() -> Any:
             nonlocal shared_calls
@@ -431,7 +432,7 @@ def function_call(
             kwargs = first_kwargs
             if shared_calls > 1 and pristine:
                 kwargs = {**first_kwargs, **_copies(pristine)}
-            mocker_calls.before_call()
+            shared_fixtures.before_call()
             result = original(**kwargs)
             _reset(mocks)
             return result
@@ -460,20 +461,27 @@ def function_call(
     return call, cycle.restore, cycle.prepare
 
 
-class MockerCalls:
+class SharedFixtureCalls:
     """Before each call after the first of a body whose fixtures are shared between calls
-    (``async def`` bodies: the event loop is one of them; ``fixtures = shared``): what a
-    ``mocker`` (pytest-mock) among its fixtures kept of the last call is let go, as its
-    teardown would have after a single run. The patches and spies that call started are
-    stopped (each kept its target: a class the body defines, with pytest-mock's own async spy
-    tests 19 KiB a call, 8 false alarms); the mocks the fixtures made before the first call
-    stay, their call records reset (each call is recorded on them otherwise). Done before the
-    next call, not after this one: the last call's patches and records are there for pytest's
-    teardown, as after a single run."""
+    (``async def`` bodies: the event loop is one of them; ``fixtures = shared``): what the
+    recording fixtures among them kept of the last call is let go, as their teardown would
+    have after a single run. Done before the next call, not after this one: the last call's
+    patches and records are there for pytest's teardown, as after a single run.
+
+    * a ``mocker`` (pytest-mock): the patches and spies the last call started are stopped
+      (each kept its target: a class the body defines, with pytest-mock's own async spy tests
+      19 KiB a call, 8 false alarms); the mocks the fixtures made before the first call stay,
+      their call records reset;
+    * ``monkeypatch``: what the last call changed is undone (pytest's own ``undo`` on those
+      changes alone); what the fixtures changed before the first call stays.
+    """
 
     def __init__(self, item: pytest.Item) -> None:
-        self._mockers = [v for v in _funcargs(item) if _is_mocker(v)]
+        values = _funcargs(item)
+        self._mockers = [v for v in values if _is_mocker(v)]
         self._before = [list(m._mock_cache.cache) for m in self._mockers]
+        self._patches = [v for v in values if _is_monkeypatch(v)]
+        self._marks = [_monkeypatch_mark(mp) for mp in self._patches]
         self._calls = 0
 
     def before_call(self) -> None:
@@ -489,6 +497,39 @@ class MockerCalls:
             kept = [e.mock for e in entries if any(e is k for k in before)]
             with contextlib.suppress(Exception):
                 _reset([m for m in kept if callable(getattr(m, "reset_mock", None))])
+        for mp, mark in zip(self._patches, self._marks):
+            with contextlib.suppress(Exception):
+                _undo_since(mp, mark)
+
+
+def _is_monkeypatch(value: object) -> bool:
+    """pytest's ``MonkeyPatch``, with the change lists its ``undo`` reads."""
+    mp = sys.modules.get("_pytest.monkeypatch")
+    return (
+        mp is not None
+        and isinstance(value, mp.MonkeyPatch)
+        and isinstance(getattr(value, "_setattr", None), list)
+        and isinstance(getattr(value, "_setitem", None), list)
+    )
+
+
+def _monkeypatch_mark(mp: Any) -> tuple[int, int, bool, bool]:
+    return len(mp._setattr), len(mp._setitem), mp._savesyspath is None, mp._cwd is None
+
+
+def _undo_since(mp: Any, mark: tuple[int, int, bool, bool]) -> None:
+    """Undo the changes ``mp`` recorded since ``mark``, with pytest's own ``undo`` run on a
+    ``MonkeyPatch`` holding those changes alone."""
+    setattrs, setitems, no_syspath, no_cwd = mark
+    part = type(mp)()
+    part._setattr = mp._setattr[setattrs:]
+    part._setitem = mp._setitem[setitems:]
+    del mp._setattr[setattrs:], mp._setitem[setitems:]
+    if no_syspath:
+        part._savesyspath, mp._savesyspath = mp._savesyspath, None
+    if no_cwd:
+        part._cwd, mp._cwd = mp._cwd, None
+    part.undo()
 
 
 def _funcargs(item: pytest.Item) -> list[Any]:

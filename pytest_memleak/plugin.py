@@ -355,7 +355,7 @@ class MemleakPlugin:
         if settings.mode == "soak":
             return (yield from self._soak(pyfuncitem, settings, origin))
         from . import analysis, hygiene
-        from .iteration import MockerCalls, function_call
+        from .iteration import SharedFixtureCalls, function_call
         from .runner import drive, drive_async, line_the_callers
 
         loop = analysis.make_loop(settings, pyfuncitem.nodeid)
@@ -370,10 +370,10 @@ class MemleakPlugin:
             async def repeat_async(**kwargs: Any) -> Any:
                 nonlocal loop
                 pyfuncitem.stash[looping_key] = True
-                mocker_calls = MockerCalls(pyfuncitem)
+                shared_fixtures = SharedFixtureCalls(pyfuncitem)
 
                 def call() -> Awaitable[Any]:
-                    mocker_calls.before_call()
+                    shared_fixtures.before_call()
                     return original(**kwargs)  # type: ignore[no-any-return]
 
                 try:

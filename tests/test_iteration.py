@@ -657,13 +657,14 @@ def test_mocker_and_monkeypatch_in_the_body_are_not_leaks(pytester, run_memleak)
     }
 
 
-def test_mocker_patches_of_an_async_body_are_stopped_after_each_call(pytester, run_memleak):
+def test_what_an_async_bodys_mocker_and_monkeypatch_keep_of_a_call_is_let_go(pytester, run_memleak):
     """An ``async def`` body shares its fixtures between calls (the event loop is one of
-    them), so the ``mocker`` it patches with is the same at every call: each call's spy kept
-    its patch, and the patch the class the call defined (pytest-mock's own async spy tests:
-    19 KiB a call, 8 false alarms). The patches a call started are stopped after it, as the
-    mocker's teardown would after a single run; a fixture's patch stays for every call, and
-    a real leak beside them is still caught."""
+    them), so the ``mocker`` and ``monkeypatch`` it patches with are the same at every call:
+    each call's spy kept its patch, and the patch the class the call defined (pytest-mock's
+    own async spy tests: 19 KiB a call, 8 false alarms); monkeypatch kept each call's change
+    in its undo list. What a call started is let go before the next call, as the fixtures'
+    teardown would after a single run; a fixture's patch stays for every call, and a real
+    leak beside them is still caught."""
     pytest.importorskip("pytest_mock")
     pytest.importorskip("pytest_asyncio")
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
@@ -692,6 +693,25 @@ def test_mocker_patches_of_an_async_body_are_stopped_after_each_call(pytester, r
             assert await Foo().bar(2) == 4
             assert spy.call_count == 1
 
+        @pytest.fixture
+        def home(monkeypatch):
+            monkeypatch.setenv("MEMLEAK_HOME", "/fixture")
+            return monkeypatch
+
+        @pytest.mark.asyncio
+        @pytest.mark.memcheck
+        async def test_monkeypatch_on_a_class_of_its_own(home):
+            assert os.environ["MEMLEAK_HOME"] == "/fixture"  # the fixture's change, every call
+
+            class Local:
+                def get(self):
+                    return 1
+
+            home.setattr(Local, "get", lambda self: 3)
+            home.setenv("MEMLEAK_CALL", "1")
+            home.syspath_prepend("/nonexistent-memleak")
+            assert Local().get() == 3
+
         @pytest.mark.asyncio
         @pytest.mark.memcheck
         async def test_a_leak_beside_a_spy(mocker):
@@ -707,9 +727,10 @@ def test_mocker_patches_of_an_async_body_are_stopped_after_each_call(pytester, r
     run = run_memleak(*FAST, plugins=("pytest_mock", "asyncio"))
     assert _verdicts(run) == {
         "test_spy_on_a_class_of_its_own": "ok",
+        "test_monkeypatch_on_a_class_of_its_own": "ok",
         "test_a_leak_beside_a_spy": "leak",
     }, run.output
-    run.result.assert_outcomes(passed=1, failed=1)
+    run.result.assert_outcomes(passed=2, failed=1)
 
 
 # -- 5. plugins that re-run or time tests ----------------------------------------------------
