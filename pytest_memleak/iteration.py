@@ -36,6 +36,7 @@ The set-up and tear-down go through pytest's own ``SetupState`` (the item's fina
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import functools
 import shutil
@@ -424,7 +425,7 @@ def function_call(
     pristine = _plain_parameters(item, first_kwargs)
     if not fresh:
         shared_calls = 0
-        shared_fixtures = SharedFixtureCalls(item)
+        shared_fixtures = SharedFixtureCalls(item, original)
 
         def shared_call() -> Any:
             nonlocal shared_calls
@@ -437,7 +438,7 @@ def function_call(
             _reset(mocks)
             return result
 
-        return shared_call, (lambda: None), None
+        return shared_call, shared_fixtures.restore, None
     cycle = FixtureCycle(item)
     mute = SubtestMute()
     calls = 0
@@ -473,21 +474,36 @@ class SharedFixtureCalls:
       19 KiB a call, 8 false alarms); the mocks the fixtures made before the first call stay,
       their call records reset;
     * ``monkeypatch``: what the last call changed is undone (pytest's own ``undo`` on those
-      changes alone); what the fixtures changed before the first call stays.
+      changes alone); what the fixtures changed before the first call stays;
+    * the ``contextvars.Context`` a sync runner of the coroutine keeps in its closure
+      (pytest-asyncio >= 1.0 copies the context once per test and runs each call in it): each
+      call gets a copy of that context as it was before the first call, as a single run's
+      context starts. Kept, every context variable a call set stayed in it, and a context
+      keeps its variables alive (asgiref 3.13.0's ``Local()`` makes one per instance: 9
+      false alarms in its suite). :meth:`restore` puts the runner's own context back.
     """
 
-    def __init__(self, item: pytest.Item) -> None:
+    def __init__(self, item: pytest.Item, body: object = None) -> None:
         values = _funcargs(item)
         self._mockers = [v for v in values if _is_mocker(v)]
         self._before = [list(m._mock_cache.cache) for m in self._mockers]
         self._patches = [v for v in values if _is_monkeypatch(v)]
         self._marks = [_monkeypatch_mark(mp) for mp in self._patches]
+        self._contexts = _context_cells(body)
+        self._fresh = [context.copy() for _, context in self._contexts]
         self._calls = 0
+
+    def restore(self) -> None:
+        """The runner's own contexts back in its closure."""
+        for cell, context in self._contexts:
+            cell.cell_contents = context
 
     def before_call(self) -> None:
         self._calls += 1
         if self._calls == 1:
             return
+        for (cell, _), fresh in zip(self._contexts, self._fresh):
+            cell.cell_contents = fresh.copy()
         for mocker, before in zip(self._mockers, self._before):
             entries = list(mocker._mock_cache.cache)
             for entry in reversed(entries):
@@ -500,6 +516,18 @@ class SharedFixtureCalls:
         for mp, mark in zip(self._patches, self._marks):
             with contextlib.suppress(Exception):
                 _undo_since(mp, mark)
+
+
+def _context_cells(body: object) -> list[tuple[Any, contextvars.Context]]:
+    """The closure cells of ``body`` (a sync wrapper a plugin made of a coroutine function)
+    that hold a ``contextvars.Context``, with it."""
+    closure = getattr(body, "__closure__", None) or ()
+    found = []
+    for cell in closure:
+        with contextlib.suppress(ValueError):  # (an empty cell)
+            if isinstance(cell.cell_contents, contextvars.Context):
+                found.append((cell, cell.cell_contents))
+    return found
 
 
 def _is_monkeypatch(value: object) -> bool:

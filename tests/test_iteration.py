@@ -733,6 +733,42 @@ def test_what_an_async_bodys_mocker_and_monkeypatch_keep_of_a_call_is_let_go(pyt
     run.result.assert_outcomes(passed=2, failed=1)
 
 
+def test_each_call_of_an_async_body_starts_from_the_context_the_first_call_had(
+    pytester, run_memleak
+):
+    """pytest-asyncio (>= 1.0) copies the context once per test and runs the coroutine in it:
+    repeated, every call ran in that one context, so each context variable a call set stayed
+    in it, alive (asgiref 3.13.0's ``Local()`` makes a ContextVar per instance: 9 false
+    alarms in its suite). Each call gets a copy of the context as it was before the first call, as a
+    single run's starts: what a fixture set is there at every call, what a call set is not."""
+    pytest.importorskip("pytest_asyncio")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_context="""
+        import contextvars
+        import pytest
+
+        REQUEST = contextvars.ContextVar("request")
+
+        @pytest.fixture
+        def request_id():
+            REQUEST.set("fixture")
+
+        @pytest.mark.asyncio
+        @pytest.mark.memcheck
+        async def test_a_variable_per_call(request_id):
+            assert REQUEST.get() == "fixture"  # set by the fixture: there at every call
+            local = contextvars.ContextVar("local")
+            assert local.get(None) is None
+            local.set([object() for _ in range(8)])
+            REQUEST.set("call")
+        """
+    )
+    run = run_memleak(*FAST, plugins=("asyncio",))
+    assert _verdicts(run) == {"test_a_variable_per_call": "ok"}, run.output
+    run.result.assert_outcomes(passed=1)
+
+
 # -- 5. plugins that re-run or time tests ----------------------------------------------------
 LEAKY = """
 import pytest
