@@ -39,6 +39,7 @@ import contextlib
 import contextvars
 import copy
 import functools
+import inspect
 import shutil
 import sys
 import types
@@ -519,8 +520,12 @@ class SharedFixtureCalls:
 
 
 def _context_cells(body: object) -> list[tuple[Any, contextvars.Context]]:
-    """The closure cells of ``body`` (a sync wrapper a plugin made of a coroutine function)
-    that hold a ``contextvars.Context``, with it."""
+    """The closure cells of ``body``, when it is a sync wrapper a plugin made of a coroutine
+    function, that hold a ``contextvars.Context``, with it (a plain test function's own
+    closure is never touched)."""
+    wrapped = getattr(body, "__wrapped__", None)
+    if not inspect.iscoroutinefunction(wrapped):
+        return []
     closure = getattr(body, "__closure__", None) or ()
     found = []
     for cell in closure:

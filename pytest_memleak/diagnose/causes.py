@@ -74,13 +74,6 @@ def remembered() -> bool:
     return _count > 0
 
 
-def forget() -> None:
-    """Forget every cause (tests start from a clean slate)."""
-    global _count
-    _causes.clear()
-    _count = 0
-
-
 def holder_of(path: str) -> str:
     """A retainer path without what names the entry (a list's index, a dict's key): the same
     holder for every test that leaks into it."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import linecache
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
@@ -301,12 +300,7 @@ def _rss_of_python_heap(facts: _Facts) -> bool:
     the test's line). Not native memory, then."""
     confirmed = facts.confirmed
     malloc_read = facts.d.untraced_malloc_per_iter is not None
-    return (
-        "py_blocks" in confirmed
-        and malloc_read
-        and not confirmed & {"malloc", "malloc_main"}
-        and sys.implementation.name == "cpython"
-    )
+    return "py_blocks" in confirmed and malloc_read and not confirmed & {"malloc", "malloc_main"}
 
 
 def _memory_leaks(facts: _Facts, owners: list[Leak]) -> list[Leak]:
